@@ -1,0 +1,64 @@
+package config
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Client-event policies for App.AcceptClientEventsFrom (pusher-protocol.md §5).
+const (
+	ClientEventsMembers = "members" // the sender must be subscribed to the channel
+	ClientEventsAll     = "all"     // any connection of the app may send
+	ClientEventsNone    = "none"    // every client event is refused with 4301
+)
+
+// App is one Pusher application: its credentials and the limits of its connections.
+// The zero value of a limit means "no limit" unless its comment says otherwise.
+type App struct {
+	ID     string `json:"app_id"`
+	Key    string `json:"key"`
+	Secret string `json:"secret"`
+
+	// AllowedOrigins are host patterns (with * wildcards) a browser Origin must match;
+	// "*" or an empty list allows every origin.
+	AllowedOrigins []string `json:"allowed_origins"`
+
+	// PingInterval is how long a connection may stay silent before the server pings it.
+	PingInterval time.Duration `json:"-"`
+	// PongTimeout is how long a pinged connection has to answer before it is closed
+	// with 4201. Zero means PingInterval.
+	PongTimeout time.Duration `json:"-"`
+	// ActivityTimeout is announced to clients in pusher:connection_established.
+	ActivityTimeout time.Duration `json:"-"`
+
+	// MaxMessageSize caps one inbound WebSocket message in bytes (close 1009 past it).
+	MaxMessageSize int `json:"max_message_size"`
+	// MaxConnections caps the app's open connections (4004 past it); 0 is unlimited.
+	MaxConnections int `json:"max_connections"`
+	// AcceptClientEventsFrom is ClientEventsMembers, ClientEventsAll or ClientEventsNone.
+	AcceptClientEventsFrom string `json:"accept_client_events_from"`
+	// RateLimiting limits every inbound message of one connection (Reverb's rate_limiting).
+	RateLimiting RateLimiting `json:"rate_limiting"`
+}
+
+// RateLimiting is Reverb's per-connection limit on inbound messages: at most MaxAttempts
+// messages per DecaySeconds window; excess messages get a 4301 pusher:error.
+type RateLimiting struct {
+	Enabled          bool `json:"enabled"`
+	MaxAttempts      int  `json:"max_attempts"`
+	DecaySeconds     int  `json:"decay_seconds"`
+	TerminateOnLimit bool `json:"terminate_on_limit"`
+}
+
+// LogValue keeps the secret out of logs.
+func (a App) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("app_id", a.ID), slog.String("key", a.Key))
+}
+
+// PongWindow is the time a pinged connection has to show activity before it is closed.
+func (a *App) PongWindow() time.Duration {
+	if a.PongTimeout > 0 {
+		return a.PongTimeout
+	}
+	return a.PingInterval
+}

@@ -1,0 +1,71 @@
+package config
+
+import (
+	"net"
+	"strconv"
+	"time"
+)
+
+// Config is the whole server configuration. Every field is read from the variable named in
+// its envconfig tag, the same names a Laravel app's .env holds; the comments are the reference.
+type Config struct {
+	// ServerHost and ServerPort are the address the public listener binds.
+	ServerHost string `envconfig:"REVERB_SERVER_HOST" default:"0.0.0.0"`
+	ServerPort int    `envconfig:"REVERB_SERVER_PORT" default:"8080"`
+	// ServerPath prefixes every route, WebSocket and HTTP API alike (e.g. "/ws").
+	ServerPath string `envconfig:"REVERB_SERVER_PATH"`
+	// Hostname, PublicPort and Scheme say how the Laravel app reaches the server; informational.
+	Hostname   string `envconfig:"REVERB_HOST"`
+	PublicPort int    `envconfig:"REVERB_PORT" default:"443"`
+	Scheme     string `envconfig:"REVERB_SCHEME" default:"https"`
+	// MaxRequestSize caps an HTTP API request body in bytes (413 past it).
+	MaxRequestSize int64 `envconfig:"REVERB_MAX_REQUEST_SIZE" default:"10000"`
+
+	// The single app defined by REVERB_APP_*; optional when AppsFile is set.
+	AppID                 string `envconfig:"REVERB_APP_ID"`
+	AppKey                string `envconfig:"REVERB_APP_KEY"`
+	AppSecret             string `envconfig:"REVERB_APP_SECRET"`
+	AppPingInterval       int    `envconfig:"REVERB_APP_PING_INTERVAL" default:"60"`    // seconds
+	AppPongTimeout        int    `envconfig:"REVERB_APP_PONG_TIMEOUT"`                  // seconds; 0 = ping interval
+	AppActivityTimeout    int    `envconfig:"REVERB_APP_ACTIVITY_TIMEOUT" default:"30"` // seconds
+	AppMaxConnections     int    `envconfig:"REVERB_APP_MAX_CONNECTIONS"`               // 0 = unlimited
+	AppMaxMessageSize     int    `envconfig:"REVERB_APP_MAX_MESSAGE_SIZE" default:"10000"`
+	AppAcceptClientEvents string `envconfig:"REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM" default:"members"`
+	AppAllowedOrigins     string `envconfig:"REVERB_APP_ALLOWED_ORIGINS" default:"*"` // comma list
+	AppRateLimitEnabled   bool   `envconfig:"REVERB_APP_RATE_LIMITING_ENABLED"`
+	AppRateLimitMax       int    `envconfig:"REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS" default:"60"`
+	AppRateLimitDecay     int    `envconfig:"REVERB_APP_RATE_LIMIT_DECAY_SECONDS" default:"60"`
+	AppRateLimitTerminate bool   `envconfig:"REVERB_APP_RATE_LIMIT_TERMINATE"`
+	// AppsFile names a JSON array of apps (see App); they are added to the REVERB_APP_* app.
+	AppsFile string `envconfig:"REVERB_APPS_FILE"`
+
+	// QueueConnection selects the delivery queue: "memory" (in process) or "redis" (asynq).
+	QueueConnection string `envconfig:"REVERB_QUEUE_CONNECTION" default:"memory"`
+	// QueueName is the asynq queue broadcasts go through.
+	QueueName string `envconfig:"REVERB_QUEUE_NAME" default:"broadcasts"`
+	// QueueTimeout bounds one delivery; QueueDeadline is how long after it was queued an
+	// event may still be delivered. Past it the event is discarded, never retried.
+	QueueTimeout  time.Duration `envconfig:"REVERB_QUEUE_TIMEOUT" default:"30s"`
+	QueueDeadline time.Duration `envconfig:"REVERB_QUEUE_DEADLINE" default:"60s"`
+	// QueueConcurrency is the number of delivery workers.
+	QueueConcurrency int `envconfig:"REVERB_QUEUE_CONCURRENCY" default:"4"`
+	// QueueSize bounds the in-process queue; a trigger past it is answered 503.
+	QueueSize int `envconfig:"REVERB_QUEUE_SIZE" default:"65536"`
+
+	// CacheTTL is how long the last event of a cache channel is kept.
+	CacheTTL time.Duration `envconfig:"REVERB_CACHE_TTL" default:"30m"`
+	// WriteBufferLimit is the most bytes queued for one connection before it is dropped
+	// as a slow consumer (close 4100).
+	WriteBufferLimit int `envconfig:"REVERB_WRITE_BUFFER_LIMIT" default:"1048576"`
+
+	// Debug turns on debug logging.
+	Debug bool `envconfig:"REVERB_DEBUG"`
+
+	// Apps is every configured app, filled by Load from REVERB_APP_* and AppsFile.
+	Apps []App `ignored:"true"`
+}
+
+// Addr is the host:port the public listener binds.
+func (c *Config) Addr() string {
+	return net.JoinHostPort(c.ServerHost, strconv.Itoa(c.ServerPort))
+}

@@ -1,0 +1,120 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/reverbd/reverbd/registry"
+)
+
+// ErrStale is returned for an event whose delivery deadline passed before a worker reached it.
+// Such an event is discarded and counted, never delivered late and never retried.
+var ErrStale = errors.New("jobs: event is past its delivery deadline")
+
+// Deliverer hands an event to the subscribers it can reach (ws.Hub on one node, the relay to
+// every node in a cluster). Deliver must not block on any one socket.
+type Deliverer interface {
+	Deliver(ctx context.Context, ev registry.Event)
+}
+
+// Rules are the delivery rules every queue backend applies: one try, a timeout per delivery,
+// and a deadline counted from the moment the event was queued.
+type Rules struct {
+	// Timeout bounds one delivery (default 30 s).
+	Timeout time.Duration
+	// Deadline is how long after QueuedAt an event may still be delivered (default 60 s).
+	Deadline time.Duration
+}
+
+// Worker runs one delivery: it drops stale events, stores the last event of cache channels,
+// then hands the event to the Deliverer. It is shared by every queue backend and safe for
+// concurrent use.
+type Worker struct {
+	deliverer Deliverer
+	cache     registry.Cache
+	cacheTTL  time.Duration
+	rules     Rules
+	log       *slog.Logger
+	now       func() time.Time
+
+	delivered atomic.Uint64
+	stale     atomic.Uint64
+}
+
+// WorkerParams configures a Worker.
+type WorkerParams struct {
+	Deliverer Deliverer
+	Cache     registry.Cache
+	CacheTTL  time.Duration
+	Rules     Rules
+	Log       *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// NewWorker returns a Worker.
+func NewWorker(p WorkerParams) *Worker {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Log == nil {
+		p.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{
+		deliverer: p.Deliverer, cache: p.Cache, cacheTTL: p.CacheTTL,
+		rules: p.Rules, log: p.Log, now: p.Now,
+	}
+}
+
+// Stats counts what the worker did since it started.
+type Stats struct {
+	Delivered uint64 // events handed to the Deliverer
+	Stale     uint64 // events discarded past their deadline
+}
+
+// Stats returns the counters.
+func (w *Worker) Stats() Stats {
+	return Stats{Delivered: w.delivered.Load(), Stale: w.stale.Load()}
+}
+
+// Expired reports whether ev is past its delivery deadline.
+func (w *Worker) Expired(ev *registry.Event) bool {
+	return !w.now().Before(ev.QueuedAt.Add(w.rules.Deadline))
+}
+
+// CountStale counts an event that a queue backend discarded before calling Process.
+func (w *Worker) CountStale(ev *registry.Event) {
+	w.stale.Add(1)
+	w.log.Debug("stale event discarded", "app_id", ev.AppID, "event", ev.Name,
+		"age", w.now().Sub(ev.QueuedAt))
+}
+
+// Process delivers ev once. It returns ErrStale, without delivering, when ev is past its
+// deadline; the caller must not retry on any error.
+func (w *Worker) Process(ctx context.Context, ev registry.Event) error {
+	if w.Expired(&ev) {
+		w.CountStale(&ev)
+		return ErrStale
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.rules.Timeout)
+	defer cancel()
+	ctx, cancelDeadline := context.WithDeadline(ctx, ev.QueuedAt.Add(w.rules.Deadline))
+	defer cancelDeadline()
+	if w.cache != nil {
+		for _, ch := range ev.Channels {
+			if !registry.KindOf(ch).IsCache() {
+				continue
+			}
+			if err := w.cache.Put(ctx, ev.AppID, ch, registry.CachedEvent{Event: ev.Name, Data: ev.Data}, w.cacheTTL); err != nil {
+				return fmt.Errorf("cache %s: %w", ch, err)
+			}
+		}
+	}
+	w.deliverer.Deliver(ctx, ev)
+	w.delivered.Add(1)
+	return nil
+}

@@ -1,0 +1,194 @@
+package registry
+
+import (
+	"context"
+	"strings"
+	"sync"
+)
+
+// MemoryOccupancy is the Occupancy of a single node, kept in process.
+type MemoryOccupancy struct {
+	mu   sync.Mutex
+	apps map[string]*appState // guarded by mu
+}
+
+type appState struct {
+	connections int
+	channels    map[string]*channelState
+}
+
+type channelState struct {
+	sockets map[string]string // socket id → presence user id ("" elsewhere)
+	users   map[string]*userState
+	order   []string // presence user ids in join order
+}
+
+type userState struct {
+	member Member
+	conns  int
+}
+
+// NewMemoryOccupancy returns an empty in-process Occupancy.
+func NewMemoryOccupancy() *MemoryOccupancy {
+	return &MemoryOccupancy{apps: map[string]*appState{}}
+}
+
+// app returns the state of appID, creating it. Called with o.mu held.
+func (o *MemoryOccupancy) app(appID string) *appState {
+	a := o.apps[appID]
+	if a == nil {
+		a = &appState{channels: map[string]*channelState{}}
+		o.apps[appID] = a
+	}
+	return a
+}
+
+// Connect implements Occupancy.
+func (o *MemoryOccupancy) Connect(_ context.Context, appID string, max int) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.app(appID)
+	if max > 0 && a.connections >= max {
+		return ErrOverQuota
+	}
+	a.connections++
+	return nil
+}
+
+// Disconnect implements Occupancy.
+func (o *MemoryOccupancy) Disconnect(_ context.Context, appID string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if a := o.apps[appID]; a != nil && a.connections > 0 {
+		a.connections--
+	}
+	return nil
+}
+
+// Connections implements Occupancy.
+func (o *MemoryOccupancy) Connections(_ context.Context, appID string) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if a := o.apps[appID]; a != nil {
+		return a.connections, nil
+	}
+	return 0, nil
+}
+
+// Subscribe implements Occupancy.
+func (o *MemoryOccupancy) Subscribe(_ context.Context, appID, channel, socketID string, m *Member) (bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.app(appID)
+	ch := a.channels[channel]
+	if ch == nil {
+		ch = &channelState{sockets: map[string]string{}}
+		a.channels[channel] = ch
+	}
+	if _, ok := ch.sockets[socketID]; ok {
+		return false, nil
+	}
+	if m == nil {
+		ch.sockets[socketID] = ""
+		return false, nil
+	}
+	ch.sockets[socketID] = m.UserID
+	if ch.users == nil {
+		ch.users = map[string]*userState{}
+	}
+	u := ch.users[m.UserID]
+	if u != nil {
+		u.conns++
+		return false, nil
+	}
+	ch.users[m.UserID] = &userState{member: *m, conns: 1}
+	ch.order = append(ch.order, m.UserID)
+	return true, nil
+}
+
+// Unsubscribe implements Occupancy.
+func (o *MemoryOccupancy) Unsubscribe(_ context.Context, appID, channel, socketID string) (string, bool, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.apps[appID]
+	if a == nil {
+		return "", false, nil
+	}
+	ch := a.channels[channel]
+	if ch == nil {
+		return "", false, nil
+	}
+	userID, ok := ch.sockets[socketID]
+	if !ok {
+		return "", false, nil
+	}
+	delete(ch.sockets, socketID)
+	last := false
+	if u := ch.users[userID]; userID != "" && u != nil {
+		u.conns--
+		if u.conns == 0 {
+			last = true
+			delete(ch.users, userID)
+			for i, id := range ch.order {
+				if id == userID {
+					ch.order = append(ch.order[:i], ch.order[i+1:]...)
+					break
+				}
+			}
+		}
+	}
+	if len(ch.sockets) == 0 {
+		delete(a.channels, channel)
+	}
+	return userID, last, nil
+}
+
+// Channel implements Occupancy.
+func (o *MemoryOccupancy) Channel(_ context.Context, appID, channel string) (ChannelInfo, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if a := o.apps[appID]; a != nil {
+		if ch := a.channels[channel]; ch != nil {
+			return ch.info(), nil
+		}
+	}
+	return ChannelInfo{}, nil
+}
+
+// Channels implements Occupancy.
+func (o *MemoryOccupancy) Channels(_ context.Context, appID, prefix string) (map[string]ChannelInfo, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := map[string]ChannelInfo{}
+	if a := o.apps[appID]; a != nil {
+		for name, ch := range a.channels {
+			if strings.HasPrefix(name, prefix) {
+				out[name] = ch.info()
+			}
+		}
+	}
+	return out, nil
+}
+
+// Members implements Occupancy.
+func (o *MemoryOccupancy) Members(_ context.Context, appID, channel string) ([]Member, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	a := o.apps[appID]
+	if a == nil {
+		return nil, nil
+	}
+	ch := a.channels[channel]
+	if ch == nil {
+		return nil, nil
+	}
+	out := make([]Member, 0, len(ch.order))
+	for _, id := range ch.order {
+		out = append(out, ch.users[id].member)
+	}
+	return out, nil
+}
+
+func (ch *channelState) info() ChannelInfo {
+	return ChannelInfo{SubscriptionCount: len(ch.sockets), UserCount: len(ch.users)}
+}
