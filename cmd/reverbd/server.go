@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/reverbd/reverbd/api"
+	"github.com/reverbd/reverbd/config"
+	"github.com/reverbd/reverbd/jobs"
+	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/ws"
+)
+
+// shutdownTimeout bounds the whole stop sequence after SIGINT/SIGTERM.
+const shutdownTimeout = 30 * time.Second
+
+// server is the whole object graph of one reverbd process; newServer wires it.
+type server struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	ready atomic.Bool
+
+	ws    *ws.Server
+	queue jobs.Queue
+	http  *http.Server
+}
+
+// newServer wires the rooms together: api and ws meet the queue and the shared state only
+// through registry values and the small interfaces each room declares.
+func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
+	apps := registry.NewApps(cfg.Apps)
+	occupancy := registry.NewMemoryOccupancy()
+	cache := registry.NewMemoryCache()
+
+	wsSrv, err := ws.New(ws.Params{
+		Apps: apps, Occupancy: occupancy, Cache: cache,
+		Log:        log.With("component", "ws"),
+		WriteLimit: cfg.WriteBufferLimit,
+	})
+	if err != nil {
+		return nil, err
+	}
+	worker := jobs.NewWorker(jobs.WorkerParams{
+		Deliverer: wsSrv.Hub(),
+		Cache:     cache,
+		CacheTTL:  cfg.CacheTTL,
+		Rules:     jobs.Rules{Timeout: cfg.QueueTimeout, Deadline: cfg.QueueDeadline},
+		Log:       log.With("component", "jobs"),
+	})
+	queue := jobs.NewMemoryQueue(worker, cfg.QueueConcurrency, cfg.QueueSize)
+
+	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue}
+	apiSrv := api.New(api.Params{
+		Apps: apps, Queue: queue, Occupancy: occupancy, Cache: cache,
+		Terminator:     terminator{wsSrv},
+		PathPrefix:     cfg.ServerPath,
+		MaxRequestSize: cfg.MaxRequestSize,
+		Ready:          s.ready.Load,
+		Log:            log.With("component", "api"),
+	})
+
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	routes := func(r chi.Router) {
+		apiSrv.Routes(r)
+		wsSrv.Routes(r)
+	}
+	if prefix := strings.TrimRight(cfg.ServerPath, "/"); prefix != "" {
+		if !strings.HasPrefix(prefix, "/") {
+			prefix = "/" + prefix
+		}
+		r.Route(prefix, routes)
+	} else {
+		routes(r)
+	}
+	s.http = &http.Server{
+		Handler:           r,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// serve listens, runs every component until ctx ends, then stops them in order.
+func (s *server) serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	defer cancelRun()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Go(func() {
+		if err := s.ws.Run(runCtx); err != nil {
+			errs <- fmt.Errorf("ws: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := s.queue.Run(runCtx); err != nil {
+			errs <- fmt.Errorf("jobs: %w", err)
+		}
+	})
+	wg.Go(func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs <- fmt.Errorf("http: %w", err)
+		}
+	})
+	s.ready.Store(true)
+	s.log.Info("reverbd started", "addr", ln.Addr().String(), "path", s.cfg.ServerPath,
+		"apps", len(s.cfg.Apps), "queue", s.cfg.QueueConnection, "version", version)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errs:
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	s.stop(stopCtx)
+	cancelRun()
+	wg.Wait()
+	return runErr
+}
+
+// stop shuts the server down in the order that loses nothing: /up reports not ready; the
+// HTTP listener stops (no new triggers or sockets); the queue delivers what is still fresh;
+// then every socket is closed with 4200 so pusher-js reconnects at once.
+func (s *server) stop(ctx context.Context) {
+	s.log.Info("reverbd stopping")
+	s.ready.Store(false)
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.log.Warn("http shutdown", "err", err)
+	}
+	if err := s.queue.Shutdown(ctx); err != nil {
+		s.log.Warn("queue shutdown", "err", err)
+	}
+	if err := s.ws.Shutdown(ctx); err != nil {
+		s.log.Warn("websocket shutdown", "err", err)
+	}
+	s.log.Info("reverbd stopped")
+}
+
+// terminator adapts ws.Server to api.Terminator.
+type terminator struct{ ws *ws.Server }
+
+func (t terminator) TerminateUser(_ context.Context, appID, userID string) error {
+	t.ws.TerminateUser(appID, userID)
+	return nil
+}

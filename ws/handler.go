@@ -1,0 +1,85 @@
+package ws
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// clientMessage is one frame from a client (pusher-protocol.md §1.2).
+type clientMessage struct {
+	Event   string          `json:"event"`
+	Channel string          `json:"channel"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// handleMessage dispatches one text message from the client. Malformed input is answered
+// with a pusher:error and never ends the connection (pusher-protocol.md §1.6).
+func (c *Conn) handleMessage(b []byte) {
+	if c.rateLimited() {
+		return
+	}
+	var msg clientMessage
+	if err := json.Unmarshal(b, &msg); err != nil || msg.Event == "" {
+		c.srv.log.Info("invalid message", "app_id", c.app.ID, "socket_id", c.id, "size", len(b))
+		c.Send(errorFrame(errInvalidMessage))
+		return
+	}
+	switch {
+	case msg.Event == "pusher:ping":
+		c.Send(framePong)
+	case msg.Event == "pusher:pong":
+		// Activity was recorded when the frame arrived.
+	case msg.Event == "pusher:subscribe":
+		c.subscribe(unwrapData(msg.Data))
+	case msg.Event == "pusher:unsubscribe":
+		c.unsubscribe(unwrapData(msg.Data))
+	case msg.Event == "pusher:signin":
+		c.signin(unwrapData(msg.Data))
+	case strings.HasPrefix(msg.Event, "client-"):
+		c.clientEvent(&msg)
+	case strings.HasPrefix(msg.Event, "pusher:"):
+		c.srv.log.Info("unknown pusher event", "app_id", c.app.ID, "socket_id", c.id, "event", msg.Event)
+		c.Send(errorFrame(errInvalidMessage))
+	default:
+		// Any other event from a client is ignored, as Reverb does.
+	}
+}
+
+// unwrapData accepts data as an object or as a JSON string holding one (§1.2 rule 3).
+func unwrapData(raw json.RawMessage) json.RawMessage {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return json.RawMessage(s)
+		}
+	}
+	return raw
+}
+
+// rateLimited applies the app's rate_limiting to every inbound message: past max_attempts in
+// decay_seconds the message is refused with 4301, and the connection is closed too when
+// terminate_on_limit is set (with 4100, so the client backs off instead of stopping).
+func (c *Conn) rateLimited() bool {
+	rl := &c.app.RateLimiting
+	if !rl.Enabled || rl.MaxAttempts <= 0 {
+		return false
+	}
+	now := time.Now()
+	window := time.Duration(max(rl.DecaySeconds, 1)) * time.Second
+	if now.Sub(c.rateStart) >= window {
+		c.rateStart, c.rateCount = now, 0
+	}
+	c.rateCount++
+	if c.rateCount <= rl.MaxAttempts {
+		return false
+	}
+	c.srv.log.Info("rate limit exceeded", "app_id", c.app.ID, "socket_id", c.id)
+	c.Send(errorFrame(errRateLimited))
+	if rl.TerminateOnLimit {
+		c.closeWith(closeFrame(4100, errRateLimited.Message))
+	}
+	return true
+}

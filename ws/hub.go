@@ -1,0 +1,134 @@
+package ws
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+
+	"github.com/reverbd/reverbd/registry"
+)
+
+const hubShards = 64
+
+// Hub is this node's fan-out: the connections subscribed to each channel, and the delivery
+// of an event to them. It implements jobs.Deliverer. It is safe for concurrent use and never
+// blocks on a socket: delivery only queues frames (Conn.Send).
+type Hub struct {
+	seed   maphash.Seed
+	shards [hubShards]hubShard
+}
+
+type hubShard struct {
+	mu       sync.RWMutex
+	channels map[channelKey]*subscribers
+}
+
+type channelKey struct{ app, channel string }
+
+// subscribers is the local subscriber list of one channel: a slice for fast iteration and an
+// index for O(1) removal.
+type subscribers struct {
+	conns []*Conn
+	index map[*Conn]int
+}
+
+func newHub() *Hub {
+	h := &Hub{seed: maphash.MakeSeed()}
+	for i := range h.shards {
+		h.shards[i].channels = map[channelKey]*subscribers{}
+	}
+	return h
+}
+
+func (h *Hub) shard(k channelKey) *hubShard {
+	var mh maphash.Hash
+	mh.SetSeed(h.seed)
+	mh.WriteString(k.app)
+	mh.WriteByte(0)
+	mh.WriteString(k.channel)
+	return &h.shards[mh.Sum64()%hubShards]
+}
+
+// add subscribes c to channel of app; it reports false if c was already subscribed.
+func (h *Hub) add(app, channel string, c *Conn) bool {
+	k := channelKey{app, channel}
+	sh := h.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	subs := sh.channels[k]
+	if subs == nil {
+		subs = &subscribers{index: map[*Conn]int{}}
+		sh.channels[k] = subs
+	}
+	if _, ok := subs.index[c]; ok {
+		return false
+	}
+	subs.index[c] = len(subs.conns)
+	subs.conns = append(subs.conns, c)
+	return true
+}
+
+// remove unsubscribes c from channel of app.
+func (h *Hub) remove(app, channel string, c *Conn) {
+	k := channelKey{app, channel}
+	sh := h.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	subs := sh.channels[k]
+	if subs == nil {
+		return
+	}
+	i, ok := subs.index[c]
+	if !ok {
+		return
+	}
+	last := len(subs.conns) - 1
+	moved := subs.conns[last]
+	subs.conns[i] = moved
+	subs.index[moved] = i
+	subs.conns[last] = nil
+	subs.conns = subs.conns[:last]
+	delete(subs.index, c)
+	if len(subs.conns) == 0 {
+		delete(sh.channels, k)
+	}
+}
+
+// publish queues frame on every local subscriber of channel except the one with socket id
+// except ("" excludes nobody).
+func (h *Hub) publish(app, channel string, frame []byte, except string) {
+	k := channelKey{app, channel}
+	sh := h.shard(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	subs := sh.channels[k]
+	if subs == nil {
+		return
+	}
+	for _, c := range subs.conns {
+		if c.id != except {
+			c.Send(frame)
+		}
+	}
+}
+
+// Deliver implements jobs.Deliverer: each channel's frame is encoded once and the same bytes
+// are queued on each of its local subscribers, skipping ev.SocketID. A connection subscribed
+// to several of the channels gets one frame per channel.
+func (h *Hub) Deliver(_ context.Context, ev registry.Event) {
+	for _, ch := range ev.Channels {
+		if !h.occupied(ev.AppID, ch) {
+			continue
+		}
+		h.publish(ev.AppID, ch, eventFrame(ev.Name, ch, ev.Data), ev.SocketID)
+	}
+}
+
+// occupied reports whether channel of app has a local subscriber.
+func (h *Hub) occupied(app, channel string) bool {
+	k := channelKey{app, channel}
+	sh := h.shard(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.channels[k] != nil
+}

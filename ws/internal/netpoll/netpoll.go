@@ -1,0 +1,143 @@
+// Package netpoll watches many sockets for readability with one epoll instance, so that an
+// idle connection costs no goroutine. Each registration is level-triggered and one-shot: a
+// readiness event hands the socket to exactly one handler, which must call Rearm once it has
+// consumed what it wanted, so a socket is never read by two goroutines at once.
+package netpoll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+const armed = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+
+// Poller dispatches readiness of registered sockets. It is safe for concurrent use.
+type Poller[T comparable] struct {
+	epfd   int
+	wakefd int // eventfd that interrupts EpollWait when Close is called
+
+	mu  sync.RWMutex
+	fds map[int]T // registered fd → its owner value; guarded by mu
+}
+
+// New returns a Poller. Close releases it.
+func New[T comparable]() (*Poller[T], error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("netpoll: epoll_create: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("netpoll: eventfd: %w", err)
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("netpoll: watch eventfd: %w", err)
+	}
+	return &Poller[T]{epfd: epfd, wakefd: wakefd, fds: map[int]T{}}, nil
+}
+
+// FD returns the file descriptor of conn without duplicating it (conn.File would dup it
+// and switch the socket to blocking mode).
+func FD(conn net.Conn) (int, error) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return -1, errors.New("netpoll: connection has no file descriptor")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
+
+// Add registers fd with its owner value and arms one readiness notification.
+func (p *Poller[T]) Add(fd int, owner T) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.fds[fd] = owner
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: armed, Fd: int32(fd)}); err != nil {
+		delete(p.fds, fd)
+		return fmt.Errorf("netpoll: add: %w", err)
+	}
+	return nil
+}
+
+// Rearm arms the next readiness notification for fd, if fd is still registered to owner.
+// The owner check makes a late Rearm harmless after the fd was removed and reused.
+func (p *Poller[T]) Rearm(fd int, owner T) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if cur, ok := p.fds[fd]; !ok || cur != owner {
+		return nil
+	}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Events: armed, Fd: int32(fd)}); err != nil {
+		return fmt.Errorf("netpoll: rearm: %w", err)
+	}
+	return nil
+}
+
+// Remove unregisters fd if it is registered to owner. Call it before closing the socket,
+// so that a new socket reusing the number is never mistaken for the old one.
+func (p *Poller[T]) Remove(fd int, owner T) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cur, ok := p.fds[fd]; !ok || cur != owner {
+		return
+	}
+	delete(p.fds, fd)
+	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil) // fails only if already gone
+}
+
+// Run waits for readiness and calls ready with the owner of each ready fd, from this
+// goroutine; ready must hand off and return at once. Run returns when ctx ends.
+func (p *Poller[T]) Run(ctx context.Context, ready func(T)) error {
+	stop := context.AfterFunc(ctx, p.wake)
+	defer stop()
+	events := make([]unix.EpollEvent, 256)
+	batch := make([]T, 0, len(events))
+	for ctx.Err() == nil {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("netpoll: wait: %w", err)
+		}
+		batch = batch[:0]
+		p.mu.RLock()
+		for _, ev := range events[:n] {
+			if owner, ok := p.fds[int(ev.Fd)]; ok {
+				batch = append(batch, owner)
+			}
+		}
+		p.mu.RUnlock()
+		for _, owner := range batch {
+			ready(owner)
+		}
+	}
+	return nil
+}
+
+func (p *Poller[T]) wake() {
+	var one = [8]byte{1}
+	_, _ = unix.Write(p.wakefd, one[:])
+}
+
+// Close releases the epoll instance. Call it after Run has returned.
+func (p *Poller[T]) Close() error {
+	unix.Close(p.wakefd)
+	return unix.Close(p.epfd)
+}

@@ -1,0 +1,165 @@
+package ws
+
+import (
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// Error is a Pusher protocol error: it becomes a pusher:error frame with its code
+// (pusher-protocol.md §1.4, §1.5).
+type Error struct {
+	Code    int
+	Message string
+}
+
+func (e *Error) Error() string { return strconv.Itoa(e.Code) + " " + e.Message }
+
+// Protocol errors the server sends. Codes and texts follow pusher-protocol.md §1.5.
+var (
+	errUnknownApp        = &Error{4001, "Application does not exist"}
+	errOverQuota         = &Error{4004, "Application is over connection quota"}
+	errUnsupportedProto  = &Error{4007, "Unsupported protocol version"}
+	errOriginNotAllowed  = &Error{4009, "Origin not allowed"}
+	errNotMember         = &Error{4009, "The client is not a member of the specified channel."}
+	errSigninRefused     = &Error{4009, "Connection not authorized."}
+	errSigninNoID        = &Error{4009, `The returned user data must contain the "id" field.`}
+	errTerminated        = &Error{4009, "You got disconnected by the app."}
+	errSlowConsumer      = &Error{4100, "Connection is too slow to receive its messages"}
+	errInvalidMessage    = &Error{4200, "Invalid message format"}
+	errShutdown          = &Error{4200, "Server closed. Please reconnect shortly."}
+	errPongTimeout       = &Error{4201, "Pong reply not received in time"}
+	errClientEventsOff   = &Error{4301, "The app does not have client messaging enabled."}
+	errClientEventsKind  = &Error{4301, "Client events are only accepted on private and presence channels."}
+	errRateLimited       = &Error{4301, "Rate limit exceeded"}
+	errClientEventTooBig = &Error{4301, "Client event name is too long."}
+)
+
+// Frames with no variable part, compiled once.
+var (
+	framePong = textFrame([]byte(`{"event":"pusher:pong"}`))
+	framePing = textFrame([]byte(`{"event":"pusher:ping"}`))
+)
+
+// textFrame compiles payload into one unmasked WebSocket text frame.
+func textFrame(payload []byte) []byte {
+	return ws.MustCompileFrame(ws.NewTextFrame(payload))
+}
+
+// closeFrame compiles a close frame with code and reason.
+func closeFrame(code int, reason string) []byte {
+	return ws.MustCompileFrame(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusCode(code), reason)))
+}
+
+// errorFrame encodes e as pusher:error, data as a JSON string (Reverb's form).
+func errorFrame(e *Error) []byte {
+	data := []byte(`{"code":`)
+	data = strconv.AppendInt(data, int64(e.Code), 10)
+	data = append(data, `,"message":`...)
+	data = appendJSONString(data, e.Message)
+	data = append(data, '}')
+	return textFrame(eventPayload(nil, "pusher:error", "", string(data)))
+}
+
+// eventPayload appends {"event":name,"channel":channel,"data":"<data as a JSON string>"}
+// to b; channel is omitted when empty. data is relayed as the string value, unchanged.
+func eventPayload(b []byte, name, channel, data string) []byte {
+	b = append(b, `{"event":`...)
+	b = appendJSONString(b, name)
+	if channel != "" {
+		b = append(b, `,"channel":`...)
+		b = appendJSONString(b, channel)
+	}
+	b = append(b, `,"data":`...)
+	b = appendJSONString(b, data)
+	return append(b, '}')
+}
+
+// eventFrame is the compiled frame of one event on one channel.
+func eventFrame(name, channel, data string) []byte {
+	return textFrame(eventPayload(make([]byte, 0, 48+len(name)+len(channel)+len(data)*11/10), name, channel, data))
+}
+
+// channelFrame is a frame with an event and channel and no data, e.g. pusher:cache_miss.
+func channelFrame(name, channel string) []byte {
+	b := append([]byte(`{"event":`), appendJSONString(nil, name)...)
+	b = append(b, `,"channel":`...)
+	b = appendJSONString(b, channel)
+	return textFrame(append(b, '}'))
+}
+
+// subscriptionErrorFrame is the channel-scoped refusal pusher-js hands to the channel's
+// pusher:subscription_error bindings (pusher-protocol.md §3.5).
+func subscriptionErrorFrame(channel, typ, message string, status int) []byte {
+	b := append([]byte(`{"event":"pusher:subscription_error","channel":`), appendJSONString(nil, channel)...)
+	b = append(b, `,"data":{"type":`...)
+	b = appendJSONString(b, typ)
+	b = append(b, `,"error":`...)
+	b = appendJSONString(b, message)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	return textFrame(append(b, "}}"...))
+}
+
+// mustJSON encodes v, which is built by this package and always encodable.
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Unlike encoding/json it leaves <, > and &
+// alone, so relayed payloads keep their bytes; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,100 @@
+package ws
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+// errClosedByClient ends reading after the client's close frame.
+var errClosedByClient = errors.New("ws: closed by client")
+
+var messageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readable runs when the poller saw bytes on the socket: it reads and handles one message (or
+// control frame), then re-arms the poller. It owns the read side of c while it runs.
+func (c *Conn) readable() {
+	if err := c.readOne(); err != nil {
+		c.readFailed(err)
+		return
+	}
+	if err := c.srv.poller.Rearm(c.fd, c); err != nil {
+		c.release()
+	}
+}
+
+// readOne reads one frame, or one whole data message with its continuation frames.
+func (c *Conn) readOne() error {
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readTimeout))
+	hdr, err := c.rd.NextFrame()
+	if err != nil {
+		return err
+	}
+	c.touch()
+	if hdr.OpCode.IsControl() {
+		c.controlPinger.Store(true)
+		var out bytes.Buffer
+		err := wsutil.ControlHandler{
+			Src: &c.rd, Dst: &out, State: ws.StateServerSide, DisableSrcCiphering: true,
+		}.Handle(hdr)
+		var closed wsutil.ClosedError
+		if errors.As(err, &closed) {
+			c.closeWith(out.Bytes()) // echo the client's close frame, then release
+			return errClosedByClient
+		}
+		if out.Len() > 0 && err == nil {
+			c.Send(out.Bytes()) // a pong
+		}
+		return err
+	}
+	buf := messageBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 {
+			buf.Reset()
+			messageBuffers.Put(buf)
+		}
+	}()
+	buf.Reset()
+	if _, err := buf.ReadFrom(&c.rd); err != nil {
+		return err
+	}
+	c.handleMessage(buf.Bytes())
+	return nil
+}
+
+// readFailed ends the connection after a read error, with the close code RFC 6455 and
+// pusher-protocol.md §1.5 give for it.
+func (c *Conn) readFailed(err error) {
+	var perr ws.ProtocolError
+	switch {
+	case errors.Is(err, errClosedByClient):
+		// The echo of the client's close frame is queued; release follows it.
+	case errors.Is(err, wsutil.ErrMessageTooLarge), errors.Is(err, wsutil.ErrFrameTooLarge):
+		c.srv.log.Info("message over max_message_size", "app_id", c.app.ID, "socket_id", c.id)
+		c.closeWith(closeFrame(int(ws.StatusMessageTooBig), "Maximum message size exceeded"))
+	case errors.Is(err, wsutil.ErrInvalidUTF8):
+		c.srv.log.Info("invalid utf-8 in text frame", "app_id", c.app.ID, "socket_id", c.id)
+		c.closeWith(closeFrame(int(ws.StatusInvalidFramePayloadData), "Invalid UTF-8"))
+	case errors.As(err, &perr):
+		c.srv.log.Info("websocket protocol error", "app_id", c.app.ID, "socket_id", c.id, "err", err)
+		c.closeWith(closeFrame(int(ws.StatusProtocolError), string(perr)))
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		c.release()
+	default:
+		c.srv.log.Debug("read failed", "app_id", c.app.ID, "socket_id", c.id, "err", err)
+		c.release()
+	}
+}
+
+// touch records activity: any frame from the client answers an outstanding ping.
+func (c *Conn) touch() {
+	c.lastSeen.Store(time.Now().UnixNano())
+	if c.pingedAt.Load() != 0 {
+		c.pingedAt.Store(0)
+	}
+}

@@ -1,0 +1,272 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+
+	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/ws/internal/netpoll"
+)
+
+// Params configures a Server.
+type Params struct {
+	Apps      *registry.Apps
+	Occupancy registry.Occupancy
+	Cache     registry.Cache
+	Log       *slog.Logger
+
+	// WriteLimit is the most bytes queued for one connection before it is dropped as a slow
+	// consumer; zero means 1 MiB.
+	WriteLimit int
+	// WriteTimeout bounds one batched write to a socket; zero means 10 s.
+	WriteTimeout time.Duration
+	// ReadTimeout bounds the arrival of the rest of a frame once its first bytes are
+	// readable; zero means 10 s.
+	ReadTimeout time.Duration
+	// SweepInterval is how often liveness (ping, pong timeout) is checked; zero means 1 s.
+	SweepInterval time.Duration
+}
+
+// Server accepts Pusher WebSocket connections at /app/{key}, speaks protocol v7 on them, and
+// owns this node's Hub. Create it with New, start it with Run, stop it with Shutdown.
+type Server struct {
+	apps      *registry.Apps
+	occupancy registry.Occupancy
+	cache     registry.Cache
+	log       *slog.Logger
+	hub       *Hub
+	poller    *netpoll.Poller[*Conn]
+
+	writeLimit    int
+	writeTimeout  time.Duration
+	readTimeout   time.Duration
+	sweepInterval time.Duration
+
+	// ctx is used for the occupancy calls made on behalf of connections; it is never
+	// cancelled, so a connection that closes during shutdown still leaves cleanly.
+	ctx context.Context
+	// quit ends Run; stop cancels it (Shutdown).
+	quit context.Context
+	stop context.CancelFunc
+
+	conns    connSet
+	accepted atomic.Bool // set by Run, cleared by Shutdown: whether new sockets are taken
+	wg       sync.WaitGroup
+	running  chan struct{} // closed when Run returns
+
+	slowConsumers atomic.Uint64
+}
+
+// New returns a Server. It fails only if the poller cannot be created.
+func New(p Params) (*Server, error) {
+	poller, err := netpoll.New[*Conn]()
+	if err != nil {
+		return nil, err
+	}
+	if p.Log == nil {
+		p.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		apps: p.Apps, occupancy: p.Occupancy, cache: p.Cache,
+		log:           p.Log,
+		poller:        poller,
+		writeLimit:    orDefault(p.WriteLimit, 1<<20),
+		writeTimeout:  orDefault(p.WriteTimeout, 10*time.Second),
+		readTimeout:   orDefault(p.ReadTimeout, 10*time.Second),
+		sweepInterval: orDefault(p.SweepInterval, time.Second),
+		running:       make(chan struct{}),
+	}
+	s.hub = newHub()
+	s.conns.init()
+	s.ctx = context.Background()
+	s.quit, s.stop = context.WithCancel(context.Background())
+	return s, nil
+}
+
+func orDefault[T int | time.Duration](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// Hub returns the node's fan-out hub, the jobs.Deliverer of this node.
+func (s *Server) Hub() *Hub { return s.hub }
+
+// Routes registers the WebSocket endpoint /app/{key} on r.
+func (s *Server) Routes(r chi.Router) {
+	r.Get("/app/{key}", s.ServeHTTP)
+}
+
+// Run reads from every connection until ctx ends or Shutdown is called, and checks their
+// liveness. It returns once its goroutines have stopped; connections stay open until
+// Shutdown closes them.
+func (s *Server) Run(ctx context.Context) error {
+	defer close(s.running)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := context.AfterFunc(s.quit, cancel)
+	defer stopped()
+	s.accepted.Store(true)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { s.sweep(ctx) })
+	err := s.poller.Run(ctx, func(c *Conn) { s.spawn(c.readable) })
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// Shutdown stops taking connections and closes every open one with 4200, so pusher-js
+// reconnects at once (to another node, or to this one once restarted). It waits for the
+// close frames to be written until ctx ends, then drops what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.accepted.Store(false)
+	s.stop()
+	select {
+	case <-s.running:
+	case <-ctx.Done():
+	}
+	s.conns.each(func(c *Conn) { c.close(errShutdown) })
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		s.conns.each(func(c *Conn) { c.release() })
+	}
+	_ = s.poller.Close()
+	return err
+}
+
+// Stats counts connection-level events since start.
+type Stats struct {
+	Connections   int    // open connections on this node
+	SlowConsumers uint64 // connections dropped because their queue was full
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	return Stats{Connections: s.conns.len(), SlowConsumers: s.slowConsumers.Load()}
+}
+
+// spawn runs f on a goroutine the server waits for in Shutdown.
+func (s *Server) spawn(f func()) { s.wg.Go(f) }
+
+// ServeHTTP upgrades the request to a WebSocket and hands the socket to the poller; it
+// returns at once so no goroutine stays with the connection (libraries.md Q6, Q8).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := chi.URLParam(r, "key") // copied now: chi recycles its route context on return
+	origin := r.Header.Get("Origin")
+	protocol := r.URL.Query().Get("protocol")
+	if !s.accepted.Load() {
+		http.Error(w, "server is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	nc, rw, _, err := ws.UpgradeHTTP(r, w)
+	if err != nil {
+		if nc != nil {
+			_ = nc.Close()
+		}
+		s.log.Debug("websocket upgrade refused", "err", err)
+		return
+	}
+	if rw != nil && rw.Reader.Buffered() > 0 {
+		// Clients send nothing before the 101; bytes here break the framing.
+		refuse(nc, errInvalidMessage)
+		return
+	}
+	s.accept(nc, key, origin, protocol)
+}
+
+// accept runs the checks that come before the handshake (pusher-protocol.md §1.1) and
+// registers the connection.
+func (s *Server) accept(nc net.Conn, key, origin, protocol string) {
+	app, err := s.apps.ByKey(key)
+	if err != nil {
+		s.log.Info("connection refused: unknown app key")
+		refuse(nc, errUnknownApp)
+		return
+	}
+	if protocol != "" {
+		if v, err := strconv.Atoi(protocol); err == nil && (v < 5 || v > 7) {
+			s.log.Info("connection refused: unsupported protocol", "app_id", app.ID, "protocol", v)
+			refuse(nc, errUnsupportedProto)
+			return
+		}
+	}
+	if !originAllowed(app.AllowedOrigins, origin) {
+		s.log.Info("connection refused: origin not allowed", "app_id", app.ID, "origin", origin)
+		refuse(nc, errOriginNotAllowed)
+		return
+	}
+	if err := s.occupancy.Connect(s.ctx, app.ID, app.MaxConnections); err != nil {
+		if errors.Is(err, registry.ErrOverQuota) {
+			s.log.Info("connection refused: over quota", "app_id", app.ID)
+			refuse(nc, errOverQuota)
+		} else {
+			s.log.Error("connection refused: occupancy unavailable", "app_id", app.ID, "err", err)
+			refuse(nc, &Error{4100, "Server is unavailable, try again"})
+		}
+		return
+	}
+	fd, err := netpoll.FD(nc)
+	if err != nil {
+		s.log.Error("connection refused: no file descriptor", "err", err)
+		_ = s.occupancy.Disconnect(s.ctx, app.ID)
+		_ = nc.Close()
+		return
+	}
+	c := &Conn{srv: s, app: app, nc: nc, fd: fd}
+	c.rd = wsutil.Reader{
+		Source:         nc,
+		State:          ws.StateServerSide,
+		CheckUTF8:      true,
+		MaxMessageSize: int64(app.MaxMessageSize),
+	}
+	c.lastSeen.Store(time.Now().UnixNano())
+	c.id = s.conns.add(c)
+	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
+		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
+	c.Send(eventFrame("pusher:connection_established", "", data))
+	if err := s.poller.Add(fd, c); err != nil {
+		s.log.Error("connection dropped: poller", "err", err)
+		c.release()
+	}
+}
+
+// forget removes a released connection from the server's books.
+func (s *Server) forget(c *Conn) {
+	s.conns.remove(c)
+	_ = s.occupancy.Disconnect(s.ctx, c.app.ID)
+}
+
+// refuse writes e and a close frame with its code to a socket that was never registered,
+// then closes it.
+func refuse(nc net.Conn, e *Error) {
+	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+	bufs := net.Buffers{errorFrame(e), closeFrame(e.Code, e.Message)}
+	_, _ = bufs.WriteTo(nc)
+	_ = nc.Close()
+}
+
+// newSocketID returns a random socket id of the form "123.456" (pusher-protocol.md §1.3).
+func newSocketID() string {
+	b := strconv.AppendUint(nil, rand.Uint64N(1e10)+1, 10)
+	b = append(b, '.')
+	return string(strconv.AppendUint(b, rand.Uint64N(1e10)+1, 10))
+}

@@ -1,0 +1,84 @@
+package ws
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/reverbd/reverbd/registry"
+)
+
+// signin handles pusher:signin (pusher-protocol.md §7.1): the signature over
+// "{socket_id}::user::{user_data}" is checked, and on success the connection is known as the
+// user, receives its #server-to-user-{id} events, and gets pusher:signin_success. A failure
+// closes the connection with 4009, as soketi does.
+func (c *Conn) signin(raw json.RawMessage) {
+	var d struct {
+		Auth     string `json:"auth"`
+		UserData string `json:"user_data"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		c.Send(errorFrame(errInvalidMessage))
+		return
+	}
+	key, sig, ok := strings.Cut(d.Auth, ":")
+	if !ok || key != c.app.Key || !registry.ValidSignature(c.app.Secret, c.id+"::user::"+d.UserData, sig) {
+		c.srv.log.Info("signin refused: bad signature", "app_id", c.app.ID, "socket_id", c.id)
+		c.close(errSigninRefused)
+		return
+	}
+	var user struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal([]byte(d.UserData), &user) != nil {
+		c.close(errSigninNoID)
+		return
+	}
+	id, ok := idString(user.ID)
+	if !ok {
+		c.srv.log.Info("signin refused: no user id", "app_id", c.app.ID, "socket_id", c.id)
+		c.close(errSigninNoID)
+		return
+	}
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return
+	}
+	previous := c.userID
+	c.userID = id
+	c.mu.Unlock()
+	if previous != "" && previous != id {
+		c.srv.hub.remove(c.app.ID, registry.UserChannelPrefix+previous, c)
+	}
+	c.srv.hub.add(c.app.ID, registry.UserChannelPrefix+id, c)
+	c.Send(eventFrame("pusher:signin_success", "", mustJSON(map[string]string{"user_data": d.UserData})))
+}
+
+// TerminateUser closes, with 4009, every connection of the app on this node that is signed
+// in as userID or is a presence member with that user_id (pusher-protocol.md §7.3).
+func (s *Server) TerminateUser(appID, userID string) int {
+	n := 0
+	s.conns.each(func(c *Conn) {
+		if c.app.ID != appID || !c.isUser(userID) {
+			return
+		}
+		n++
+		c.close(errTerminated)
+	})
+	return n
+}
+
+// isUser reports whether c is signed in as userID or holds a presence membership as userID.
+func (c *Conn) isUser(userID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.userID == userID {
+		return true
+	}
+	for _, m := range c.channels {
+		if m != nil && m.UserID == userID {
+			return true
+		}
+	}
+	return false
+}

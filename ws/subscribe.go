@@ -1,0 +1,268 @@
+package ws
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/reverbd/reverbd/registry"
+)
+
+// subscribeData is the data of pusher:subscribe (pusher-protocol.md §3.1).
+type subscribeData struct {
+	Channel     string          `json:"channel"`
+	Auth        string          `json:"auth"`
+	ChannelData json.RawMessage `json:"channel_data"`
+}
+
+// subscribe handles pusher:subscribe: it checks the name and the signature, records the
+// subscription, tells presence members, and answers subscription_succeeded (and the cached
+// event of a cache channel). A refusal is channel-scoped and leaves the connection open.
+func (c *Conn) subscribe(raw json.RawMessage) {
+	var d subscribeData
+	if err := json.Unmarshal(raw, &d); err != nil || d.Channel == "" {
+		c.srv.log.Info("invalid subscribe", "app_id", c.app.ID, "socket_id", c.id)
+		c.Send(errorFrame(errInvalidMessage))
+		return
+	}
+	if err := registry.ValidateChannel(d.Channel); err != nil {
+		c.srv.log.Info("subscribe refused: invalid channel", "app_id", c.app.ID, "socket_id", c.id)
+		c.Send(subscriptionErrorFrame(d.Channel, "InvalidChannel", "Invalid channel name", 400))
+		return
+	}
+	kind := registry.KindOf(d.Channel)
+	if kind.Has(registry.KindUser) {
+		c.subscribeUser(d.Channel)
+		return
+	}
+	channelData := channelDataString(d.ChannelData)
+	if kind.IsPrivate() && !c.validAuth(d.Auth, d.Channel, kind, channelData) {
+		c.refuseSubscription(d.Channel, "Invalid signature")
+		return
+	}
+	var member *registry.Member
+	if kind.IsPresence() {
+		m, ok := parseMember(channelData)
+		if !ok {
+			c.refuseSubscription(d.Channel, "Presence channel_data must hold a user_id")
+			return
+		}
+		member = m
+	}
+
+	s := c.srv
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gone {
+		return
+	}
+	if _, already := c.channels[d.Channel]; already {
+		// Re-subscribing answers again without a member_added (Reverb behaviour, §3.4).
+		c.Send(c.succeededFrame(d.Channel, kind))
+		c.sendCached(d.Channel, kind)
+		return
+	}
+	first, err := s.occupancy.Subscribe(s.ctx, c.app.ID, d.Channel, c.id, member)
+	if err != nil {
+		s.log.Error("subscribe failed: occupancy", "app_id", c.app.ID, "channel", d.Channel, "err", err)
+		c.Send(subscriptionErrorFrame(d.Channel, "ServerError", "Subscription could not be recorded", 500))
+		return
+	}
+	if c.channels == nil {
+		c.channels = map[string]*registry.Member{}
+	}
+	c.channels[d.Channel] = member
+	if first {
+		s.hub.publish(c.app.ID, d.Channel, eventFrame("pusher_internal:member_added", d.Channel, memberData(member)), c.id)
+	}
+	s.hub.add(c.app.ID, d.Channel, c)
+	c.Send(c.succeededFrame(d.Channel, kind))
+	c.sendCached(d.Channel, kind)
+}
+
+// unsubscribe handles pusher:unsubscribe; an unknown channel is ignored (§3.7).
+func (c *Conn) unsubscribe(raw json.RawMessage) {
+	var d subscribeData
+	if err := json.Unmarshal(raw, &d); err != nil || d.Channel == "" {
+		c.Send(errorFrame(errInvalidMessage))
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.channels[d.Channel]; !ok {
+		return
+	}
+	delete(c.channels, d.Channel)
+	c.srv.leave(c, d.Channel)
+}
+
+// leave removes c from channel everywhere and tells the remaining presence members when it
+// was the user's last connection.
+func (s *Server) leave(c *Conn, channel string) {
+	s.hub.remove(c.app.ID, channel, c)
+	userID, last, err := s.occupancy.Unsubscribe(s.ctx, c.app.ID, channel, c.id)
+	if err != nil {
+		s.log.Error("unsubscribe failed: occupancy", "app_id", c.app.ID, "channel", channel, "err", err)
+		return
+	}
+	if last && userID != "" {
+		data := `{"user_id":` + string(appendJSONStringBytes(userID)) + `}`
+		s.hub.publish(c.app.ID, channel, eventFrame("pusher_internal:member_removed", channel, data), "")
+	}
+}
+
+// subscribeUser answers a subscription to #server-to-user-{id}: allowed only for the
+// connection signed in as that user (pusher-protocol.md §7.2).
+func (c *Conn) subscribeUser(channel string) {
+	id, _ := registry.UserID(channel)
+	c.mu.Lock()
+	signedIn := c.userID
+	c.mu.Unlock()
+	if signedIn == "" || signedIn != id {
+		c.refuseSubscription(channel, "The connection is not signed in as this user")
+		return
+	}
+	c.Send(eventFrame("pusher_internal:subscription_succeeded", channel, "{}"))
+}
+
+// refuseSubscription sends the channel-scoped pusher:subscription_error that pusher-js and
+// Laravel Echo's .error() handle (§3.5).
+func (c *Conn) refuseSubscription(channel, reason string) {
+	c.srv.log.Info("subscribe refused", "app_id", c.app.ID, "socket_id", c.id, "channel", channel, "reason", reason)
+	c.Send(subscriptionErrorFrame(channel, "AuthError", reason, 401))
+}
+
+// validAuth checks "{key}:{signature}" against the string to sign of §3.2, in constant time.
+func (c *Conn) validAuth(auth, channel string, kind registry.Kind, channelData string) bool {
+	key, sig, ok := strings.Cut(auth, ":")
+	if !ok || key != c.app.Key || sig == "" {
+		return false
+	}
+	msg := c.id + ":" + channel
+	if kind.IsPresence() {
+		msg += ":" + channelData
+	}
+	return registry.ValidSignature(c.app.Secret, msg, sig)
+}
+
+// channelDataString returns channel_data as the exact text the app signed: the string's
+// value when it is a JSON string, else the raw JSON.
+func channelDataString(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return ""
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	}
+	return string(raw)
+}
+
+// parseMember reads user_id (a non-empty string or a number) and user_info from channel_data.
+func parseMember(channelData string) (*registry.Member, bool) {
+	var d struct {
+		UserID   json.RawMessage `json:"user_id"`
+		UserInfo json.RawMessage `json:"user_info"`
+	}
+	if json.Unmarshal([]byte(channelData), &d) != nil {
+		return nil, false
+	}
+	id, ok := idString(d.UserID)
+	if !ok {
+		return nil, false
+	}
+	m := &registry.Member{UserID: id, RawID: bytes.Clone(d.UserID)}
+	if info := bytes.TrimSpace(d.UserInfo); len(info) > 0 {
+		m.Info = bytes.Clone(info)
+	}
+	return m, true
+}
+
+// idString turns a JSON user id into its string form: a string's value or a number's text.
+func idString(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", false
+	}
+	if raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) != nil || s == "" {
+			return "", false
+		}
+		return s, true
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) != nil {
+		return "", false
+	}
+	return n.String(), true
+}
+
+// memberData is the data of member_added: {"user_id":…,"user_info":…}.
+func memberData(m *registry.Member) string {
+	b := append([]byte(`{"user_id":`), appendJSONStringBytes(m.UserID)...)
+	if m.Info != nil {
+		b = append(b, `,"user_info":`...)
+		b = append(b, m.Info...)
+	}
+	return string(append(b, '}'))
+}
+
+// succeededFrame is pusher_internal:subscription_succeeded; for presence channels its data
+// lists every member, the subscriber included (§3.4). Called with c.mu held.
+func (c *Conn) succeededFrame(channel string, kind registry.Kind) []byte {
+	if !kind.IsPresence() {
+		return eventFrame("pusher_internal:subscription_succeeded", channel, "{}")
+	}
+	members, err := c.srv.occupancy.Members(c.srv.ctx, c.app.ID, channel)
+	if err != nil {
+		c.srv.log.Error("presence members unavailable", "app_id", c.app.ID, "channel", channel, "err", err)
+	}
+	b := []byte(`{"presence":{"count":`)
+	b = strconv.AppendInt(b, int64(len(members)), 10)
+	b = append(b, `,"ids":[`...)
+	for i, m := range members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, m.RawID...)
+	}
+	b = append(b, `],"hash":{`...)
+	for i, m := range members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, m.UserID)
+		b = append(b, ':')
+		if m.Info != nil {
+			b = append(b, m.Info...)
+		} else {
+			b = append(b, "null"...)
+		}
+	}
+	b = append(b, "}}}"...)
+	return eventFrame("pusher_internal:subscription_succeeded", channel, string(b))
+}
+
+// sendCached follows subscription_succeeded on a cache channel with the last event, or with
+// pusher:cache_miss when there is none (§3.6).
+func (c *Conn) sendCached(channel string, kind registry.Kind) {
+	if !kind.IsCache() || c.srv.cache == nil {
+		return
+	}
+	ev, ok, err := c.srv.cache.Get(c.srv.ctx, c.app.ID, channel)
+	if err != nil {
+		c.srv.log.Error("cache unavailable", "app_id", c.app.ID, "channel", channel, "err", err)
+	}
+	if ok {
+		c.Send(eventFrame(ev.Event, channel, ev.Data))
+		return
+	}
+	c.Send(channelFrame("pusher:cache_miss", channel))
+}
+
+func appendJSONStringBytes(s string) []byte { return appendJSONString(nil, s) }
