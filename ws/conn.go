@@ -23,7 +23,8 @@ type Conn struct {
 	nc  net.Conn
 	fd  int
 
-	// Owned by the goroutine the poller handed the socket to; one at a time.
+	// Owned by the goroutine the poller handed the socket to; one at a time, under rmu.
+	rmu       sync.Mutex
 	rd        wsutil.Reader
 	rateStart time.Time // start of the current rate-limiting window
 	rateCount int       // messages in that window

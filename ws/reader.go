@@ -11,6 +11,9 @@ import (
 	"github.com/gobwas/ws/wsutil"
 )
 
+// maxDiscard is the largest oversized frame read and discarded before closing with 1009.
+const maxDiscard = 1 << 20
+
 // errClosedByClient ends reading after the client's close frame.
 var errClosedByClient = errors.New("ws: closed by client")
 
@@ -19,7 +22,12 @@ var messageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // readable runs when the poller saw bytes on the socket: it reads and handles one message (or
 // control frame), then re-arms the poller. It owns the read side of c while it runs.
 func (c *Conn) readable() {
-	if err := c.readOne(); err != nil {
+	// The poller's one-shot arming already gives one reader at a time; the lock makes that
+	// ordering visible to Go (and its race detector), which cannot see it through epoll.
+	c.rmu.Lock()
+	err := c.readOne()
+	c.rmu.Unlock()
+	if err != nil {
 		c.readFailed(err)
 		return
 	}
@@ -33,6 +41,11 @@ func (c *Conn) readOne() error {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readTimeout))
 	hdr, err := c.rd.NextFrame()
 	if err != nil {
+		if errors.Is(err, wsutil.ErrMessageTooLarge) && hdr.Length <= maxDiscard {
+			// Read the rest of the frame, so closing the socket sends FIN and not RST, and
+			// the client gets the close frame.
+			_, _ = io.CopyN(io.Discard, c.nc, hdr.Length)
+		}
 		return err
 	}
 	c.touch()

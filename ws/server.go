@@ -62,7 +62,7 @@ type Server struct {
 	stop context.CancelFunc
 
 	conns    connSet
-	accepted atomic.Bool // set by Run, cleared by Shutdown: whether new sockets are taken
+	accepted atomic.Bool // set by New, cleared by Shutdown: whether new sockets are taken
 	wg       sync.WaitGroup
 	running  chan struct{} // closed when Run returns
 
@@ -92,6 +92,7 @@ func New(p Params) (*Server, error) {
 	s.conns.init()
 	s.ctx = context.Background()
 	s.quit, s.stop = context.WithCancel(context.Background())
+	s.accepted.Store(true)
 	return s, nil
 }
 
@@ -119,7 +120,6 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	stopped := context.AfterFunc(s.quit, cancel)
 	defer stopped()
-	s.accepted.Store(true)
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.sweep(ctx) })

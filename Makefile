@@ -1,0 +1,35 @@
+# reverbd — build, check and test. `make test` is what CI runs (.ci/run).
+GO ?= go
+BIN := bin/reverbd
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: build run test check test-go test-e2e bench clean
+
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/reverbd
+
+# run starts the server in the foreground with the shipped example settings.
+run: build
+	./$(BIN) start --env-file .env.example
+
+# test runs every check and test: formatting, vet, staticcheck, the Go tests with the race
+# detector, the Go benchmarks once, and the Node end-to-end suite against the built binary.
+test: check test-go test-e2e
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+test-go:
+	$(GO) test -race -count=1 ./...
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
+
+test-e2e: build
+	cd e2e && npm ci --no-audit --no-fund && REVERBD_BIN=$(CURDIR)/$(BIN) npm test
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin e2e/node_modules

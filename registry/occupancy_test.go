@@ -1,0 +1,98 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestMemoryOccupancyPresence(t *testing.T) {
+	ctx := context.Background()
+	o := NewMemoryOccupancy()
+	ada := &Member{UserID: "7", RawID: json.RawMessage(`"7"`), Info: json.RawMessage(`{"name":"Ada"}`)}
+	lin := &Member{UserID: "9", RawID: json.RawMessage(`9`)}
+	steps := []struct {
+		socket string
+		m      *Member
+		first  bool
+	}{
+		{"1.1", ada, true},
+		{"1.2", ada, false},
+		{"2.1", lin, true},
+		{"2.1", lin, false}, // already subscribed
+	}
+	for _, s := range steps {
+		first, err := o.Subscribe(ctx, "app", "presence-room", s.socket, s.m)
+		if err != nil || first != s.first {
+			t.Fatalf("Subscribe(%s, %s) = %v, %v; want first=%v", s.socket, s.m.UserID, first, err, s.first)
+		}
+	}
+	info, _ := o.Channel(ctx, "app", "presence-room")
+	if info != (ChannelInfo{SubscriptionCount: 3, UserCount: 2}) {
+		t.Errorf("info = %+v", info)
+	}
+	members, _ := o.Members(ctx, "app", "presence-room")
+	if len(members) != 2 || members[0].UserID != "7" || members[1].UserID != "9" {
+		t.Errorf("members = %+v", members)
+	}
+	if user, last, _ := o.Unsubscribe(ctx, "app", "presence-room", "1.1"); user != "7" || last {
+		t.Errorf("first of two connections left: user %q last %v", user, last)
+	}
+	if user, last, _ := o.Unsubscribe(ctx, "app", "presence-room", "1.2"); user != "7" || !last {
+		t.Errorf("last connection left: user %q last %v", user, last)
+	}
+	if _, last, _ := o.Unsubscribe(ctx, "app", "presence-room", "9.9"); last {
+		t.Error("unknown socket reported as last")
+	}
+	o.Unsubscribe(ctx, "app", "presence-room", "2.1")
+	all, _ := o.Channels(ctx, "app", "")
+	if len(all) != 0 {
+		t.Errorf("vacated channel still listed: %v", all)
+	}
+}
+
+func TestMemoryOccupancyChannelsAndQuota(t *testing.T) {
+	ctx := context.Background()
+	o := NewMemoryOccupancy()
+	for _, ch := range []string{"orders", "presence-a", "presence-b"} {
+		o.Subscribe(ctx, "app", ch, "1.1", nil)
+	}
+	o.Subscribe(ctx, "other", "presence-c", "1.1", nil)
+	got, _ := o.Channels(ctx, "app", "presence-")
+	if len(got) != 2 || got["presence-a"].SubscriptionCount != 1 {
+		t.Errorf("Channels(presence-) = %v", got)
+	}
+	for i := range 2 {
+		if err := o.Connect(ctx, "app", 2); err != nil {
+			t.Fatalf("connection %d refused: %v", i, err)
+		}
+	}
+	if err := o.Connect(ctx, "app", 2); !errors.Is(err, ErrOverQuota) {
+		t.Errorf("third connection: %v, want ErrOverQuota", err)
+	}
+	o.Disconnect(ctx, "app")
+	if n, _ := o.Connections(ctx, "app"); n != 1 {
+		t.Errorf("connections = %d, want 1", n)
+	}
+}
+
+func TestMemoryCacheExpires(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(1000, 0)
+	c := NewMemoryCache()
+	c.now = func() time.Time { return now }
+	c.Put(ctx, "app", "cache-x", CachedEvent{Event: "e", Data: "1"}, 30*time.Minute)
+	c.Put(ctx, "app", "cache-x", CachedEvent{Event: "e", Data: "2"}, 30*time.Minute)
+	if ev, ok, _ := c.Get(ctx, "app", "cache-x"); !ok || ev.Data != "2" {
+		t.Errorf("Get = %+v %v, want the last event", ev, ok)
+	}
+	if _, ok, _ := c.Get(ctx, "other", "cache-x"); ok {
+		t.Error("cache leaks across apps")
+	}
+	now = now.Add(30 * time.Minute)
+	if _, ok, _ := c.Get(ctx, "app", "cache-x"); ok {
+		t.Error("entry survived its TTL")
+	}
+}
