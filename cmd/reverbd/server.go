@@ -93,12 +93,8 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	return s, nil
 }
 
-// serve listens, runs every component until ctx ends, then stops them in order.
-func (s *server) serve(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Addr())
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
+// serve runs every component on ln until ctx ends, then stops them in order.
+func (s *server) serve(ctx context.Context, ln net.Listener) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 
