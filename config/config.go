@@ -52,6 +52,16 @@ type Config struct {
 	// QueueSize bounds the in-process queue; a trigger past it is answered 503.
 	QueueSize int `envconfig:"REVERB_QUEUE_SIZE" default:"65536"`
 
+	// The Redis server of the redis queue (REVERB_QUEUE_CONNECTION=redis), under Laravel's
+	// names so the app's .env serves both. RedisURL, when set, is used instead of the
+	// host, port, username, password and DB (redis://[user:password@]host:port/db).
+	RedisURL      string `envconfig:"REDIS_URL"`
+	RedisHost     string `envconfig:"REDIS_HOST" default:"127.0.0.1"`
+	RedisPort     int    `envconfig:"REDIS_PORT" default:"6379"`
+	RedisUsername string `envconfig:"REDIS_USERNAME"`
+	RedisPassword string `envconfig:"REDIS_PASSWORD"`
+	RedisDB       int    `envconfig:"REDIS_DB"`
+
 	// CacheTTL is how long the last event of a cache channel is kept.
 	CacheTTL time.Duration `envconfig:"REVERB_CACHE_TTL" default:"30m"`
 	// WriteBufferLimit is the most bytes queued for one connection before it is dropped

@@ -63,13 +63,7 @@ func (c *Conn) Send(frame []byte) {
 		return
 	}
 	if c.queued+len(frame) > c.srv.writeLimit {
-		c.closing = true
-		c.wmu.Unlock()
-		c.srv.slowConsumers.Add(1)
-		c.srv.log.Warn("slow consumer dropped", "app_id", c.app.ID, "socket_id", c.id)
-		// The client reads nothing, so a close frame would never arrive. Release on another
-		// goroutine: the caller may hold a Hub lock that release needs.
-		c.srv.spawn(c.release)
+		c.dropSlow()
 		return
 	}
 	c.queue = append(c.queue, frame)
@@ -77,6 +71,26 @@ func (c *Conn) Send(frame []byte) {
 	start := !c.writing
 	c.writing = true
 	c.wmu.Unlock()
+	if start {
+		c.srv.spawn(c.flush)
+	}
+}
+
+// dropSlow disconnects a connection whose queue is full: the queued frames are dropped and
+// replaced by a 4100 error and close frame, written if the client starts reading again within
+// a second, after which the connection is released either way. Called with c.wmu held; it
+// unlocks it.
+func (c *Conn) dropSlow() {
+	c.queue = append(c.queue[:0], frameSlowError, frameSlowClose)
+	c.queued = len(frameSlowError) + len(frameSlowClose)
+	c.closing, c.closeAfter = true, true
+	start := !c.writing
+	c.writing = true
+	c.wmu.Unlock()
+	c.srv.slowConsumers.Add(1)
+	c.srv.log.Warn("slow consumer dropped", "app_id", c.app.ID, "socket_id", c.id)
+	// Cut short the write the client is not reading; the final frames get one more second.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	if start {
 		c.srv.spawn(c.flush)
 	}
@@ -128,7 +142,11 @@ func (c *Conn) flush() {
 		c.wmu.Unlock()
 
 		keep := batch // WriteTo consumes batch; keep holds the slice to clear and reuse
-		_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.writeTimeout))
+		deadline := c.srv.writeTimeout
+		if c.closeAfter {
+			deadline = time.Second // final frames: do not wait long for a client going away
+		}
+		_ = c.nc.SetWriteDeadline(time.Now().Add(deadline))
 		_, err := batch.WriteTo(c.nc)
 		clear(keep) // drop references to the shared frames
 		c.wmu.Lock()

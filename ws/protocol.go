@@ -41,6 +41,9 @@ var (
 var (
 	framePong = textFrame([]byte(`{"event":"pusher:pong"}`))
 	framePing = textFrame([]byte(`{"event":"pusher:ping"}`))
+
+	frameSlowError = errorFrame(errSlowConsumer)
+	frameSlowClose = closeFrame(errSlowConsumer.Code, errSlowConsumer.Message)
 )
 
 // textFrame compiles payload into one unmasked WebSocket text frame.

@@ -1,0 +1,114 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/reverbd/reverbd/registry"
+)
+
+// Limits of pusher-protocol.md §8.11.
+const (
+	maxEventNameLength = 200       // characters
+	maxEventDataSize   = 10 * 1024 // bytes of the data string; past it 413
+	maxChannels        = 100       // channels of one trigger
+	maxBatchSize       = 10        // events of one batch
+
+	defaultTimestampWindow = 600 * time.Second
+	// defaultMaxRequestSize is Reverb's REVERB_MAX_REQUEST_SIZE default.
+	defaultMaxRequestSize = 10000
+)
+
+// Enqueuer queues an accepted event for delivery and returns at once, without waiting for
+// delivery (jobs.Queue satisfies it). An error means the event was not queued.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, ev registry.Event) error
+}
+
+// Terminator closes every connection of a user of an app: connections signed in as userID
+// and connections that joined a presence channel with that user_id (pusher-protocol.md §7.3).
+type Terminator interface {
+	TerminateUser(ctx context.Context, appID, userID string) error
+}
+
+// Params configures an API. Apps, Queue and Occupancy are required.
+type Params struct {
+	Apps      *registry.Apps
+	Queue     Enqueuer
+	Occupancy registry.Occupancy
+	// Cache answers info=cache on a cache channel; nil reports no cached event.
+	Cache registry.Cache
+	// Terminator serves terminate_connections; nil answers that route with 501.
+	Terminator Terminator
+	// PathPrefix is REVERB_SERVER_PATH ("" or e.g. "/ws"), the prefix the routes are served
+	// under. Signatures are accepted over the path without it and over the full path.
+	PathPrefix string
+	// MaxRequestSize caps a request body in bytes (413 past it); zero means 10000, Reverb's default.
+	MaxRequestSize int64
+	// TimestampWindow is how far auth_timestamp may be from now; zero means 600 s.
+	TimestampWindow time.Duration
+	// Ready reports whether GET /up answers 200; nil means always ready.
+	Ready func() bool
+	// Log receives one line per rejected request; nil discards.
+	Log *slog.Logger
+	// Now is the clock for auth_timestamp and Event.QueuedAt; nil means time.Now.
+	Now func() time.Time
+}
+
+// API serves the Pusher HTTP API. It keeps no state between requests and is safe for
+// concurrent use; register it on a router with [API.Routes].
+type API struct {
+	apps       *registry.Apps
+	queue      Enqueuer
+	occupancy  registry.Occupancy
+	cache      registry.Cache
+	terminator Terminator
+	prefix     string // normalised: "" or "/x" without a trailing slash
+	maxBody    int64
+	window     time.Duration
+	ready      func() bool
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// New returns an API; zero fields of p take the defaults documented on Params.
+func New(p Params) *API {
+	a := &API{
+		apps:       p.Apps,
+		queue:      p.Queue,
+		occupancy:  p.Occupancy,
+		cache:      p.Cache,
+		terminator: p.Terminator,
+		prefix:     normalizePrefix(p.PathPrefix),
+		maxBody:    p.MaxRequestSize,
+		window:     p.TimestampWindow,
+		ready:      p.Ready,
+		log:        p.Log,
+		now:        p.Now,
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = defaultMaxRequestSize
+	}
+	if a.window <= 0 {
+		a.window = defaultTimestampWindow
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.log = a.log.With("component", "api")
+	if a.now == nil {
+		a.now = time.Now
+	}
+	return a
+}
+
+// normalizePrefix turns "ws", "/ws/" and "/ws" into "/ws", and "/" into "".
+func normalizePrefix(p string) string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return ""
+	}
+	return "/" + p
+}

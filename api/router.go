@@ -1,0 +1,44 @@
+package api
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// Routes registers GET /up and the /apps/{app_id}/... routes on r, which is already under
+// the path prefix. Unknown paths under /apps answer 404 and wrong methods 405, both as JSON
+// and before any signature check.
+func (a *API) Routes(r chi.Router) {
+	r.Get("/up", a.up)
+	r.Route("/apps/{app_id}", func(r chi.Router) {
+		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+			a.reject(w, r, http.StatusNotFound, "not found")
+		})
+		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+			a.reject(w, r, http.StatusMethodNotAllowed, "method not allowed")
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(a.verify)
+			r.Post("/events", a.events)
+			r.Post("/batch_events", a.batchEvents)
+			r.Get("/channels", a.channels)
+			r.Get("/channels/{channel_name}", a.channel)
+			r.Get("/channels/{channel_name}/users", a.users)
+			r.Post("/users/{user_id}/terminate_connections", a.terminate)
+			r.Get("/connections", a.connections)
+		})
+	})
+}
+
+// pathParam returns the decoded value of a route parameter. chi matches on r.URL.RawPath
+// when the client escaped characters Go would not have (e.g. %40 for @), and its parameters
+// are then still escaped (libraries.md Q9); otherwise they come from the decoded r.URL.Path.
+func pathParam(r *http.Request, name string) (string, error) {
+	v := chi.URLParam(r, name)
+	if r.URL.RawPath == "" {
+		return v, nil
+	}
+	return url.PathUnescape(v)
+}

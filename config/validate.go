@@ -1,0 +1,132 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Validate checks c and returns the first problem as a single-line error naming the variable,
+// or the apps-file field with the app's index and id. Load calls it; call it again after
+// changing a Config by hand. No error contains a secret.
+func (c *Config) Validate() error {
+	switch {
+	case c.ServerPort < 0 || c.ServerPort > 65535:
+		// 0 is allowed: the kernel picks a free port (tests).
+		return fmt.Errorf("config: REVERB_SERVER_PORT must be between 0 and 65535, got %d", c.ServerPort)
+	case c.PublicPort < 1 || c.PublicPort > 65535:
+		return fmt.Errorf("config: REVERB_PORT must be between 1 and 65535, got %d", c.PublicPort)
+	case c.MaxRequestSize < 1:
+		return fmt.Errorf("config: REVERB_MAX_REQUEST_SIZE must be 1 or more (bytes), got %d", c.MaxRequestSize)
+	case c.QueueConnection != "memory" && c.QueueConnection != "redis":
+		return fmt.Errorf("config: REVERB_QUEUE_CONNECTION must be memory or redis, got %q", c.QueueConnection)
+	case strings.TrimSpace(c.QueueName) == "":
+		return errors.New("config: REVERB_QUEUE_NAME is blank")
+	case c.QueueTimeout < time.Second:
+		// asynq keeps timeouts and deadlines in whole seconds (libraries.md, asynq options).
+		return fmt.Errorf("config: REVERB_QUEUE_TIMEOUT must be at least 1s, got %s", c.QueueTimeout)
+	case c.QueueDeadline < time.Second:
+		return fmt.Errorf("config: REVERB_QUEUE_DEADLINE must be at least 1s, got %s", c.QueueDeadline)
+	case c.QueueConcurrency < 1:
+		return fmt.Errorf("config: REVERB_QUEUE_CONCURRENCY must be 1 or more, got %d", c.QueueConcurrency)
+	case c.QueueSize < 1:
+		return fmt.Errorf("config: REVERB_QUEUE_SIZE must be 1 or more, got %d", c.QueueSize)
+	case c.RedisPort < 1 || c.RedisPort > 65535:
+		return fmt.Errorf("config: REDIS_PORT must be between 1 and 65535, got %d", c.RedisPort)
+	case c.RedisDB < 0:
+		return fmt.Errorf("config: REDIS_DB must be 0 or more, got %d", c.RedisDB)
+	case c.CacheTTL <= 0:
+		return fmt.Errorf("config: REVERB_CACHE_TTL must be more than 0, got %s", c.CacheTTL)
+	case c.WriteBufferLimit < 1:
+		return fmt.Errorf("config: REVERB_WRITE_BUFFER_LIMIT must be 1 or more (bytes), got %d", c.WriteBufferLimit)
+	}
+	return c.validateApps()
+}
+
+// validateApps checks each app and that no two share an id or a key.
+func (c *Config) validateApps() error {
+	if len(c.Apps) == 0 {
+		return errors.New("config: no app configured: set REVERB_APP_ID, REVERB_APP_KEY and REVERB_APP_SECRET, or REVERB_APPS_FILE")
+	}
+	ids := make(map[string]string, len(c.Apps))  // app id → where it was defined
+	keys := make(map[string]string, len(c.Apps)) // app key → where it was defined
+	for i := range c.Apps {
+		a := &c.Apps[i]
+		name := c.appFieldName(i)
+		if err := validateApp(a, name); err != nil {
+			return err
+		}
+		if prev, dup := ids[a.ID]; dup {
+			return fmt.Errorf("config: app id %q is used twice: by %s and by %s", a.ID, prev, name("app_id"))
+		}
+		if prev, dup := keys[a.Key]; dup {
+			return fmt.Errorf("config: app key %q is used twice: by %s and by %s", a.Key, prev, name("key"))
+		}
+		ids[a.ID], keys[a.Key] = name("app_id"), name("key")
+	}
+	return nil
+}
+
+// validateApp checks one app; name turns an apps-file key into the name the error gives.
+func validateApp(a *App, name func(field string) string) error {
+	switch {
+	case a.ID == "":
+		return fmt.Errorf("config: %s is missing", name("app_id"))
+	case strings.TrimSpace(a.Key) == "":
+		return fmt.Errorf("config: %s is empty", name("key"))
+	case a.Secret == "":
+		return fmt.Errorf("config: %s is missing", name("secret"))
+	case a.PingInterval < time.Second:
+		return fmt.Errorf("config: %s must be 1 or more (seconds), got %d", name("ping_interval"), int(a.PingInterval/time.Second))
+	case a.PongTimeout < 0:
+		return fmt.Errorf("config: %s must be 0 (the ping interval) or more, got %d", name("pong_timeout"), int(a.PongTimeout/time.Second))
+	case a.ActivityTimeout < time.Second:
+		return fmt.Errorf("config: %s must be 1 or more (seconds), got %d", name("activity_timeout"), int(a.ActivityTimeout/time.Second))
+	case a.MaxMessageSize < 1:
+		return fmt.Errorf("config: %s must be 1 or more (bytes), got %d", name("max_message_size"), a.MaxMessageSize)
+	case a.MaxConnections < 0:
+		return fmt.Errorf("config: %s must be 0 (unlimited) or more, got %d", name("max_connections"), a.MaxConnections)
+	case a.AcceptClientEventsFrom != ClientEventsMembers && a.AcceptClientEventsFrom != ClientEventsAll && a.AcceptClientEventsFrom != ClientEventsNone:
+		return fmt.Errorf("config: %s must be members, all or none, got %q", name("accept_client_events_from"), a.AcceptClientEventsFrom)
+	case a.RateLimiting.Enabled && a.RateLimiting.MaxAttempts < 1:
+		return fmt.Errorf("config: %s must be 1 or more, got %d", name("rate_limiting.max_attempts"), a.RateLimiting.MaxAttempts)
+	case a.RateLimiting.Enabled && a.RateLimiting.DecaySeconds < 1:
+		return fmt.Errorf("config: %s must be 1 or more, got %d", name("rate_limiting.decay_seconds"), a.RateLimiting.DecaySeconds)
+	}
+	return nil
+}
+
+// envAppVars names the REVERB_APP_* variable behind each apps-file key.
+var envAppVars = map[string]string{
+	"app_id":                      "REVERB_APP_ID",
+	"key":                         "REVERB_APP_KEY",
+	"secret":                      "REVERB_APP_SECRET",
+	"ping_interval":               "REVERB_APP_PING_INTERVAL",
+	"pong_timeout":                "REVERB_APP_PONG_TIMEOUT",
+	"activity_timeout":            "REVERB_APP_ACTIVITY_TIMEOUT",
+	"max_message_size":            "REVERB_APP_MAX_MESSAGE_SIZE",
+	"max_connections":             "REVERB_APP_MAX_CONNECTIONS",
+	"accept_client_events_from":   "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM",
+	"rate_limiting.max_attempts":  "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS",
+	"rate_limiting.decay_seconds": "REVERB_APP_RATE_LIMIT_DECAY_SECONDS",
+}
+
+// appFieldName returns how errors name a field of c.Apps[i]: the REVERB_APP_* variable for
+// the app Load built from them (always first), else the apps-file key after the file, the
+// app's index in the file and its id, e.g. `apps.json: apps[2] (app_id "7"): ping_interval`.
+func (c *Config) appFieldName(i int) func(field string) string {
+	fromEnv := c.AppID != "" && c.Apps[0].ID == c.AppID
+	if fromEnv && i == 0 {
+		return func(field string) string { return envAppVars[field] }
+	}
+	index := i
+	if fromEnv {
+		index-- // the index in the apps file
+	}
+	where := fmt.Sprintf("apps[%d] (app_id %q)", index, c.Apps[i].ID)
+	if c.AppsFile != "" {
+		where = "apps file " + c.AppsFile + ": " + where
+	}
+	return func(field string) string { return where + ": " + field }
+}

@@ -1,0 +1,70 @@
+package config
+
+import "testing"
+
+func TestValidateErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		environ []string // the whole environment; the env file is empty
+		want    string   // a substring of the error
+	}{
+		{"port not a number", appEnv("REVERB_SERVER_PORT=abc"), `REVERB_SERVER_PORT: "abc" is not a number`},
+		{"port set to empty", appEnv("REVERB_SERVER_PORT=empty"), `REVERB_SERVER_PORT: "" is not a number`},
+		{"port huge", appEnv("REVERB_SERVER_PORT=99999999999999999999"), `REVERB_SERVER_PORT: "99999999999999999999" is out of range`},
+		{"port too high", appEnv("REVERB_SERVER_PORT=70000"), "REVERB_SERVER_PORT must be between 0 and 65535, got 70000"},
+		{"port negative", appEnv("REVERB_SERVER_PORT=-1"), "REVERB_SERVER_PORT must be between 0 and 65535"},
+		{"public port", appEnv("REVERB_PORT=0"), "REVERB_PORT must be between 1 and 65535"},
+		{"max request size", appEnv("REVERB_MAX_REQUEST_SIZE=0"), "REVERB_MAX_REQUEST_SIZE must be 1 or more"},
+		{"bool", appEnv("REVERB_DEBUG=yes"), `REVERB_DEBUG: "yes" is not a boolean`},
+		{"duration without unit", appEnv("REVERB_QUEUE_TIMEOUT=30"), `REVERB_QUEUE_TIMEOUT: "30" is not a duration`},
+		{"queue connection", appEnv("REVERB_QUEUE_CONNECTION=sqs"), `REVERB_QUEUE_CONNECTION must be memory or redis, got "sqs"`},
+		{"queue name blank", appEnv(`REVERB_QUEUE_NAME=" "`), "REVERB_QUEUE_NAME is blank"},
+		{"queue name empty", appEnv("REVERB_QUEUE_NAME=empty"), "REVERB_QUEUE_NAME is blank"},
+		{"queue timeout", appEnv("REVERB_QUEUE_TIMEOUT=500ms"), "REVERB_QUEUE_TIMEOUT must be at least 1s, got 500ms"},
+		{"queue deadline", appEnv("REVERB_QUEUE_DEADLINE=0s"), "REVERB_QUEUE_DEADLINE must be at least 1s"},
+		{"queue concurrency", appEnv("REVERB_QUEUE_CONCURRENCY=0"), "REVERB_QUEUE_CONCURRENCY must be 1 or more"},
+		{"queue size", appEnv("REVERB_QUEUE_SIZE=0"), "REVERB_QUEUE_SIZE must be 1 or more"},
+		{"redis port", appEnv("REDIS_PORT=0"), "REDIS_PORT must be between 1 and 65535"},
+		{"redis db", appEnv("REDIS_DB=-1"), "REDIS_DB must be 0 or more"},
+		{"cache ttl", appEnv("REVERB_CACHE_TTL=0s"), "REVERB_CACHE_TTL must be more than 0"},
+		{"write buffer", appEnv("REVERB_WRITE_BUFFER_LIMIT=0"), "REVERB_WRITE_BUFFER_LIMIT must be 1 or more"},
+		{"no app", nil, "no app configured"},
+		{"missing secret", appEnv("REVERB_APP_SECRET=null"), "REVERB_APP_SECRET is not set"},
+		{"missing id", appEnv("REVERB_APP_ID="), "REVERB_APP_ID is not set"},
+		{"missing key", appEnv("REVERB_APP_KEY=(null)"), "REVERB_APP_KEY is not set"},
+		{"blank key", appEnv(`REVERB_APP_KEY=" "`), "REVERB_APP_KEY is empty"},
+		{"activity timeout", appEnv("REVERB_APP_ACTIVITY_TIMEOUT=0"), "REVERB_APP_ACTIVITY_TIMEOUT must be 1 or more (seconds), got 0"},
+		{"ping interval", appEnv("REVERB_APP_PING_INTERVAL=0"), "REVERB_APP_PING_INTERVAL must be 1 or more (seconds), got 0"},
+		{"pong timeout", appEnv("REVERB_APP_PONG_TIMEOUT=-1"), "REVERB_APP_PONG_TIMEOUT must be 0"},
+		{"max message size", appEnv("REVERB_APP_MAX_MESSAGE_SIZE=0"), "REVERB_APP_MAX_MESSAGE_SIZE must be 1 or more (bytes), got 0"},
+		{"max connections", appEnv("REVERB_APP_MAX_CONNECTIONS=-1"), "REVERB_APP_MAX_CONNECTIONS must be 0 (unlimited) or more"},
+		{"client events", appEnv("REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM=everyone"), `REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM must be members, all or none, got "everyone"`},
+		{"rate limit attempts", appEnv("REVERB_APP_RATE_LIMITING_ENABLED=true", "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS=0"), "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS must be 1 or more"},
+		{"rate limit decay", appEnv("REVERB_APP_RATE_LIMITING_ENABLED=true", "REVERB_APP_RATE_LIMIT_DECAY_SECONDS=0"), "REVERB_APP_RATE_LIMIT_DECAY_SECONDS must be 1 or more"},
+		{"rate limit decay not a number", appEnv("REVERB_APP_RATE_LIMIT_DECAY_SECONDS=1m"), `REVERB_APP_RATE_LIMIT_DECAY_SECONDS: "1m" is not a number`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadEnv(t, "", tt.environ)
+			wantError(t, err, tt.want)
+		})
+	}
+}
+
+func TestValidateHandBuilt(t *testing.T) {
+	t.Parallel()
+	c, err := loadEnv(t, "", appEnv())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate of a loaded config: %v", err)
+	}
+	c.Apps = append(c.Apps, App{ID: "2", Key: "key-1", Secret: testSecret})
+	wantError(t, c.Validate(), `apps[0] (app_id "2"): ping_interval must be 1 or more`)
+	c.Apps[1] = c.Apps[0]
+	c.Apps[1].ID = "2"
+	wantError(t, c.Validate(), `app key "key-1" is used twice: by REVERB_APP_KEY and by apps[0] (app_id "2"): key`)
+}
