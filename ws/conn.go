@@ -139,13 +139,13 @@ func (c *Conn) flush() {
 		batch := c.queue
 		c.queue, c.spare = c.spare[:0], nil
 		c.queued = 0
-		c.wmu.Unlock()
-
-		keep := batch // WriteTo consumes batch; keep holds the slice to clear and reuse
 		deadline := c.srv.writeTimeout
 		if c.closeAfter {
 			deadline = time.Second // final frames: do not wait long for a client going away
 		}
+		c.wmu.Unlock()
+
+		keep := batch // WriteTo consumes batch; keep holds the slice to clear and reuse
 		_ = c.nc.SetWriteDeadline(time.Now().Add(deadline))
 		_, err := batch.WriteTo(c.nc)
 		clear(keep) // drop references to the shared frames
