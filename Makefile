@@ -21,12 +21,17 @@ check:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
+# Redis tests use REDIS_URL; without it they are skipped, except under CI=true.
 test-go:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
 
+# The Node suite runs twice: on the in-process queue and on the Redis queue (REDIS_URL,
+# default the local Redis, database 9).
 test-e2e: build
-	cd e2e && npm ci --no-audit --no-fund && REVERBD_BIN=$(CURDIR)/$(BIN) npm test
+	cd e2e && npm ci --no-audit --no-fund
+	cd e2e && REVERBD_BIN=$(CURDIR)/$(BIN) E2E_QUEUE_CONNECTION=memory npm test
+	cd e2e && REVERBD_BIN=$(CURDIR)/$(BIN) E2E_QUEUE_CONNECTION=redis REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/9} npm test
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

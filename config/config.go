@@ -47,8 +47,13 @@ type Config struct {
 	// event may still be delivered. Past it the event is discarded, never retried.
 	QueueTimeout  time.Duration `envconfig:"REVERB_QUEUE_TIMEOUT" default:"30s"`
 	QueueDeadline time.Duration `envconfig:"REVERB_QUEUE_DEADLINE" default:"60s"`
-	// QueueConcurrency is the number of delivery workers.
-	QueueConcurrency int `envconfig:"REVERB_QUEUE_CONCURRENCY" default:"4"`
+	// QueueConcurrency is the number of delivery workers. The memory queue keeps each
+	// channel's order at any value; the redis queue keeps it only at 1 (asynq runs its
+	// workers' tasks concurrently).
+	QueueConcurrency int `envconfig:"REVERB_QUEUE_CONCURRENCY" default:"1"`
+	// QueuePollInterval is how often an idle asynq worker polls Redis for tasks; it bounds
+	// the added trigger-to-delivery latency (about 0.5 to 1.5 times the interval).
+	QueuePollInterval time.Duration `envconfig:"REVERB_QUEUE_POLL_INTERVAL" default:"5ms"`
 	// QueueSize bounds the in-process queue; a trigger past it is answered 503.
 	QueueSize int `envconfig:"REVERB_QUEUE_SIZE" default:"65536"`
 
@@ -68,11 +73,26 @@ type Config struct {
 	// as a slow consumer (close 4100).
 	WriteBufferLimit int `envconfig:"REVERB_WRITE_BUFFER_LIMIT" default:"1048576"`
 
+	// AdminHost and AdminPort are the admin listener: asynq's web UI under /asynq (redis
+	// queue) and net/http/pprof under /debug/pprof. AdminPort 0 turns it off. It is never
+	// served on the public port.
+	AdminHost string `envconfig:"REVERB_ADMIN_HOST" default:"127.0.0.1"`
+	AdminPort int    `envconfig:"REVERB_ADMIN_PORT"`
+	// AdminUsername and AdminPassword turn on basic auth for the admin listener; they are
+	// required when AdminHost is not a loopback address.
+	AdminUsername string `envconfig:"REVERB_ADMIN_USERNAME"`
+	AdminPassword string `envconfig:"REVERB_ADMIN_PASSWORD"`
+
 	// Debug turns on debug logging.
 	Debug bool `envconfig:"REVERB_DEBUG"`
 
 	// Apps is every configured app, filled by Load from REVERB_APP_* and AppsFile.
 	Apps []App `ignored:"true"`
+}
+
+// AdminAddr is the host:port the admin listener binds.
+func (c *Config) AdminAddr() string {
+	return net.JoinHostPort(c.AdminHost, strconv.Itoa(c.AdminPort))
 }
 
 // Addr is the host:port the public listener binds.

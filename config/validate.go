@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 )
@@ -30,6 +31,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: REVERB_QUEUE_DEADLINE must be at least 1s, got %s", c.QueueDeadline)
 	case c.QueueConcurrency < 1:
 		return fmt.Errorf("config: REVERB_QUEUE_CONCURRENCY must be 1 or more, got %d", c.QueueConcurrency)
+	case c.QueuePollInterval < time.Millisecond:
+		return fmt.Errorf("config: REVERB_QUEUE_POLL_INTERVAL must be at least 1ms, got %s", c.QueuePollInterval)
+	case c.AdminPort < 0 || c.AdminPort > 65535:
+		return fmt.Errorf("config: REVERB_ADMIN_PORT must be between 0 (off) and 65535, got %d", c.AdminPort)
+	case c.AdminPort != 0 && !isLoopback(c.AdminHost) && (c.AdminUsername == "" || c.AdminPassword == ""):
+		return fmt.Errorf("config: REVERB_ADMIN_USERNAME and REVERB_ADMIN_PASSWORD are required when REVERB_ADMIN_HOST (%s) is not a loopback address", c.AdminHost)
 	case c.QueueSize < 1:
 		return fmt.Errorf("config: REVERB_QUEUE_SIZE must be 1 or more, got %d", c.QueueSize)
 	case c.RedisPort < 1 || c.RedisPort > 65535:
@@ -41,7 +48,21 @@ func (c *Config) Validate() error {
 	case c.WriteBufferLimit < 1:
 		return fmt.Errorf("config: REVERB_WRITE_BUFFER_LIMIT must be 1 or more (bytes), got %d", c.WriteBufferLimit)
 	}
+	if c.QueueConnection == "redis" {
+		if _, err := c.RedisOptions(); err != nil {
+			return err
+		}
+	}
 	return c.validateApps()
+}
+
+// isLoopback reports whether host is localhost or a loopback IP address.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // validateApps checks each app and that no two share an id or a key.

@@ -77,8 +77,8 @@ func (c *Conn) Send(frame []byte) {
 }
 
 // dropSlow disconnects a connection whose queue is full: the queued frames are dropped and
-// replaced by a 4100 error and close frame, written if the client starts reading again within
-// a second, after which the connection is released either way. Called with c.wmu held; it
+// replaced by a 4100 error and close frame, written if the client reads again before the
+// write in progress times out, after which the connection is released either way. Called with c.wmu held; it
 // unlocks it.
 func (c *Conn) dropSlow() {
 	c.queue = append(c.queue[:0], frameSlowError, frameSlowClose)
@@ -89,8 +89,8 @@ func (c *Conn) dropSlow() {
 	c.wmu.Unlock()
 	c.srv.slowConsumers.Add(1)
 	c.srv.log.Warn("slow consumer dropped", "app_id", c.app.ID, "socket_id", c.id)
-	// Cut short the write the client is not reading; the final frames get one more second.
-	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	// The write in progress, if any, keeps its deadline: cutting it mid-frame would leave the
+	// client a broken stream instead of the 4100 close.
 	if start {
 		c.srv.spawn(c.flush)
 	}

@@ -16,6 +16,10 @@ const hubShards = 64
 type Hub struct {
 	seed   maphash.Seed
 	shards [hubShards]hubShard
+	// presence serializes joins and leaves per presence channel (by stripe), so a joiner's
+	// member list and the member_added/member_removed frames others see are queued in one
+	// consistent order.
+	presence [hubShards]sync.Mutex
 }
 
 type hubShard struct {
@@ -40,13 +44,22 @@ func newHub() *Hub {
 	return h
 }
 
-func (h *Hub) shard(k channelKey) *hubShard {
+func (h *Hub) shard(k channelKey) *hubShard { return &h.shards[h.index(k)] }
+
+func (h *Hub) index(k channelKey) uint64 {
 	var mh maphash.Hash
 	mh.SetSeed(h.seed)
 	mh.WriteString(k.app)
 	mh.WriteByte(0)
 	mh.WriteString(k.channel)
-	return &h.shards[mh.Sum64()%hubShards]
+	return mh.Sum64() % hubShards
+}
+
+// lockPresence locks the membership changes of a presence channel and returns the unlock.
+func (h *Hub) lockPresence(app, channel string) func() {
+	mu := &h.presence[h.index(channelKey{app, channel})]
+	mu.Lock()
+	return mu.Unlock
 }
 
 // add subscribes c to channel of app; it reports false if c was already subscribed.

@@ -113,9 +113,10 @@ func (s *Server) Routes(r chi.Router) {
 
 // Run reads from every connection until ctx ends or Shutdown is called, and checks their
 // liveness. It returns once its goroutines have stopped; connections stay open until
-// Shutdown closes them.
+// Shutdown closes them. Run owns the poller and releases it when it returns.
 func (s *Server) Run(ctx context.Context) error {
 	defer close(s.running)
+	defer s.poller.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopped := context.AfterFunc(s.quit, cancel)
@@ -139,6 +140,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-s.running:
 	case <-ctx.Done():
 	}
+	// Until Run has returned, a reader may still re-arm a socket; that is harmless.
 	s.conns.each(func(c *Conn) { c.close(errShutdown) })
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -149,7 +151,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 		s.conns.each(func(c *Conn) { c.release() })
 	}
-	_ = s.poller.Close()
 	return err
 }
 

@@ -63,6 +63,9 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 		c.sendCached(d.Channel, kind)
 		return
 	}
+	if kind.IsPresence() {
+		defer s.hub.lockPresence(c.app.ID, d.Channel)()
+	}
 	first, err := s.occupancy.Subscribe(s.ctx, c.app.ID, d.Channel, c.id, member)
 	if err != nil {
 		s.log.Error("subscribe failed: occupancy", "app_id", c.app.ID, "channel", d.Channel, "err", err)
@@ -100,6 +103,9 @@ func (c *Conn) unsubscribe(raw json.RawMessage) {
 // leave removes c from channel everywhere and tells the remaining presence members when it
 // was the user's last connection.
 func (s *Server) leave(c *Conn, channel string) {
+	if registry.KindOf(channel).IsPresence() {
+		defer s.hub.lockPresence(c.app.ID, channel)()
+	}
 	s.hub.remove(c.app.ID, channel, c)
 	userID, last, err := s.occupancy.Unsubscribe(s.ctx, c.app.ID, channel, c.id)
 	if err != nil {

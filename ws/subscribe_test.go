@@ -3,6 +3,7 @@ package ws_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
@@ -171,5 +172,61 @@ func TestCacheChannel(t *testing.T) {
 	got := c.read()
 	if got.Event != "price.updated" || got.Channel != "cache-prices" || got.dataString(t) != `{"eur":1.07}` {
 		t.Errorf("cached event = %+v", got)
+	}
+}
+
+// Concurrent joins: every member ends up knowing every other member the way pusher-js
+// computes it (the subscription_succeeded list, then member_added frames after it).
+func TestPresenceConcurrentJoins(t *testing.T) {
+	e := newEnv(t, rws.Params{})
+	const n = 40
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = e.connect(t)
+	}
+	const ch = "presence-crowd"
+	start := make(chan struct{})
+	done := make(chan struct{})
+	for i, c := range clients {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			<-start
+			data := `{"user_id":"u` + strconv.Itoa(i) + `"}`
+			c.send(subscribeMsg(ch, sign(c.socketID+":"+ch+":"+data), data))
+		}()
+	}
+	close(start)
+	for range clients {
+		<-done
+	}
+	for i, c := range clients {
+		known := map[string]bool{}
+		for len(known) < n {
+			f := c.read()
+			switch f.Event {
+			case "pusher_internal:subscription_succeeded":
+				var d struct {
+					Presence struct {
+						Hash map[string]json.RawMessage `json:"hash"`
+					} `json:"presence"`
+				}
+				if err := json.Unmarshal([]byte(f.dataString(t)), &d); err != nil {
+					t.Fatal(err)
+				}
+				known = map[string]bool{}
+				for id := range d.Presence.Hash {
+					known[id] = true
+				}
+			case "pusher_internal:member_added":
+				var m struct {
+					UserID string `json:"user_id"`
+				}
+				json.Unmarshal([]byte(f.dataString(t)), &m)
+				known[m.UserID] = true
+			}
+		}
+		if !known["u"+strconv.Itoa(i)] {
+			t.Errorf("client %d does not list itself", i)
+		}
 	}
 }

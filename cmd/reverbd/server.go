@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reverbd/reverbd/api"
 	"github.com/reverbd/reverbd/config"
@@ -31,9 +32,12 @@ type server struct {
 	log   *slog.Logger
 	ready atomic.Bool
 
-	ws    *ws.Server
-	queue jobs.Queue
-	http  *http.Server
+	ws      *ws.Server
+	queue   jobs.Queue
+	redis   *redis.Client // nil with the memory queue
+	http    *http.Server
+	admin   *http.Server
+	closeUI func() error
 }
 
 // newServer wires the rooms together: api and ws meet the queue and the shared state only
@@ -58,15 +62,18 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		Rules:     jobs.Rules{Timeout: cfg.QueueTimeout, Deadline: cfg.QueueDeadline},
 		Log:       log.With("component", "jobs"),
 	})
-	queue := jobs.NewMemoryQueue(worker, cfg.QueueConcurrency, cfg.QueueSize)
+	queue, rdb, err := newQueue(cfg, worker, log.With("component", "jobs"))
+	if err != nil {
+		return nil, err
+	}
 
-	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue}
+	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue, redis: rdb}
 	apiSrv := api.New(api.Params{
 		Apps: apps, Queue: queue, Occupancy: occupancy, Cache: cache,
 		Terminator:     terminator{wsSrv},
 		PathPrefix:     cfg.ServerPath,
 		MaxRequestSize: cfg.MaxRequestSize,
-		Ready:          s.ready.Load,
+		Ready:          func() bool { return s.ready.Load() && healthy(queue) },
 		Log:            log.With("component", "api"),
 	})
 
@@ -90,16 +97,23 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	admin, closeUI, err := newAdminHandler(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.admin = &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second}
+	s.closeUI = closeUI
 	return s, nil
 }
 
-// serve runs every component on ln until ctx ends, then stops them in order.
-func (s *server) serve(ctx context.Context, ln net.Listener) error {
+// serve runs every component, the public listener on ln and the admin listener on adminLn
+// (nil: none), until ctx ends, then stops them in order.
+func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
 
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	wg.Go(func() {
 		if err := s.ws.Run(runCtx); err != nil {
 			errs <- fmt.Errorf("ws: %w", err)
@@ -115,6 +129,14 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 			errs <- fmt.Errorf("http: %w", err)
 		}
 	})
+	if adminLn != nil {
+		wg.Go(func() {
+			if err := s.admin.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("admin: %w", err)
+			}
+		})
+		s.log.Info("admin listener started", "addr", adminLn.Addr().String())
+	}
 	s.ready.Store(true)
 	s.log.Info("reverbd started", "addr", ln.Addr().String(), "path", s.cfg.ServerPath,
 		"apps", len(s.cfg.Apps), "queue", s.cfg.QueueConnection, "version", version)
@@ -133,8 +155,10 @@ func (s *server) serve(ctx context.Context, ln net.Listener) error {
 }
 
 // stop shuts the server down in the order that loses nothing: /up reports not ready; the
-// HTTP listener stops (no new triggers or sockets); the queue delivers what is still fresh;
-// then every socket is closed with 4200 so pusher-js reconnects at once.
+// HTTP listener stops (no new triggers or sockets); the queue delivers what is still fresh
+// (the redis queue leaves what is still queued in Redis for the next start); then every
+// socket is closed with 4200 so pusher-js reconnects at once; last the admin listener and
+// the Redis client.
 func (s *server) stop(ctx context.Context) {
 	s.log.Info("reverbd stopping")
 	s.ready.Store(false)
@@ -146,6 +170,17 @@ func (s *server) stop(ctx context.Context) {
 	}
 	if err := s.ws.Shutdown(ctx); err != nil {
 		s.log.Warn("websocket shutdown", "err", err)
+	}
+	if err := s.admin.Shutdown(ctx); err != nil {
+		s.log.Warn("admin shutdown", "err", err)
+	}
+	if err := s.closeUI(); err != nil {
+		s.log.Warn("web ui close", "err", err)
+	}
+	if s.redis != nil {
+		if err := s.redis.Close(); err != nil {
+			s.log.Warn("redis close", "err", err)
+		}
 	}
 	s.log.Info("reverbd stopped")
 }

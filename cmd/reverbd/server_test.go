@@ -28,9 +28,16 @@ const (
 
 // process is a whole reverbd wired by newServer and served on a loopback port.
 type process struct {
-	addr string
-	stop context.CancelFunc
-	done chan error
+	addr      string
+	adminAddr string
+	stop      context.CancelFunc
+	done      chan error
+}
+
+// wait stops the process and returns what serve returned.
+func (p *process) wait() error {
+	p.stop()
+	return <-p.done
 }
 
 func startProcess(t *testing.T, extra ...string) *process {
@@ -54,9 +61,17 @@ func startProcess(t *testing.T, extra ...string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &process{addr: ln.Addr().String(), stop: cancel, done: make(chan error, 1)}
-	go func() { p.done <- srv.serve(ctx, ln) }()
+	p := &process{addr: ln.Addr().String(), adminAddr: adminLn.Addr().String(), stop: cancel, done: make(chan error, 1)}
+	go func() {
+		err := srv.serve(ctx, ln, adminLn)
+		p.done <- err
+		p.done <- err // once for wait, once for the cleanup
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-p.done; err != nil {
@@ -153,10 +168,23 @@ func authFor(socketID, channel string) string {
 	return r.Auth
 }
 
+// backends lists the environment of each queue backend; every whole-process case runs on both.
+func backends(t *testing.T) map[string][]string {
+	return map[string][]string{
+		"memory": nil,
+		"redis":  redisQueueEnv(t),
+	}
+}
+
 // A trigger through the official SDK travels the queue and reaches the socket, except the
 // excluded one, and the HTTP data arrives byte for byte.
 func TestTriggerReachesSockets(t *testing.T) {
-	p := startProcess(t)
+	for name, env := range backends(t) {
+		t.Run(name, func(t *testing.T) { testTriggerReachesSockets(t, startProcess(t, env...)) })
+	}
+}
+
+func testTriggerReachesSockets(t *testing.T, p *process) {
 	admin, other := p.dial(t), p.dial(t)
 	for _, c := range []*wsClient{admin, other} {
 		c.subscribe("private-tenant.42.admins")
@@ -196,7 +224,12 @@ func TestTriggerReachesSockets(t *testing.T) {
 
 // Stopping the process closes every socket with 4200 so pusher-js reconnects at once.
 func TestStopClosesSocketsWith4200(t *testing.T) {
-	p := startProcess(t)
+	for name, env := range backends(t) {
+		t.Run(name, func(t *testing.T) { testStopClosesSockets(t, startProcess(t, env...)) })
+	}
+}
+
+func testStopClosesSockets(t *testing.T, p *process) {
 	c := p.dial(t)
 	p.stop()
 	ev, _ := c.read()

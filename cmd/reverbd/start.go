@@ -76,5 +76,12 @@ func start(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	return srv.serve(ctx, ln)
+	var adminLn net.Listener
+	if cfg.AdminPort != 0 {
+		if adminLn, err = net.Listen("tcp", cfg.AdminAddr()); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen (admin): %w", err)
+		}
+	}
+	return srv.serve(ctx, ln, adminLn)
 }

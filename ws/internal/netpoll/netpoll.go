@@ -24,6 +24,9 @@ type Poller[T comparable] struct {
 
 	mu  sync.RWMutex
 	fds map[int]T // registered fd → its owner value; guarded by mu
+
+	closeMu sync.Mutex
+	closed  bool // guarded by closeMu; wake must not write to a closed (maybe reused) fd
 }
 
 // New returns a Poller. Close releases it.
@@ -132,12 +135,22 @@ func (p *Poller[T]) Run(ctx context.Context, ready func(T)) error {
 }
 
 func (p *Poller[T]) wake() {
-	var one = [8]byte{1}
-	_, _ = unix.Write(p.wakefd, one[:])
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	if !p.closed {
+		var one = [8]byte{1}
+		_, _ = unix.Write(p.wakefd, one[:])
+	}
 }
 
-// Close releases the epoll instance. Call it after Run has returned.
+// Close releases the epoll instance. Call it once Run has returned (or if it never ran).
 func (p *Poller[T]) Close() error {
+	p.closeMu.Lock()
+	defer p.closeMu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
 	unix.Close(p.wakefd)
 	return unix.Close(p.epfd)
 }

@@ -1,0 +1,260 @@
+// Command reverbd-bench is a load generator for reverbd, or any Pusher Channels protocol
+// server. It opens N WebSocket clients (spread over several loopback source addresses, so N
+// is not capped by one address's ephemeral ports), subscribes them to public, private or
+// presence channels (signing the channel auth itself), publishes M events through the signed
+// HTTP API at a fixed rate or as fast as the API takes them, and reports connect and
+// subscribe times, deliveries per second, trigger→delivery latency percentiles, lost,
+// duplicated and reordered deliveries, the server's RSS (idle, after the run, per
+// connection) and the CPU share of the tool and of the server: a human table, then one JSON
+// line. See README.md for the scenarios it is meant for.
+//
+//	reverbd-bench [--url ws://127.0.0.1:8080] [--conns N] [--channel NAME] [--events M] [--rate R] …
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command-line flags.
+type options struct {
+	url, httpURL             string
+	appID, key, secret       string
+	conns                    int
+	channel                  string
+	channels                 int
+	events                   int
+	rate                     float64
+	publishers               int
+	batch                    int
+	payload                  int
+	serverPID                int
+	sourceIPs                string
+	connectRate              float64
+	dialers                  int
+	dialTimeout              time.Duration
+	warmup, timeout, hold    time.Duration
+	slow, slowRcvbuf         int
+	slowDrain                time.Duration
+	jsonOnly, idle, progress bool
+	cpuProfile               string
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "reverbd-bench:", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	// The heap is mostly long-lived read buffers; collect less often.
+	debug.SetGCPercent(400)
+
+	b, err := newBench(o, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "reverbd-bench:", err)
+		return 2
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "reverbd-bench:", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "reverbd-bench:", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rep := b.run(ctx)
+	if !o.jsonOnly {
+		rep.writeTable(stdout)
+	}
+	if err := rep.writeJSON(stdout); err != nil {
+		fmt.Fprintln(stderr, "reverbd-bench:", err)
+		return 1
+	}
+	return 0
+}
+
+// parseFlags parses and checks the flags.
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("reverbd-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.url, "url", "ws://127.0.0.1:8080", "WebSocket base URL of the server, with its path prefix if any")
+	fs.StringVar(&o.httpURL, "http", "", "HTTP API base URL (default: --url with http/https and the same host and prefix)")
+	fs.StringVar(&o.appID, "app-id", os.Getenv("REVERB_APP_ID"), "app id (REVERB_APP_ID)")
+	fs.StringVar(&o.key, "key", os.Getenv("REVERB_APP_KEY"), "app key (REVERB_APP_KEY)")
+	fs.StringVar(&o.secret, "secret", os.Getenv("REVERB_APP_SECRET"), "app secret (REVERB_APP_SECRET)")
+	fs.IntVar(&o.conns, "conns", 1000, "WebSocket connections to open")
+	fs.StringVar(&o.channel, "channel", "bench", "channel name; private-* and presence-* are signed locally, presence user ids are unique per connection")
+	fs.IntVar(&o.channels, "channels", 1, "spread the connections over this many channels NAME-0 … NAME-(K-1) (1 = just NAME)")
+	fs.IntVar(&o.events, "events", 100, "events to publish")
+	fs.Float64Var(&o.rate, "rate", 0, "events per second (0 = as fast as the API takes them)")
+	fs.IntVar(&o.publishers, "publishers", 4, "concurrent HTTP publishers")
+	fs.IntVar(&o.batch, "batch", 1, "events per request; > 1 uses /batch_events (at most 10)")
+	fs.IntVar(&o.payload, "payload", 100, "size of each event's data in bytes (at least the ~45 bytes of sequence and timestamp)")
+	fs.IntVar(&o.serverPID, "server-pid", 0, "server PID, for its RSS and CPU from /proc")
+	fs.StringVar(&o.sourceIPs, "source-ips", "127.0.0.1-127.0.0.16", "local addresses to dial from, round-robin: comma list of IPs and ranges A.B.C.D-A.B.C.E or A.B.C.D-E; empty = let the kernel choose")
+	fs.Float64Var(&o.connectRate, "connect-rate", 0, "new connections per second (0 = as fast as --dialers allow)")
+	fs.IntVar(&o.dialers, "dialers", 32, "concurrent connection attempts")
+	fs.DurationVar(&o.dialTimeout, "dial-timeout", 10*time.Second, "timeout of one TCP connect + WebSocket handshake")
+	fs.DurationVar(&o.warmup, "warmup", time.Second, "pause after everyone subscribed, before the idle RSS sample and publishing")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "how long to wait for subscriptions to finish, and for outstanding deliveries after the last publish")
+	fs.IntVar(&o.slow, "slow", 0, "this many of the connections stop reading after subscribing (slow consumers)")
+	fs.IntVar(&o.slowRcvbuf, "slow-rcvbuf", 16384, "SO_RCVBUF of slow connections in bytes, so the kernel does not absorb megabytes for them (0 = kernel default, autotuned up to net.ipv4.tcp_rmem max)")
+	fs.DurationVar(&o.slowDrain, "slow-drain", 3*time.Second, "after the run, how long slow connections read what is left to learn whether the server closed them")
+	fs.BoolVar(&o.jsonOnly, "json-only", false, "print only the JSON line")
+	fs.BoolVar(&o.idle, "idle", false, "only connect and subscribe, measure RSS and hold the connections for --hold")
+	fs.DurationVar(&o.hold, "hold", 10*time.Second, "with --idle, how long to hold the connections")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this file")
+	fs.BoolVar(&o.progress, "progress", true, "print progress to stderr (off with --json-only)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: reverbd-bench [flags]   (see cmd/reverbd-bench/README.md)")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.jsonOnly {
+		o.progress = false
+	}
+	if o.httpURL == "" {
+		h, err := deriveHTTP(o.url)
+		if err != nil {
+			return nil, err
+		}
+		o.httpURL = h
+	}
+	switch {
+	case o.key == "":
+		return nil, errors.New("--key (or REVERB_APP_KEY) is required")
+	case o.conns < 1:
+		return nil, errors.New("--conns must be at least 1")
+	case o.channels < 1 || o.channels > o.conns:
+		return nil, errors.New("--channels must be between 1 and --conns")
+	case !validChannel(o.channel):
+		return nil, fmt.Errorf("--channel %q: use letters, digits and -_=@,.;", o.channel)
+	case o.events < 0 || o.payload < 0 || o.rate < 0 || o.connectRate < 0:
+		return nil, errors.New("--events, --payload, --rate and --connect-rate must not be negative")
+	case o.publishers < 1 || o.dialers < 1:
+		return nil, errors.New("--publishers and --dialers must be at least 1")
+	case o.batch < 1 || o.batch > 10:
+		return nil, errors.New("--batch must be between 1 and 10")
+	case o.slow < 0 || o.slow >= o.conns && !o.idle:
+		return nil, errors.New("--slow must be between 0 and --conns-1")
+	case !o.idle && o.events > 0 && (o.appID == "" || o.secret == ""):
+		return nil, errors.New("--app-id and --secret (or REVERB_APP_ID/REVERB_APP_SECRET) are required to publish")
+	case channelKind(o.channel) != "public" && o.secret == "":
+		return nil, errors.New("--secret (or REVERB_APP_SECRET) is required to sign private and presence subscriptions")
+	}
+	return o, nil
+}
+
+// deriveHTTP turns the WebSocket base URL into the HTTP API base URL.
+func deriveHTTP(wsURL string) (string, error) {
+	u, err := url.Parse(wsURL)
+	if err != nil {
+		return "", fmt.Errorf("--url: %w", err)
+	}
+	switch u.Scheme {
+	case "ws", "http":
+		u.Scheme = "http"
+	case "wss", "https":
+		u.Scheme = "https"
+	default:
+		return "", fmt.Errorf("--url: scheme %q is not ws or wss", u.Scheme)
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// validChannel reports whether name uses only the characters Pusher allows (§2).
+func validChannel(name string) bool {
+	if name == "" || len(name) > 190 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_=@,.;", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// channelKind is "presence", "private" or "public", by prefix (§2).
+func channelKind(name string) string {
+	switch {
+	case strings.HasPrefix(name, "presence-"):
+		return "presence"
+	case strings.HasPrefix(name, "private-"):
+		return "private"
+	}
+	return "public"
+}
+
+// parseSourceIPs parses --source-ips: a comma list of IPs and IPv4 ranges
+// "A.B.C.D-A.B.C.E" or "A.B.C.D-E" (the last octet varies).
+func parseSourceIPs(s string) ([]net.IP, error) {
+	var ips []net.IP
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		from, to, isRange := strings.Cut(part, "-")
+		first := net.ParseIP(from).To4()
+		if !isRange {
+			ip := net.ParseIP(part)
+			if ip == nil {
+				return nil, fmt.Errorf("--source-ips: bad address %q", part)
+			}
+			ips = append(ips, ip)
+			continue
+		}
+		if first == nil {
+			return nil, fmt.Errorf("--source-ips: bad range %q", part)
+		}
+		last := -1
+		if n, err := strconv.Atoi(to); err == nil {
+			last = n
+		} else if ip := net.ParseIP(to).To4(); ip != nil && ip[0] == first[0] && ip[1] == first[1] && ip[2] == first[2] {
+			last = int(ip[3])
+		}
+		if last < int(first[3]) || last > 255 {
+			return nil, fmt.Errorf("--source-ips: bad range %q (only the last octet may vary)", part)
+		}
+		for o := int(first[3]); o <= last; o++ {
+			ips = append(ips, net.IPv4(first[0], first[1], first[2], byte(o)))
+		}
+	}
+	return ips, nil
+}

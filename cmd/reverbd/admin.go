@@ -1,0 +1,65 @@
+package main
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"net/http/pprof"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+
+	"github.com/reverbd/reverbd/config"
+)
+
+// adminPath is where asynq's web UI is mounted on the admin listener.
+const adminPath = "/asynq"
+
+// newAdminHandler is the admin listener's router: asynq's web UI under /asynq (with the redis
+// queue) and net/http/pprof under /debug/pprof, behind basic auth when credentials are set.
+// It is never mounted on the public listener. The returned close function releases the
+// web UI's Redis connections.
+func newAdminHandler(cfg *config.Config) (http.Handler, func() error, error) {
+	r := chi.NewRouter()
+	if cfg.AdminUsername != "" {
+		r.Use(basicAuth(cfg.AdminUsername, cfg.AdminPassword))
+	}
+	r.HandleFunc("/debug/pprof/*", pprof.Index)
+	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	closeUI := func() error { return nil }
+	if cfg.QueueConnection == "redis" {
+		opt, err := cfg.RedisOptions()
+		if err != nil {
+			return nil, nil, err
+		}
+		ui := asynqmon.New(asynqmon.Options{
+			RootPath: adminPath,
+			RedisConnOpt: asynq.RedisClientOpt{
+				Addr: opt.Addr, Username: opt.Username, Password: opt.Password,
+				DB: opt.DB, TLSConfig: opt.TLSConfig,
+			},
+		})
+		r.Mount(adminPath, ui)
+		closeUI = ui.Close
+	}
+	return r, closeUI, nil
+}
+
+// basicAuth requires the given credentials, compared in constant time.
+func basicAuth(user, password string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			u, p, ok := r.BasicAuth()
+			if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(user)) != 1 ||
+				subtle.ConstantTimeCompare([]byte(p), []byte(password)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Basic realm="reverbd admin"`)
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
