@@ -3,12 +3,17 @@ package ws
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/ws/internal/netpoll"
 )
 
 // discardConn is a net.Conn whose writes succeed at once; reads never return data.
@@ -40,16 +45,53 @@ func benchHub(b *testing.B, n int) *Server {
 	return s
 }
 
-func BenchmarkHubDeliver(b *testing.B) {
-	for _, n := range []int{1, 100, 10_000} {
+// socketHub returns a server whose hub has n subscribers of "orders" on real Unix stream
+// sockets, each drained by a reader; n is kept under the open-file limit (2 fds a pair).
+func socketHub(b *testing.B, n int) *Server {
+	b.Helper()
+	s := benchHub(b, 0)
+	app := s.apps.All()[0]
+	for range n {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		server, client := fileConn(b, fds[0]), fileConn(b, fds[1])
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		fd, err := netpoll.FD(server)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := &Conn{srv: s, app: app, nc: server, fd: fd}
+		c.id = s.conns.add(c)
+		s.hub.add("1", "orders", c)
+		b.Cleanup(func() { server.Close(); client.Close() })
+	}
+	return s
+}
+
+func fileConn(b *testing.B, fd int) net.Conn {
+	f := os.NewFile(uintptr(fd), "socket")
+	defer f.Close()
+	c, err := net.FileConn(f) // dups fd; f's copy is closed on return
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkHubDeliverSockets is the fan-out to real sockets: one event, n subscribers, each
+// frame written (inline or by a writer) inside the timed region.
+func BenchmarkHubDeliverSockets(b *testing.B) {
+	for _, n := range []int{1, 100, 5000} {
 		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
-			s := benchHub(b, n)
+			s := socketHub(b, n)
 			ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid",
 				Data: `{"order":{"id":1,"total":"12.50"}}`, QueuedAt: time.Now()}
 			b.ReportAllocs()
 			for b.Loop() {
 				s.hub.Deliver(context.Background(), ev)
-				s.wg.Wait() // every queued frame is written inside the timed region
+				s.wg.Wait()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 		})

@@ -7,14 +7,16 @@ import (
 	"time"
 
 	"github.com/gobwas/ws/wsutil"
+	"golang.org/x/sys/unix"
 
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/registry"
 )
 
 // Conn is one client WebSocket connection. No goroutine belongs to an idle Conn: the poller
-// hands it to a reading goroutine when bytes arrive, and a writing goroutine exists only
-// while frames are queued for it.
+// hands it to a reading goroutine when bytes arrive; queued frames are written by the
+// server's writer pool with non-blocking writes, and only a socket whose buffer is full
+// gets a goroutine of its own, which waits for it to drain.
 type Conn struct {
 	// Set by accept, never changed.
 	srv *Server
@@ -40,12 +42,18 @@ type Conn struct {
 	userID   string                      // signed-in user id; "" before pusher:signin
 	gone     bool                        // set once by release; no more subscriptions
 
-	// Write state, guarded by wmu.
+	// Socket lifetime for raw writes: fdClosed is set under fdmu before the socket closes.
+	fdmu     sync.Mutex
+	fdClosed bool
+
+	// Write state, guarded by wmu. At most one of scheduled and writing is set; when
+	// neither is, the queue is empty.
 	wmu        sync.Mutex
-	queue      net.Buffers // frames waiting for the writer
-	spare      net.Buffers // the writer's previous batch, reused to avoid allocations
-	queued     int         // bytes in queue
-	writing    bool        // a writer goroutine owns the socket's write side
+	queue      net.Buffers // frames not yet written; the first may be a partly written rest
+	spare      net.Buffers // an empty array to swap with queue while a writer writes
+	queued     int         // bytes in queue (a batch being written counts again if put back)
+	scheduled  bool        // waiting in the writer pool
+	writing    bool        // a blocking writer goroutine (drain) owns the write side
 	closing    bool        // no frame is accepted after the final ones
 	closeAfter bool        // release the connection once the queue is written
 }
@@ -54,8 +62,9 @@ type Conn struct {
 func (c *Conn) ID() string { return c.id }
 
 // Send queues frame for the client and never blocks. frame must not be modified afterwards;
-// the same bytes may be queued on many connections. A connection whose queue passes the
-// server's limit is dropped as a slow consumer (4100).
+// the same bytes may be queued on many connections. Frames queued while the connection waits
+// for a writer leave in one writev. A connection whose queue passes the server's limit is
+// dropped as a slow consumer (4100).
 func (c *Conn) Send(frame []byte) {
 	c.wmu.Lock()
 	if c.closing {
@@ -68,32 +77,32 @@ func (c *Conn) Send(frame []byte) {
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
-	start := !c.writing
-	c.writing = true
+	c.scheduleLocked()
+}
+
+// scheduleLocked hands c to the writer pool unless a writer already has it. Called with
+// c.wmu held; it unlocks it.
+func (c *Conn) scheduleLocked() {
+	idle := !c.scheduled && !c.writing
+	c.scheduled = c.scheduled || idle
 	c.wmu.Unlock()
-	if start {
-		c.srv.spawn(c.flush)
+	if idle {
+		c.srv.writers.push(c)
 	}
 }
 
 // dropSlow disconnects a connection whose queue is full: the queued frames are dropped and
 // replaced by a 4100 error and close frame, written if the client reads again before the
-// write in progress times out, after which the connection is released either way. Called with c.wmu held; it
-// unlocks it.
+// write in progress times out, after which the connection is released either way. Called
+// with c.wmu held; it unlocks it.
 func (c *Conn) dropSlow() {
+	clear(c.queue)
 	c.queue = append(c.queue[:0], frameSlowError, frameSlowClose)
 	c.queued = len(frameSlowError) + len(frameSlowClose)
 	c.closing, c.closeAfter = true, true
-	start := !c.writing
-	c.writing = true
-	c.wmu.Unlock()
 	c.srv.slowConsumers.Add(1)
 	c.srv.log.Warn("slow consumer dropped", "app_id", c.app.ID, "socket_id", c.id)
-	// The write in progress, if any, keeps its deadline: cutting it mid-frame would leave the
-	// client a broken stream instead of the 4100 close.
-	if start {
-		c.srv.spawn(c.flush)
-	}
+	c.scheduleLocked()
 }
 
 // close sends e as pusher:error and a close frame with the same code, then releases the
@@ -114,17 +123,100 @@ func (c *Conn) closeWith(frames ...[]byte) {
 		c.queued += len(f)
 	}
 	c.closing, c.closeAfter = true, true
-	start := !c.writing
-	c.writing = true
+	c.scheduleLocked()
+}
+
+// writeQueued runs on a writer-pool goroutine: it takes what is queued and writes it with
+// one non-blocking writev, without holding c.wmu, so fan-out keeps queueing (and frames
+// coalesce) while the system call runs. What the socket cannot take now goes to a drain
+// goroutine. iov is the pool goroutine's scratch space.
+func (c *Conn) writeQueued(iov *[]unix.Iovec) {
+	c.wmu.Lock()
+	if c.writing || len(c.queue) == 0 {
+		c.scheduled = false
+		release := c.closeAfter && !c.writing
+		c.wmu.Unlock()
+		if release {
+			c.release()
+		}
+		return
+	}
+	batch, taken := c.queue, c.queued
+	c.queue, c.spare = c.spare, nil // c.scheduled stays set: Send only appends meanwhile
+	c.queued = 0
 	c.wmu.Unlock()
-	if start {
-		c.srv.spawn(c.flush)
+
+	n, err := c.writeSocket(batch, iov)
+
+	c.wmu.Lock()
+	c.queued += taken - n
+	rest := unwritten(batch, n)
+	if len(rest) > 0 {
+		// The rest goes before what was queued meanwhile.
+		newer := c.queue
+		c.queue = append(rest, newer...)
+		clear(newer)
+		c.spare = newer[:0]
+	} else {
+		c.spare = batch[:0]
+	}
+	switch {
+	case err != nil:
+		c.scheduled, c.closing = false, true
+		c.wmu.Unlock()
+		c.release()
+	case len(rest) > 0:
+		c.scheduled, c.writing = false, true // the socket buffer is full: wait on a goroutine
+		c.wmu.Unlock()
+		c.srv.spawn(c.drain)
+	case len(c.queue) > 0:
+		c.wmu.Unlock()
+		c.srv.writers.push(c) // queued while writing: go round again
+	default:
+		c.scheduled = false
+		release := c.closeAfter
+		c.wmu.Unlock()
+		if release {
+			c.release()
+		}
 	}
 }
 
-// flush writes queued frames in batches (one writev each) until the queue is empty. Only one
-// flush runs per connection (c.writing).
-func (c *Conn) flush() {
+// writeSocket writes batch with one non-blocking writev. fdmu keeps release from closing
+// the socket (and its number being reused) during the system call.
+func (c *Conn) writeSocket(batch net.Buffers, iov *[]unix.Iovec) (int, error) {
+	if c.fd < 0 {
+		return 0, nil // not a pollable socket (tests): drain writes it
+	}
+	c.fdmu.Lock()
+	defer c.fdmu.Unlock()
+	if c.fdClosed {
+		return 0, net.ErrClosed
+	}
+	return writev(c.fd, batch, iov)
+}
+
+// unwritten drops the first n bytes of batch, clearing the frames written in full, and
+// returns what is left, in batch's own array.
+func unwritten(batch net.Buffers, n int) net.Buffers {
+	k := 0
+	for k < len(batch) && n >= len(batch[k]) {
+		n -= len(batch[k])
+		k++
+	}
+	rest := copy(batch, batch[k:])
+	clear(batch[rest:]) // drop references to the shared frames
+	batch = batch[:rest]
+	if n > 0 {
+		batch[0] = batch[0][n:]
+	}
+	return batch
+}
+
+// drain writes the queue with blocking writes (under a write deadline) until it is empty,
+// for a socket whose buffer was full. It owns the write side while c.writing is set.
+func (c *Conn) drain() {
+	var batch net.Buffers
 	for {
 		c.wmu.Lock()
 		if len(c.queue) == 0 {
@@ -136,9 +228,9 @@ func (c *Conn) flush() {
 			}
 			return
 		}
-		batch := c.queue
-		c.queue, c.spare = c.spare[:0], nil
-		c.queued = 0
+		batch = append(batch[:0], c.queue...)
+		clear(c.queue)
+		c.queue, c.queued = c.queue[:0], 0 // the batch no longer counts against the limit
 		deadline := c.srv.writeTimeout
 		if c.closeAfter {
 			deadline = time.Second // final frames: do not wait long for a client going away
@@ -148,13 +240,11 @@ func (c *Conn) flush() {
 		keep := batch // WriteTo consumes batch; keep holds the slice to clear and reuse
 		_ = c.nc.SetWriteDeadline(time.Now().Add(deadline))
 		_, err := batch.WriteTo(c.nc)
-		clear(keep) // drop references to the shared frames
-		c.wmu.Lock()
-		c.spare = keep[:0]
-		c.wmu.Unlock()
+		clear(keep)
+		batch = keep[:0]
 		if err != nil {
 			c.wmu.Lock()
-			c.writing = false
+			c.writing, c.closing = false, true
 			c.wmu.Unlock()
 			c.release()
 			return
@@ -183,7 +273,10 @@ func (c *Conn) release() {
 
 	s := c.srv
 	s.poller.Remove(c.fd, c)
+	c.fdmu.Lock()
+	c.fdClosed = true
 	_ = c.nc.Close()
+	c.fdmu.Unlock()
 	if userID != "" {
 		s.hub.remove(c.app.ID, registry.UserChannelPrefix+userID, c)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"net"
 	"net/http"
 	"strconv"
@@ -62,6 +63,9 @@ type Server struct {
 	stop context.CancelFunc
 
 	conns    connSet
+	writers  writerPool
+	acceptMu sync.Mutex     // orders registrations against Shutdown's flag change
+	live     sync.WaitGroup // one count per registered connection, done when released
 	accepted atomic.Bool // set by New, cleared by Shutdown: whether new sockets are taken
 	wg       sync.WaitGroup
 	running  chan struct{} // closed when Run returns
@@ -90,6 +94,7 @@ func New(p Params) (*Server, error) {
 	}
 	s.hub = newHub()
 	s.conns.init()
+	s.writers.start(max(runtime.GOMAXPROCS(0), 2))
 	s.ctx = context.Background()
 	s.quit, s.stop = context.WithCancel(context.Background())
 	s.accepted.Store(true)
@@ -132,9 +137,12 @@ func (s *Server) Run(ctx context.Context) error {
 
 // Shutdown stops taking connections and closes every open one with 4200, so pusher-js
 // reconnects at once (to another node, or to this one once restarted). It waits for the
-// close frames to be written until ctx ends, then drops what is left.
+// close frames to be written until ctx ends, then drops what is left, and stops the
+// writers. Call it once.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.acceptMu.Lock()
 	s.accepted.Store(false)
+	s.acceptMu.Unlock()
 	s.stop()
 	select {
 	case <-s.running:
@@ -142,16 +150,27 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// Until Run has returned, a reader may still re-arm a socket; that is harmless.
 	s.conns.each(func(c *Conn) { c.close(errShutdown) })
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
 	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = ctx.Err()
+	if err = waitCtx(ctx, &s.live); err != nil {
 		s.conns.each(func(c *Conn) { c.release() })
 	}
+	s.writers.stop()
+	if werr := waitCtx(ctx, &s.wg); err == nil {
+		err = werr
+	}
 	return err
+}
+
+// waitCtx waits for wg, or for ctx to end.
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Stats counts connection-level events since start.
@@ -240,6 +259,15 @@ func (s *Server) accept(nc net.Conn, key, origin, protocol string) {
 		MaxMessageSize: int64(app.MaxMessageSize),
 	}
 	c.lastSeen.Store(time.Now().UnixNano())
+	s.acceptMu.Lock()
+	if !s.accepted.Load() {
+		s.acceptMu.Unlock()
+		_ = s.occupancy.Disconnect(s.ctx, app.ID)
+		refuse(nc, errShutdown)
+		return
+	}
+	s.live.Add(1)
+	s.acceptMu.Unlock()
 	c.id = s.conns.add(c)
 	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
 		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
@@ -254,6 +282,7 @@ func (s *Server) accept(nc net.Conn, key, origin, protocol string) {
 func (s *Server) forget(c *Conn) {
 	s.conns.remove(c)
 	_ = s.occupancy.Disconnect(s.ctx, c.app.ID)
+	s.live.Done()
 }
 
 // refuse writes e and a close frame with its code to a socket that was never registered,
