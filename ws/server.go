@@ -5,9 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"runtime"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -66,7 +66,7 @@ type Server struct {
 	writers  writerPool
 	acceptMu sync.Mutex     // orders registrations against Shutdown's flag change
 	live     sync.WaitGroup // one count per registered connection, done when released
-	accepted atomic.Bool // set by New, cleared by Shutdown: whether new sockets are taken
+	accepted atomic.Bool    // set by New, cleared by Shutdown: whether new sockets are taken
 	wg       sync.WaitGroup
 	running  chan struct{} // closed when Run returns
 
