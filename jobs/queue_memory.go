@@ -16,7 +16,7 @@ type MemoryQueue struct {
 
 	mu     sync.RWMutex
 	closed bool                  // guarded by mu; set once by Shutdown
-	shards []chan registry.Event // closed by Shutdown under mu
+	shards []chan *registry.Event // closed by Shutdown under mu; pointers keep an idle queue small
 
 	started chan struct{} // closed when Run starts
 	done    chan struct{} // closed when every shard worker has returned
@@ -32,7 +32,7 @@ func NewMemoryQueue(w *Worker, workers, size int) *MemoryQueue {
 	per := max(size/workers, 1)
 	q := &MemoryQueue{worker: w, started: make(chan struct{}), done: make(chan struct{})}
 	for range workers {
-		q.shards = append(q.shards, make(chan registry.Event, per))
+		q.shards = append(q.shards, make(chan *registry.Event, per))
 	}
 	return q
 }
@@ -45,7 +45,7 @@ func (q *MemoryQueue) Enqueue(_ context.Context, ev registry.Event) error {
 		return ErrQueueClosed
 	}
 	select {
-	case q.shards[q.shardOf(&ev)] <- ev:
+	case q.shards[q.shardOf(&ev)] <- &ev:
 		return nil
 	default:
 		return ErrQueueFull
@@ -78,7 +78,7 @@ func (q *MemoryQueue) Run(ctx context.Context) error {
 					if !ok {
 						return
 					}
-					_ = q.worker.Process(ctx, ev) // ErrStale is counted by the worker; no retry
+					_ = q.worker.Process(ctx, *ev) // ErrStale is counted by the worker; no retry
 				}
 			}
 		})

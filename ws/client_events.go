@@ -34,7 +34,12 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 		return
 	}
 	c.mu.Lock()
-	member, subscribed := c.channels[msg.Channel]
+	var member *registry.Member
+	sub := c.channels.find(msg.Channel)
+	if sub != nil {
+		member = sub.member
+	}
+	subscribed := sub != nil
 	c.mu.Unlock()
 	if !subscribed && c.app.AcceptClientEventsFrom == config.ClientEventsMembers {
 		c.Send(errorFrame(errNotMember))

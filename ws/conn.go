@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gobwas/ws/wsutil"
 	"golang.org/x/sys/unix"
 
 	"github.com/reverbd/reverbd/config"
@@ -27,7 +26,6 @@ type Conn struct {
 
 	// Owned by the goroutine the poller handed the socket to; one at a time, under rmu.
 	rmu       sync.Mutex
-	rd        wsutil.Reader
 	rateStart time.Time // start of the current rate-limiting window
 	rateCount int       // messages in that window
 
@@ -38,9 +36,9 @@ type Conn struct {
 
 	// Subscription state, guarded by mu.
 	mu       sync.Mutex
-	channels map[string]*registry.Member // subscribed channel → presence member (nil elsewhere)
-	userID   string                      // signed-in user id; "" before pusher:signin
-	gone     bool                        // set once by release; no more subscriptions
+	channels subscriptions // the channels subscribed to
+	userID   string        // signed-in user id; "" before pusher:signin
+	gone     bool          // set once by release; no more subscriptions
 
 	// Socket lifetime for raw writes: fdClosed is set under fdmu before the socket closes.
 	fdmu     sync.Mutex
@@ -280,8 +278,8 @@ func (c *Conn) release() {
 	if userID != "" {
 		s.hub.remove(c.app.ID, registry.UserChannelPrefix+userID, c)
 	}
-	for ch := range channels {
-		s.leave(c, ch)
+	for _, sub := range channels {
+		s.leave(c, sub.channel)
 	}
 	s.forget(c)
 }

@@ -17,6 +17,8 @@ const maxDiscard = 1 << 20
 // errClosedByClient ends reading after the client's close frame.
 var errClosedByClient = errors.New("ws: closed by client")
 
+var readers = sync.Pool{New: func() any { return new(wsutil.Reader) }}
+
 var messageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // readable runs when the poller saw bytes on the socket: it reads and handles one message (or
@@ -39,7 +41,20 @@ func (c *Conn) readable() {
 // readOne reads one frame, or one whole data message with its continuation frames.
 func (c *Conn) readOne() error {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readTimeout))
-	hdr, err := c.rd.NextFrame()
+	// A message is read whole within this call, so the reader keeps no state between calls
+	// and comes from a pool instead of costing every idle connection its size.
+	rd := readers.Get().(*wsutil.Reader)
+	*rd = wsutil.Reader{
+		Source:         c.nc,
+		State:          ws.StateServerSide,
+		CheckUTF8:      true,
+		MaxMessageSize: int64(c.app.MaxMessageSize),
+	}
+	defer func() {
+		*rd = wsutil.Reader{}
+		readers.Put(rd)
+	}()
+	hdr, err := rd.NextFrame()
 	if err != nil {
 		if errors.Is(err, wsutil.ErrMessageTooLarge) && hdr.Length <= maxDiscard {
 			// Read the rest of the frame, so closing the socket sends FIN and not RST, and
@@ -53,7 +68,7 @@ func (c *Conn) readOne() error {
 		c.controlPinger.Store(true)
 		var out bytes.Buffer
 		err := wsutil.ControlHandler{
-			Src: &c.rd, Dst: &out, State: ws.StateServerSide, DisableSrcCiphering: true,
+			Src: rd, Dst: &out, State: ws.StateServerSide, DisableSrcCiphering: true,
 		}.Handle(hdr)
 		var closed wsutil.ClosedError
 		if errors.As(err, &closed) {
@@ -73,7 +88,7 @@ func (c *Conn) readOne() error {
 		}
 	}()
 	buf.Reset()
-	if _, err := buf.ReadFrom(&c.rd); err != nil {
+	if _, err := buf.ReadFrom(rd); err != nil {
 		return err
 	}
 	c.handleMessage(buf.Bytes())

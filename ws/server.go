@@ -15,7 +15,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/reverbd/reverbd/registry"
 	"github.com/reverbd/reverbd/ws/internal/netpoll"
@@ -252,12 +251,6 @@ func (s *Server) accept(nc net.Conn, key, origin, protocol string) {
 		return
 	}
 	c := &Conn{srv: s, app: app, nc: nc, fd: fd}
-	c.rd = wsutil.Reader{
-		Source:         nc,
-		State:          ws.StateServerSide,
-		CheckUTF8:      true,
-		MaxMessageSize: int64(app.MaxMessageSize),
-	}
 	c.lastSeen.Store(time.Now().UnixNano())
 	s.acceptMu.Lock()
 	if !s.accepted.Load() {

@@ -75,8 +75,8 @@ func (c *Conn) isUser(userID string) bool {
 	if c.userID == userID {
 		return true
 	}
-	for _, m := range c.channels {
-		if m != nil && m.UserID == userID {
+	for _, sub := range c.channels {
+		if sub.member != nil && sub.member.UserID == userID {
 			return true
 		}
 	}

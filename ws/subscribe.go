@@ -57,7 +57,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	if c.gone {
 		return
 	}
-	if _, already := c.channels[d.Channel]; already {
+	if c.channels.find(d.Channel) != nil {
 		// Re-subscribing answers again without a member_added (Reverb behaviour, §3.4).
 		c.Send(c.succeededFrame(d.Channel, kind))
 		c.sendCached(d.Channel, kind)
@@ -72,10 +72,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 		c.Send(subscriptionErrorFrame(d.Channel, "ServerError", "Subscription could not be recorded", 500))
 		return
 	}
-	if c.channels == nil {
-		c.channels = map[string]*registry.Member{}
-	}
-	c.channels[d.Channel] = member
+	c.channels = append(c.channels, subscription{channel: d.Channel, member: member})
 	if first {
 		s.hub.publish(c.app.ID, d.Channel, eventFrame("pusher_internal:member_added", d.Channel, memberData(member)), c.id)
 	}
@@ -93,10 +90,9 @@ func (c *Conn) unsubscribe(raw json.RawMessage) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.channels[d.Channel]; !ok {
+	if !c.channels.remove(d.Channel) {
 		return
 	}
-	delete(c.channels, d.Channel)
 	c.srv.leave(c, d.Channel)
 }
 
