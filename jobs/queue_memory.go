@@ -15,7 +15,7 @@ type MemoryQueue struct {
 	worker *Worker
 
 	mu     sync.RWMutex
-	closed bool                  // guarded by mu; set once by Shutdown
+	closed bool                   // guarded by mu; set once by Shutdown
 	shards []chan *registry.Event // closed by Shutdown under mu; pointers keep an idle queue small
 
 	started chan struct{} // closed when Run starts
