@@ -91,3 +91,15 @@ func FuzzValidateChannel(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkValidSignature(b *testing.B) {
+	const secret = "7ad3773142a6692b25b8"
+	msg := `123.456:presence-room.1:{"user_id":"7","user_info":{"name":"Ada"}}`
+	sig := Sign(secret, msg)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !ValidSignature(secret, msg, sig) {
+			b.Fatal("rejected")
+		}
+	}
+}

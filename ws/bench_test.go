@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"golang.org/x/sys/unix"
 
 	"github.com/reverbd/reverbd/config"
@@ -39,6 +40,7 @@ func benchHub(b *testing.B, n int) *Server {
 	}
 	for range n {
 		c := &Conn{srv: s, app: app, nc: discardConn{}, fd: -1}
+		s.live.Add(1)
 		c.id = s.conns.add(c)
 		s.hub.add("1", "orders", c)
 	}
@@ -63,6 +65,7 @@ func socketHub(b *testing.B, n int) *Server {
 			b.Fatal(err)
 		}
 		c := &Conn{srv: s, app: app, nc: server, fd: fd}
+		s.live.Add(1)
 		c.id = s.conns.add(c)
 		s.hub.add("1", "orders", c)
 		b.Cleanup(func() { server.Close(); client.Close() })
@@ -91,6 +94,7 @@ func BenchmarkHubDeliverSockets(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				s.hub.Deliver(context.Background(), ev)
+				s.writers.waitIdle() // every frame written inside the timed region
 				s.wg.Wait()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
@@ -136,5 +140,33 @@ func BenchmarkHandleMessagePing(b *testing.B) {
 	for b.Loop() {
 		c.handleMessage(msg)
 		s.wg.Wait()
+	}
+}
+
+// BenchmarkReadMessage is the frame reader: one masked client text frame read from a socket
+// and handled (a pusher:ping, answered with a queued pong).
+func BenchmarkReadMessage(b *testing.B) {
+	s := benchHub(b, 0)
+	app := s.apps.All()[0]
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	server, client := fileConn(b, fds[0]), fileConn(b, fds[1])
+	defer server.Close()
+	defer client.Close()
+	go func() { _, _ = io.Copy(io.Discard, client) }()
+	c := &Conn{srv: s, app: app, nc: server, fd: -1}
+	s.live.Add(1)
+	c.id = s.conns.add(c)
+	frame := ws.MustCompileFrame(ws.MaskFrame(ws.NewTextFrame([]byte(`{"event":"pusher:ping","data":{}}`))))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := client.Write(frame); err != nil {
+			b.Fatal(err)
+		}
+		if err := c.readOne(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

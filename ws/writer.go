@@ -24,11 +24,14 @@ type writerPool struct {
 	dirty []*Conn // guarded by mu; each Conn at most once (Conn.scheduled)
 	head  int     // guarded by mu; dirty[head:] is still to be written
 	quit  bool    // guarded by mu
+	busy  int     // guarded by mu; goroutines writing a batch
+	idle  sync.Cond
 	wg    sync.WaitGroup
 }
 
 func (p *writerPool) start(workers int) {
 	p.cond.L = &p.mu
+	p.idle.L = &p.mu
 	for range workers {
 		p.wg.Go(p.run)
 	}
@@ -72,12 +75,29 @@ func (p *writerPool) run() {
 		} else {
 			p.cond.Signal() // more work: wake another writer
 		}
+		p.busy++
 		p.mu.Unlock()
 		for _, c := range batch {
 			c.writeQueued(&iov)
 		}
 		clear(batch)
+		p.mu.Lock()
+		p.busy--
+		if p.busy == 0 && p.head == len(p.dirty) {
+			p.idle.Broadcast()
+		}
+		p.mu.Unlock()
 	}
+}
+
+// waitIdle waits until nothing is queued or being written (benchmarks use it to keep the
+// writes inside the timed region).
+func (p *writerPool) waitIdle() {
+	p.mu.Lock()
+	for p.busy > 0 || p.head < len(p.dirty) {
+		p.idle.Wait()
+	}
+	p.mu.Unlock()
 }
 
 // writev writes bufs to fd with one non-blocking writev and returns the bytes written; a
