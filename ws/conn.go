@@ -63,7 +63,11 @@ func (c *Conn) ID() string { return c.id }
 // the same bytes may be queued on many connections. Frames queued while the connection waits
 // for a writer leave in one writev. A connection whose queue passes the server's limit is
 // dropped as a slow consumer (4100).
-func (c *Conn) Send(frame []byte) {
+func (c *Conn) Send(frame []byte) { c.send(frame, false) }
+
+// send is Send; with inline set, an idle connection's frame is written at once with a
+// non-blocking write instead of being handed to the writer pool.
+func (c *Conn) send(frame []byte, inline bool) {
 	c.wmu.Lock()
 	if c.closing {
 		c.wmu.Unlock()
@@ -72,6 +76,14 @@ func (c *Conn) Send(frame []byte) {
 	if c.queued+len(frame) > c.srv.writeLimit {
 		c.dropSlow()
 		return
+	}
+	if inline && !c.scheduled && !c.writing {
+		n, err := c.writeOne(frame)
+		if err == nil && n == len(frame) {
+			c.wmu.Unlock()
+			return
+		}
+		frame = frame[n:] // the socket is full or failed: the pool writes the rest, or fails
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
@@ -192,6 +204,31 @@ func (c *Conn) writeSocket(batch net.Buffers, iov *[]unix.Iovec) (int, error) {
 		return 0, net.ErrClosed
 	}
 	return writev(c.fd, batch, iov)
+}
+
+// writeOne writes frame with one non-blocking write, under the same rule as writeSocket.
+func (c *Conn) writeOne(frame []byte) (int, error) {
+	if c.fd < 0 {
+		return 0, nil
+	}
+	c.fdmu.Lock()
+	defer c.fdmu.Unlock()
+	if c.fdClosed {
+		return 0, net.ErrClosed
+	}
+	for {
+		n, err := unix.Write(c.fd, frame)
+		switch err {
+		case nil:
+			return n, nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return 0, nil
+		default:
+			return 0, err
+		}
+	}
 }
 
 // unwritten drops the first n bytes of batch, clearing the frames written in full, and

@@ -10,6 +10,9 @@ import (
 
 const hubShards = 64
 
+// inlineFanout is the largest channel whose frames the delivering goroutine writes itself.
+const inlineFanout = 4
+
 // Hub is this node's fan-out: the connections subscribed to each channel, and the delivery
 // of an event to them. It implements jobs.Deliverer. It is safe for concurrent use and never
 // blocks on a socket: delivery only queues frames (Conn.Send).
@@ -118,9 +121,13 @@ func (h *Hub) publish(app, channel string, frame []byte, except string) {
 	if subs == nil {
 		return
 	}
+	// A small channel is written at once by this goroutine (one hand-off less, lower
+	// latency); a big one is left to the writer pool, which spreads the system calls over
+	// the cores and coalesces frames.
+	inline := len(subs.conns) <= inlineFanout
 	for _, c := range subs.conns {
 		if c.id != except {
-			c.Send(frame)
+			c.send(frame, inline)
 		}
 	}
 }
