@@ -2,6 +2,7 @@ package ws
 
 import (
 	"net"
+	"runtime"
 	"sync"
 	"unsafe"
 
@@ -87,6 +88,9 @@ func (p *writerPool) run() {
 			p.idle.Broadcast()
 		}
 		p.mu.Unlock()
+		// Non-blocking writes never park this goroutine; yield between batches so HTTP
+		// requests and readers are not left waiting for a preemption under a long fan-out.
+		runtime.Gosched()
 	}
 }
 
