@@ -53,7 +53,7 @@ type Config struct {
 	QueueConcurrency int `envconfig:"REVERB_QUEUE_CONCURRENCY" default:"1"`
 	// QueuePollInterval is how often an idle asynq worker polls Redis for tasks; it bounds
 	// the added trigger-to-delivery latency (about 0.5 to 1.5 times the interval).
-	QueuePollInterval time.Duration `envconfig:"REVERB_QUEUE_POLL_INTERVAL" default:"5ms"`
+	QueuePollInterval time.Duration `envconfig:"REVERB_QUEUE_POLL_INTERVAL" default:"2ms"`
 	// QueueSize bounds the in-process queue; a trigger past it is answered 503.
 	QueueSize int `envconfig:"REVERB_QUEUE_SIZE" default:"65536"`
 

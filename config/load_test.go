@@ -79,7 +79,7 @@ func TestLoadDefaults(t *testing.T) {
 		QueueTimeout:          30 * time.Second,
 		QueueDeadline:         60 * time.Second,
 		QueueConcurrency:      1,
-		QueuePollInterval:     5 * time.Millisecond,
+		QueuePollInterval:     2 * time.Millisecond,
 		AdminHost:             "127.0.0.1",
 		QueueSize:             65536,
 		RedisHost:             "127.0.0.1",
