@@ -1,20 +1,12 @@
 package main
 
 import (
-	"crypto/hmac"
 	"crypto/md5"
-	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
-)
 
-// hmacHex returns the lowercase hex HMAC-SHA256 of msg keyed with secret, the primitive of
-// every Pusher signature.
-func hmacHex(secret, msg string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(msg))
-	return hex.EncodeToString(m.Sum(nil))
-}
+	"github.com/reverbd/reverbd/registry"
+)
 
 // channelAuth returns the "auth" value of a pusher:subscribe for a private or presence
 // channel, as the app's auth endpoint would (pusher-protocol.md §3.2):
@@ -25,7 +17,7 @@ func channelAuth(key, secret, socketID, channel, channelData string) string {
 	if channelData != "" {
 		msg += ":" + channelData
 	}
-	return key + ":" + hmacHex(secret, msg)
+	return key + ":" + registry.Sign(secret, msg)
 }
 
 // signQuery returns the query string that authenticates an HTTP API request
@@ -39,5 +31,5 @@ func signQuery(key, secret, method, path string, body []byte, ts int64) string {
 		sum := md5.Sum(body)
 		q += "&body_md5=" + hex.EncodeToString(sum[:])
 	}
-	return q + "&auth_signature=" + hmacHex(secret, method+"\n"+path+"\n"+q)
+	return q + "&auth_signature=" + registry.Sign(secret, method+"\n"+path+"\n"+q)
 }
