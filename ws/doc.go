@@ -1,0 +1,39 @@
+// Package ws owns the sockets: the WebSocket upgrade (gobwas/ws), each connection, the Pusher
+// protocol v7 spoken on it, and this node's Hub, which fans events out to local subscribers.
+// It does not know the HTTP API or the queue; events reach it through [Hub.Deliver], the
+// jobs.Deliverer of this node, and the shared state it writes lives in registry.
+//
+// A connection's life (pusher-protocol.md §1–§7):
+//
+//  1. GET /app/{key} is upgraded. The key, the protocol version, the Origin (allowed_origins)
+//     and the app's max_connections are checked right after the upgrade; a refusal is a
+//     pusher:error (4001, 4007, 4009 or 4004) followed by a close frame with the same code.
+//  2. pusher:connection_established carries the socket id ("123.456") and activity_timeout.
+//     The HTTP handler then returns: an idle connection has no goroutine. Its socket is
+//     registered with an epoll instance (internal/netpoll, one-shot, level-triggered), and a
+//     readiness event hands it to one short-lived goroutine that reads one message.
+//  3. pusher:subscribe checks the name and, for private, presence and encrypted channels, the
+//     HMAC of "socket_id:channel[:channel_data]". Success is subscription_succeeded (with the
+//     member list on presence channels, after member_added went to the others) and, on cache
+//     channels, the last event or pusher:cache_miss. A refusal is a channel-scoped
+//     pusher:subscription_error, and the connection stays open.
+//  4. client-* events are relayed to the other subscribers of a private or presence channel,
+//     with user_id on presence channels; pusher:signin makes the connection a user, which
+//     receives #server-to-user-{id} events.
+//  5. Every received frame counts as activity. After ping_interval of silence the server
+//     pings (pusher:ping, or a control ping for clients that use control frames); without
+//     an answer within the pong window it sends 4201 and closes.
+//  6. Malformed input gets pusher:error 4200 and the connection stays; an oversized message
+//     closes it with 1009. Shutdown closes every connection with 4200 (reconnect at once).
+//
+// Writing: every frame goes through [Conn.Send], which only queues it. A pool of writer
+// goroutines (one per core) writes each connection's whole queue with one non-blocking
+// writev, so frames queued meanwhile leave together; a socket whose buffer is full gets a
+// goroutine that waits for it, and a connection whose queue passes the limit is dropped as a
+// slow consumer (4100). Channels of a few subscribers are written inline by the delivering
+// goroutine. An event is encoded once; the same bytes go to every subscriber.
+//
+// Lock order: Conn.mu, then the Hub's presence stripe, then a Hub shard, then a connection's
+// write lock (Conn.wmu), then its socket lock (Conn.fdmu). Nothing is locked while fdmu is
+// held, and no goroutine waits on a socket while holding any of them.
+package ws
