@@ -202,3 +202,35 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 		t.Errorf("fast client got %+v", f)
 	}
 }
+
+func TestRateLimiting(t *testing.T) {
+	for _, terminate := range []bool{false, true} {
+		t.Run(map[bool]string{false: "refuse", true: "terminate"}[terminate], func(t *testing.T) {
+			app := testApp()
+			app.RateLimiting = config.RateLimiting{Enabled: true, MaxAttempts: 3, DecaySeconds: 60, TerminateOnLimit: terminate}
+			e := newEnv(t, rws.Params{}, app)
+			c := e.connect(t)
+			for range 3 {
+				c.send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+				if f := c.read(); f.Event != "pusher:pong" {
+					t.Fatalf("within the limit got %+v", f)
+				}
+			}
+			c.send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+			if code, msg := errorOf(t, c.read()); code != 4301 || msg != "Rate limit exceeded" {
+				t.Fatalf("over the limit: %d %q", code, msg)
+			}
+			if terminate {
+				if code, _ := c.expectClose(); code != 4100 {
+					t.Errorf("close code %d, want 4100 (reconnect after backing off)", code)
+				}
+				return
+			}
+			// The connection stays open and keeps refusing within the window.
+			c.send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+			if code, _ := errorOf(t, c.read()); code != 4301 {
+				t.Errorf("still over the limit: code %d", code)
+			}
+		})
+	}
+}
