@@ -83,10 +83,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		apiSrv.Routes(r)
 		wsSrv.Routes(r)
 	}
-	if prefix := strings.TrimRight(cfg.ServerPath, "/"); prefix != "" {
-		if !strings.HasPrefix(prefix, "/") {
-			prefix = "/" + prefix
-		}
+	if prefix := routePrefix(cfg.ServerPath); prefix != "" {
 		r.Route(prefix, routes)
 	} else {
 		routes(r)
@@ -125,7 +122,8 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 		}
 	})
 	wg.Go(func() {
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		// WebSocket upgrades are taken off the listener before net/http sees them.
+		if err := s.http.Serve(s.ws.Listener(ln, routePrefix(s.cfg.ServerPath))); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs <- fmt.Errorf("http: %w", err)
 		}
 	})
@@ -183,6 +181,15 @@ func (s *server) stop(ctx context.Context) {
 		}
 	}
 	s.log.Info("reverbd stopped")
+}
+
+// routePrefix normalizes REVERB_SERVER_PATH to "" or "/prefix".
+func routePrefix(path string) string {
+	prefix := strings.TrimRight(path, "/")
+	if prefix != "" && !strings.HasPrefix(prefix, "/") {
+		prefix = "/" + prefix
+	}
+	return prefix
 }
 
 // terminator adapts ws.Server to api.Terminator.
