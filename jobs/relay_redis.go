@@ -1,0 +1,138 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reverbd/reverbd/registry"
+)
+
+// LocalNode is what a relay delivers to on its own node (the socket layer, wired by
+// cmd/reverbd). Its methods must not block on any socket.
+type LocalNode interface {
+	// Deliver fans an event out to this node's subscribers.
+	Deliver(ctx context.Context, ev registry.Event)
+	// DeliverFrame queues a ready frame payload (a client or presence event of another node)
+	// on this node's subscribers of channel, except the socket except.
+	DeliverFrame(appID, channel, except string, payload []byte)
+	// TerminateUser closes this node's connections of the user.
+	TerminateUser(appID, userID string)
+}
+
+// relayMessage is one message between nodes on the scaling channel.
+type relayMessage struct {
+	Kind    string          `json:"k"` // "event", "frame" or "terminate"
+	Node    string          `json:"n"` // the node that published it
+	Event   *registry.Event `json:"e,omitempty"`
+	AppID   string          `json:"a,omitempty"`
+	Channel string          `json:"c,omitempty"`
+	Except  string          `json:"x,omitempty"`
+	Payload json.RawMessage `json:"p,omitempty"`
+	UserID  string          `json:"u,omitempty"`
+}
+
+// RedisRelay carries work between nodes over Redis pub/sub (REVERB_SCALING_CHANNEL): events
+// from the delivery workers to every node, client and presence events from the node where
+// they happened to the others, and terminate requests to every node. Pub/sub is at most
+// once: what is published while a node is reconnecting does not reach it.
+type RedisRelay struct {
+	rdb     redis.UniversalClient
+	channel string
+	node    string
+	local   LocalNode
+	log     *slog.Logger
+}
+
+// NewRedisRelay returns a relay on the Redis channel for node, delivering to local.
+func NewRedisRelay(rdb redis.UniversalClient, channel, node string, local LocalNode, log *slog.Logger) *RedisRelay {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &RedisRelay{rdb: rdb, channel: channel, node: node, local: local, log: log}
+}
+
+// Deliver implements Deliverer: the event goes to every node, this one included.
+func (r *RedisRelay) Deliver(ctx context.Context, ev registry.Event) {
+	if err := r.publish(ctx, relayMessage{Kind: "event", Event: &ev}); err != nil {
+		r.log.Error("event not relayed to the nodes", "app_id", ev.AppID, "event", ev.Name, "err", err)
+	}
+}
+
+// PublishFrame sends a frame payload that this node already delivered locally to the other
+// nodes' subscribers of channel.
+func (r *RedisRelay) PublishFrame(ctx context.Context, appID, channel, except string, payload []byte) error {
+	return r.publish(ctx, relayMessage{Kind: "frame", AppID: appID, Channel: channel, Except: except, Payload: payload})
+}
+
+// TerminateUser asks every node, this one included, to close the user's connections.
+func (r *RedisRelay) TerminateUser(ctx context.Context, appID, userID string) error {
+	return r.publish(ctx, relayMessage{Kind: "terminate", AppID: appID, UserID: userID})
+}
+
+func (r *RedisRelay) publish(ctx context.Context, m relayMessage) error {
+	m.Node = r.node
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("relay: encode: %w", err)
+	}
+	if err := r.rdb.Publish(ctx, r.channel, b).Err(); err != nil {
+		return fmt.Errorf("relay: publish: %w", err)
+	}
+	return nil
+}
+
+// Run subscribes to the scaling channel and delivers what arrives until ctx ends. It returns
+// once Redis has confirmed the subscription is gone; go-redis re-subscribes by itself after a
+// lost connection. ready, if not nil, is closed once the subscription is confirmed.
+func (r *RedisRelay) Run(ctx context.Context, ready chan<- struct{}) error {
+	ps := r.rdb.Subscribe(ctx, r.channel)
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return nil
+		}
+		return fmt.Errorf("relay: subscribe %s: %w", r.channel, err)
+	}
+	if ready != nil {
+		close(ready)
+	}
+	msgs := ps.Channel(redis.WithChannelSize(1024))
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case msg, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			r.dispatch(ctx, msg.Payload)
+		}
+	}
+}
+
+func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
+	var m relayMessage
+	if err := json.Unmarshal([]byte(payload), &m); err != nil {
+		r.log.Warn("undecodable relay message dropped", "size", len(payload))
+		return
+	}
+	switch m.Kind {
+	case "event":
+		if m.Event != nil {
+			r.local.Deliver(ctx, *m.Event)
+		}
+	case "frame":
+		if m.Node != r.node {
+			r.local.DeliverFrame(m.AppID, m.Channel, m.Except, m.Payload)
+		}
+	case "terminate":
+		r.local.TerminateUser(m.AppID, m.UserID)
+	default:
+		r.log.Warn("unknown relay message dropped", "kind", m.Kind)
+	}
+}

@@ -1,0 +1,87 @@
+package jobs_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/reverbd/reverbd/jobs"
+	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/redistest"
+)
+
+// node records what a relay delivered to it.
+type node struct {
+	events     chan registry.Event
+	frames     chan string
+	terminates chan string
+}
+
+func newNode() *node {
+	return &node{events: make(chan registry.Event, 16), frames: make(chan string, 16), terminates: make(chan string, 16)}
+}
+
+func (n *node) Deliver(_ context.Context, ev registry.Event) { n.events <- ev }
+func (n *node) DeliverFrame(app, channel, except string, payload []byte) {
+	n.frames <- app + "|" + channel + "|" + except + "|" + string(payload)
+}
+func (n *node) TerminateUser(app, user string) { n.terminates <- app + "|" + user }
+
+func receive[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing relayed within 5s")
+	}
+	var zero T
+	return zero
+}
+
+func TestRedisRelay(t *testing.T) {
+	rdb := redistest.Client(t)
+	channel := redistest.Name(t)
+	a, b := newNode(), newNode()
+	ra := jobs.NewRedisRelay(rdb, channel, "node-a", a, nil)
+	rb := jobs.NewRedisRelay(rdb, channel, "node-b", b, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, r := range []*jobs.RedisRelay{ra, rb} {
+		ready := make(chan struct{})
+		go func() { _ = r.Run(ctx, ready) }()
+		<-ready
+	}
+
+	ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid", Data: `{"id":1}`, SocketID: "1.2", QueuedAt: time.Unix(100, 0).UTC()}
+	ra.Deliver(ctx, ev)
+	for _, n := range []*node{a, b} {
+		got := receive(t, n.events)
+		if got.Name != ev.Name || got.Data != ev.Data || got.SocketID != "1.2" || got.Channels[0] != "orders" || !got.QueuedAt.Equal(ev.QueuedAt) {
+			t.Errorf("event relayed as %+v", got)
+		}
+	}
+
+	if err := ra.PublishFrame(ctx, "1", "private-chat", "1.2", []byte(`{"event":"client-x","channel":"private-chat","data":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, b.frames); got != `1|private-chat|1.2|{"event":"client-x","channel":"private-chat","data":{}}` {
+		t.Errorf("frame relayed as %s", got)
+	}
+
+	if err := rb.TerminateUser(ctx, "1", "7"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*node{a, b} {
+		if got := receive(t, n.terminates); got != "1|7" {
+			t.Errorf("terminate relayed as %s", got)
+		}
+	}
+	// The frame was not delivered back to its own node: a's next frame is b's.
+	if err := rb.PublishFrame(ctx, "1", "private-chat", "", []byte(`{"event":"client-y"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, a.frames); got != `1|private-chat||{"event":"client-y"}` {
+		t.Errorf("node a got %s, want only node b's frame", got)
+	}
+}
