@@ -59,5 +59,5 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 		b = appendJSONString(b, member.UserID)
 	}
 	b = append(b, '}')
-	c.srv.hub.publish(c.app.ID, msg.Channel, textFrame(b), c.id)
+	c.srv.broadcast(c.app.ID, msg.Channel, b, c.id)
 }

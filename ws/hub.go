@@ -144,6 +144,14 @@ func (h *Hub) Deliver(_ context.Context, ev registry.Event) {
 	}
 }
 
+// DeliverFrame queues a frame payload made on another node (a client event, a presence
+// member event) on this node's subscribers of channel, except the socket except.
+func (h *Hub) DeliverFrame(appID, channel, except string, payload []byte) {
+	if h.occupied(appID, channel) {
+		h.publish(appID, channel, textFrame(payload), except)
+	}
+}
+
 // occupied reports whether channel of app has a local subscriber.
 func (h *Hub) occupied(app, channel string) bool {
 	k := channelKey{app, channel}

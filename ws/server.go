@@ -20,12 +20,24 @@ import (
 	"github.com/reverbd/reverbd/ws/internal/netpoll"
 )
 
+// publishTimeout bounds sending one frame to the other nodes: callers hold a connection's
+// subscription lock, and an unreachable Redis must not stall them.
+const publishTimeout = 500 * time.Millisecond
+
+// Publisher sends a frame payload made on this node (a client event, a presence member
+// event) to the other nodes of a cluster, which deliver it with [Hub.DeliverFrame].
+type Publisher interface {
+	PublishFrame(ctx context.Context, appID, channel, except string, payload []byte) error
+}
+
 // Params configures a Server.
 type Params struct {
 	Apps      *registry.Apps
 	Occupancy registry.Occupancy
 	Cache     registry.Cache
 	Log       *slog.Logger
+	// Publisher reaches the other nodes; nil on a single node.
+	Publisher Publisher
 
 	// WriteLimit is the most bytes queued for one connection before it is dropped as a slow
 	// consumer; zero means 1 MiB.
@@ -45,6 +57,7 @@ type Server struct {
 	apps      *registry.Apps
 	occupancy registry.Occupancy
 	cache     registry.Cache
+	publisher Publisher
 	log       *slog.Logger
 	hub       *Hub
 	poller    *netpoll.Poller[*Conn]
@@ -82,7 +95,7 @@ func New(p Params) (*Server, error) {
 		p.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		apps: p.Apps, occupancy: p.Occupancy, cache: p.Cache,
+		apps: p.Apps, occupancy: p.Occupancy, cache: p.Cache, publisher: p.Publisher,
 		log:           p.Log,
 		poller:        poller,
 		writeLimit:    orDefault(p.WriteLimit, 1<<20),
@@ -268,6 +281,21 @@ func (s *Server) accept(nc net.Conn, key, origin, protocol string) {
 	if err := s.poller.Add(fd, c); err != nil {
 		s.log.Error("connection dropped: poller", "err", err)
 		c.release()
+	}
+}
+
+// broadcast queues an event payload made on this node on the local subscribers of channel
+// (except the socket except) and sends it to the other nodes. Local delivery comes first and
+// does not depend on Redis.
+func (s *Server) broadcast(appID, channel string, payload []byte, except string) {
+	s.hub.publish(appID, channel, textFrame(payload), except)
+	if s.publisher == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, publishTimeout)
+	defer cancel()
+	if err := s.publisher.PublishFrame(ctx, appID, channel, except, payload); err != nil {
+		s.log.Warn("event not sent to the other nodes", "app_id", appID, "channel", channel, "err", err)
 	}
 }
 

@@ -74,7 +74,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	}
 	c.channels = append(c.channels, subscription{channel: d.Channel, member: member})
 	if first {
-		s.hub.publish(c.app.ID, d.Channel, eventFrame("pusher_internal:member_added", d.Channel, memberData(member)), c.id)
+		s.broadcast(c.app.ID, d.Channel, eventPayload(nil, "pusher_internal:member_added", d.Channel, memberData(member)), c.id)
 	}
 	s.hub.add(c.app.ID, d.Channel, c)
 	c.Send(c.succeededFrame(d.Channel, kind))
@@ -110,7 +110,7 @@ func (s *Server) leave(c *Conn, channel string) {
 	}
 	if last && userID != "" {
 		data := `{"user_id":` + string(appendJSONStringBytes(userID)) + `}`
-		s.hub.publish(c.app.ID, channel, eventFrame("pusher_internal:member_removed", channel, data), "")
+		s.broadcast(c.app.ID, channel, eventPayload(nil, "pusher_internal:member_removed", channel, data), "")
 	}
 }
 
