@@ -83,11 +83,33 @@ type Config struct {
 	AdminUsername string `envconfig:"REVERB_ADMIN_USERNAME"`
 	AdminPassword string `envconfig:"REVERB_ADMIN_PASSWORD"`
 
+	// ScalingEnabled runs this node as one of several behind a load balancer: events, client
+	// events and presence go through Redis (pub/sub and shared state). It needs the Redis
+	// settings and the redis queue.
+	ScalingEnabled bool `envconfig:"REVERB_SCALING_ENABLED"`
+	// ScalingChannel is the Redis pub/sub channel the nodes share (under ScalingPrefix).
+	ScalingChannel string `envconfig:"REVERB_SCALING_CHANNEL" default:"reverb"`
+	// ScalingPrefix starts every Redis key and the channel name, so two deployments can share
+	// one Redis without crosstalk.
+	ScalingPrefix string `envconfig:"REVERB_SCALING_PREFIX" default:"reverbd"`
+	// ScalingLease is how long a node's lease lives without renewal: a node that dies is
+	// removed from the cluster state (its members leave) within about this time.
+	ScalingLease time.Duration `envconfig:"REVERB_SCALING_LEASE" default:"10s"`
+
+	// RedisAddrs lists several Redis addresses for Sentinel (with RedisSentinelMaster) or
+	// Cluster (more than one address, no master name); it replaces REDIS_HOST/REDIS_PORT.
+	RedisAddrs string `envconfig:"REDIS_ADDRS"`
+	// RedisSentinelMaster is the Sentinel master name; set it to connect through Sentinel.
+	RedisSentinelMaster string `envconfig:"REDIS_SENTINEL_MASTER"`
+
 	// Debug turns on debug logging.
 	Debug bool `envconfig:"REVERB_DEBUG"`
 
 	// Apps is every configured app, filled by Load from REVERB_APP_* and AppsFile.
 	Apps []App `ignored:"true"`
+
+	// redisConfigured records whether REDIS_URL, REDIS_HOST or REDIS_ADDRS was given.
+	redisConfigured bool
 }
 
 // AdminAddr is the host:port the admin listener binds.

@@ -30,6 +30,10 @@ func Load(envFile string, environ []string) (*Config, error) {
 	if err := processVars(c, vars); err != nil {
 		return nil, err
 	}
+	_, hasURL := vars["REDIS_URL"]
+	_, hasHost := vars["REDIS_HOST"]
+	_, hasAddrs := vars["REDIS_ADDRS"]
+	c.redisConfigured = hasURL || hasHost || hasAddrs
 	if err := c.buildApps(); err != nil {
 		return nil, err
 	}

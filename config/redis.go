@@ -46,3 +46,26 @@ func redactURLError(err error) string {
 	}
 	return msg
 }
+
+// RedisUniversalOptions returns the options of go-redis's universal client: Sentinel when
+// REDIS_SENTINEL_MASTER is set (REDIS_ADDRS lists the sentinels), Cluster when REDIS_ADDRS
+// lists several nodes, otherwise the single server of RedisOptions.
+func (c *Config) RedisUniversalOptions() (*redis.UniversalOptions, error) {
+	if c.RedisAddrs == "" {
+		opt, err := c.RedisOptions()
+		if err != nil {
+			return nil, err
+		}
+		return &redis.UniversalOptions{
+			Addrs: []string{opt.Addr}, Username: opt.Username, Password: opt.Password,
+			DB: opt.DB, TLSConfig: opt.TLSConfig,
+		}, nil
+	}
+	return &redis.UniversalOptions{
+		Addrs:      splitList(c.RedisAddrs),
+		MasterName: c.RedisSentinelMaster,
+		Username:   c.RedisUsername,
+		Password:   c.RedisPassword,
+		DB:         c.RedisDB,
+	}, nil
+}

@@ -48,6 +48,18 @@ func (c *Config) Validate() error {
 	case c.WriteBufferLimit < 1:
 		return fmt.Errorf("config: REVERB_WRITE_BUFFER_LIMIT must be 1 or more (bytes), got %d", c.WriteBufferLimit)
 	}
+	if c.ScalingEnabled {
+		switch {
+		case !c.redisConfigured:
+			return errors.New("config: REVERB_SCALING_ENABLED=true needs Redis: set REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_PASSWORD)")
+		case c.QueueConnection != "redis":
+			return errors.New("config: REVERB_SCALING_ENABLED=true needs REVERB_QUEUE_CONNECTION=redis, so a trigger Redis cannot take is refused instead of lost")
+		case strings.TrimSpace(c.ScalingChannel) == "" || strings.TrimSpace(c.ScalingPrefix) == "":
+			return errors.New("config: REVERB_SCALING_CHANNEL and REVERB_SCALING_PREFIX must not be blank")
+		case c.ScalingLease < time.Second:
+			return fmt.Errorf("config: REVERB_SCALING_LEASE must be at least 1s, got %s", c.ScalingLease)
+		}
+	}
 	if c.QueueConnection == "redis" {
 		if _, err := c.RedisOptions(); err != nil {
 			return err

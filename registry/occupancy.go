@@ -53,3 +53,24 @@ type Occupancy interface {
 	// Members returns the distinct users of a presence channel, in the order they joined.
 	Members(ctx context.Context, appID, channel string) ([]Member, error)
 }
+
+// NodeConn is one of a node's connections with its subscriptions, for Reasserter.
+type NodeConn struct {
+	AppID         string
+	SocketID      string
+	Subscriptions []NodeSubscription
+}
+
+// NodeSubscription is one channel a NodeConn is subscribed to; Member is set on presence
+// channels.
+type NodeSubscription struct {
+	Channel string
+	Member  *Member
+}
+
+// Reasserter is implemented by an Occupancy that several nodes share. ReassertNode replaces
+// what the store holds for this node with conns, after the store lost or missed updates (a
+// Redis restart or outage). It announces nothing: the clients already know these members.
+type Reasserter interface {
+	ReassertNode(ctx context.Context, conns []NodeConn) error
+}

@@ -166,3 +166,10 @@ func appendJSONString(b []byte, s string) []byte {
 	b = append(b, s[start:]...)
 	return append(b, '"')
 }
+
+// EventPayload returns the JSON of a Pusher event frame, {"event":…,"channel":…,"data":…},
+// with data as a JSON string; the payload other nodes deliver with [Hub.DeliverFrame].
+func EventPayload(name, channel, data string) []byte { return eventPayload(nil, name, channel, data) }
+
+// JSONString returns s as a JSON string literal.
+func JSONString(s string) string { return string(appendJSONString(nil, s)) }

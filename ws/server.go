@@ -321,3 +321,26 @@ func newSocketID() string {
 	b = append(b, '.')
 	return string(strconv.AppendUint(b, rand.Uint64N(1e10)+1, 10))
 }
+
+// Reassert writes this node's connections and subscriptions into the shared occupancy again,
+// when it is a registry.Reasserter (a cluster's Redis, back after an outage or a restart).
+func (s *Server) Reassert(ctx context.Context) error {
+	r, ok := s.occupancy.(registry.Reasserter)
+	if !ok {
+		return nil
+	}
+	var conns []registry.NodeConn
+	s.conns.each(func(c *Conn) {
+		nc := registry.NodeConn{AppID: c.app.ID, SocketID: c.id}
+		c.mu.Lock()
+		gone := c.gone
+		for _, sub := range c.channels {
+			nc.Subscriptions = append(nc.Subscriptions, registry.NodeSubscription{Channel: sub.channel, Member: sub.member})
+		}
+		c.mu.Unlock()
+		if !gone {
+			conns = append(conns, nc)
+		}
+	})
+	return r.ReassertNode(ctx, conns)
+}

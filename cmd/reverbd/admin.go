@@ -8,6 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/reverbd/reverbd/config"
 )
@@ -31,17 +32,11 @@ func newAdminHandler(cfg *config.Config) (http.Handler, func() error, error) {
 	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	closeUI := func() error { return nil }
 	if cfg.QueueConnection == "redis" {
-		opt, err := cfg.RedisOptions()
+		opt, err := cfg.RedisUniversalOptions()
 		if err != nil {
 			return nil, nil, err
 		}
-		ui := asynqmon.New(asynqmon.Options{
-			RootPath: adminPath,
-			RedisConnOpt: asynq.RedisClientOpt{
-				Addr: opt.Addr, Username: opt.Username, Password: opt.Password,
-				DB: opt.DB, TLSConfig: opt.TLSConfig,
-			},
-		})
+		ui := asynqmon.New(asynqmon.Options{RootPath: adminPath, RedisConnOpt: asynqConnOpt(opt)})
 		r.Mount(adminPath, ui)
 		closeUI = ui.Close
 	}
@@ -61,5 +56,26 @@ func basicAuth(user, password string) func(http.Handler) http.Handler {
 			}
 			next.ServeHTTP(w, r)
 		})
+	}
+}
+
+// asynqConnOpt turns the universal client's options into asynq's matching connection option
+// (asynqmon opens its own connections).
+func asynqConnOpt(opt *redis.UniversalOptions) asynq.RedisConnOpt {
+	switch {
+	case opt.MasterName != "":
+		return asynq.RedisFailoverClientOpt{
+			MasterName: opt.MasterName, SentinelAddrs: opt.Addrs,
+			Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig,
+		}
+	case len(opt.Addrs) > 1:
+		return asynq.RedisClusterClientOpt{
+			Addrs: opt.Addrs, Username: opt.Username, Password: opt.Password, TLSConfig: opt.TLSConfig,
+		}
+	default:
+		return asynq.RedisClientOpt{
+			Addr: opt.Addrs[0], Username: opt.Username, Password: opt.Password,
+			DB: opt.DB, TLSConfig: opt.TLSConfig,
+		}
 	}
 }

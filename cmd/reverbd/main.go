@@ -2,6 +2,7 @@
 // replacement for Laravel Reverb.
 //
 //	reverbd start [--env-file PATH] [--host HOST] [--port PORT] [--path PREFIX] [--hostname NAME] [--debug]
+//	reverbd worker [--env-file PATH] [--debug]
 //	reverbd version
 package main
 
@@ -40,6 +41,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "worker":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		if err := work(ctx, args[1:], stderr); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return 0
+			}
+			fmt.Fprintln(stderr, "reverbd:", err)
+			return 1
+		}
+		return 0
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "reverbd", version)
 		return 0
@@ -56,6 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   reverbd start [--env-file PATH] [--host HOST] [--port PORT] [--path PREFIX] [--hostname NAME] [--debug]
+  reverbd worker [--env-file PATH] [--debug]   (scaling: delivery workers only, no sockets)
   reverbd version
 
 Configuration comes from the REVERB_* variables of the Laravel app's .env (see .env.example);

@@ -11,19 +11,26 @@ import (
 	"github.com/reverbd/reverbd/jobs"
 )
 
-// newQueue builds the delivery queue REVERB_QUEUE_CONNECTION names. For the redis queue it
-// also returns the Redis client, which the caller closes after the queue has shut down.
-func newQueue(cfg *config.Config, worker *jobs.Worker, log *slog.Logger) (jobs.Queue, *redis.Client, error) {
-	if cfg.QueueConnection != "redis" {
-		return jobs.NewMemoryQueue(worker, cfg.QueueConcurrency, cfg.QueueSize), nil, nil
+// newRedis returns the Redis client the redis queue and the cluster share, or nil when
+// neither is configured. The caller closes it after both have stopped.
+func newRedis(cfg *config.Config, log *slog.Logger) (redis.UniversalClient, error) {
+	if cfg.QueueConnection != "redis" && !cfg.ScalingEnabled {
+		return nil, nil
 	}
-	opt, err := cfg.RedisOptions()
+	opt, err := cfg.RedisUniversalOptions()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	redis.SetLogger(redisLogger{log.With("component", "redis")})
-	rdb := redis.NewClient(opt)
-	q := jobs.NewAsynqQueue(jobs.AsynqParams{
+	return redis.NewUniversalClient(opt), nil
+}
+
+// newQueue builds the delivery queue REVERB_QUEUE_CONNECTION names.
+func newQueue(cfg *config.Config, rdb redis.UniversalClient, worker *jobs.Worker, log *slog.Logger) jobs.Queue {
+	if cfg.QueueConnection != "redis" {
+		return jobs.NewMemoryQueue(worker, cfg.QueueConcurrency, cfg.QueueSize)
+	}
+	return jobs.NewAsynqQueue(jobs.AsynqParams{
 		Redis:        rdb,
 		Worker:       worker,
 		Rules:        jobs.Rules{Timeout: cfg.QueueTimeout, Deadline: cfg.QueueDeadline},
@@ -32,7 +39,6 @@ func newQueue(cfg *config.Config, worker *jobs.Worker, log *slog.Logger) (jobs.Q
 		PollInterval: cfg.QueuePollInterval,
 		Log:          log,
 	})
-	return q, rdb, nil
 }
 
 // healthy reports whether q can take triggers; the memory queue always can.

@@ -34,7 +34,8 @@ type server struct {
 
 	ws      *ws.Server
 	queue   jobs.Queue
-	redis   *redis.Client // nil with the memory queue
+	redis   redis.UniversalClient // nil with the memory queue and no scaling
+	cluster *cluster              // nil on a single node
 	http    *http.Server
 	admin   *http.Server
 	closeUI func() error
@@ -44,36 +45,55 @@ type server struct {
 // through registry values and the small interfaces each room declares.
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	apps := registry.NewApps(cfg.Apps)
-	occupancy := registry.NewMemoryOccupancy()
-	cache := registry.NewMemoryCache()
+	rdb, err := newRedis(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		occupancy registry.Occupancy = registry.NewMemoryOccupancy()
+		cache     registry.Cache     = registry.NewMemoryCache()
+		publisher ws.Publisher
+		cl        *cluster
+	)
+	if cfg.ScalingEnabled {
+		cl = newCluster(cfg, rdb, log)
+		occupancy, cache, publisher = cl.occupancy, cl.cache, cl.publisher()
+	}
 
 	wsSrv, err := ws.New(ws.Params{
-		Apps: apps, Occupancy: occupancy, Cache: cache,
+		Apps: apps, Occupancy: occupancy, Cache: cache, Publisher: publisher,
 		Log:        log.With("component", "ws"),
 		WriteLimit: cfg.WriteBufferLimit,
 	})
 	if err != nil {
 		return nil, err
 	}
+	// On one node the worker hands events to this node's hub; in a cluster it publishes them
+	// to every node, and terminate requests go to every node too.
+	var (
+		deliverer jobs.Deliverer = wsSrv.Hub()
+		term      api.Terminator = terminator{wsSrv}
+	)
+	if cl != nil {
+		cl.attach(rdb, cfg, wsSrv)
+		deliverer, term = cl.relay, cl.relay
+	}
 	worker := jobs.NewWorker(jobs.WorkerParams{
-		Deliverer: wsSrv.Hub(),
+		Deliverer: deliverer,
 		Cache:     cache,
 		CacheTTL:  cfg.CacheTTL,
 		Rules:     jobs.Rules{Timeout: cfg.QueueTimeout, Deadline: cfg.QueueDeadline},
 		Log:       log.With("component", "jobs"),
 	})
-	queue, rdb, err := newQueue(cfg, worker, log.With("component", "jobs"))
-	if err != nil {
-		return nil, err
-	}
+	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"))
 
-	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue, redis: rdb}
+	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue, redis: rdb, cluster: cl}
 	apiSrv := api.New(api.Params{
 		Apps: apps, Queue: queue, Occupancy: occupancy, Cache: cache,
-		Terminator:     terminator{wsSrv},
+		Terminator:     term,
 		PathPrefix:     cfg.ServerPath,
 		MaxRequestSize: cfg.MaxRequestSize,
-		Ready:          func() bool { return s.ready.Load() && healthy(queue) },
+		Ready:          s.isReady,
 		Log:            log.With("component", "api"),
 	})
 
@@ -127,6 +147,9 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 			errs <- fmt.Errorf("http: %w", err)
 		}
 	})
+	if s.cluster != nil {
+		s.cluster.start(s.ws, s.redis)
+	}
 	if adminLn != nil {
 		wg.Go(func() {
 			if err := s.admin.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -169,6 +192,9 @@ func (s *server) stop(ctx context.Context) {
 	if err := s.ws.Shutdown(ctx); err != nil {
 		s.log.Warn("websocket shutdown", "err", err)
 	}
+	if s.cluster != nil {
+		s.cluster.stop()
+	}
 	if err := s.admin.Shutdown(ctx); err != nil {
 		s.log.Warn("admin shutdown", "err", err)
 	}
@@ -181,6 +207,12 @@ func (s *server) stop(ctx context.Context) {
 		}
 	}
 	s.log.Info("reverbd stopped")
+}
+
+// isReady is GET /up: started, the queue can take triggers and, in a cluster, the relay's
+// subscription is confirmed.
+func (s *server) isReady() bool {
+	return s.ready.Load() && healthy(s.queue) && (s.cluster == nil || s.cluster.subscribed.Load())
 }
 
 // routePrefix normalizes REVERB_SERVER_PATH to "" or "/prefix".

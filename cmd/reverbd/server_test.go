@@ -132,13 +132,17 @@ func (c *wsClient) read() (string, string) {
 		c.t.Fatalf("read: %v", err)
 	}
 	var f struct {
-		Event string `json:"event"`
-		Data  string `json:"data"`
+		Event string          `json:"event"`
+		Data  json.RawMessage `json:"data"`
 	}
 	if err := json.Unmarshal(msg, &f); err != nil {
 		c.t.Fatalf("frame %s: %v", msg, err)
 	}
-	return f.Event, f.Data
+	var data string
+	if err := json.Unmarshal(f.Data, &data); err != nil {
+		data = string(f.Data) // client events relay data as sent: an object stays an object
+	}
+	return f.Event, data
 }
 
 func (c *wsClient) subscribe(channel string) {

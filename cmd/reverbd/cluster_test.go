@@ -1,0 +1,458 @@
+package main
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws/wsutil"
+	pusher "github.com/pusher/pusher-http-go/v5"
+
+	"github.com/reverbd/reverbd/config"
+	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/redistest"
+)
+
+// clusterEnv is the environment of one deployment: scaling on, the redis queue, a key
+// prefix and queue of its own, and a short lease so a dead node leaves quickly.
+func clusterEnv(t *testing.T, redisURL string) []string {
+	t.Helper()
+	name := redistest.Name(t)
+	if redisURL == redistest.URL(t) {
+		rdb := redistest.Client(t)
+		t.Cleanup(func() {
+			ctx := context.Background()
+			keys, _ := rdb.Keys(ctx, "*"+name+"*").Result()
+			if len(keys) > 0 {
+				rdb.Del(ctx, keys...)
+			}
+		})
+	}
+	return []string{
+		"REVERB_SCALING_ENABLED=true", "REVERB_SCALING_PREFIX=" + name, "REVERB_SCALING_LEASE=2s",
+		"REVERB_QUEUE_CONNECTION=redis", "REDIS_URL=" + redisURL, "REVERB_QUEUE_NAME=" + name,
+	}
+}
+
+// startWorker runs `reverbd worker` in process with env until the test ends.
+func startWorker(t *testing.T, env []string) {
+	t.Helper()
+	environ := append([]string{"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret}, env...)
+	empty := filepath.Join(t.TempDir(), ".env")
+	writeFile(empty, "")
+	cfg, err := config.Load(empty, environ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runWorker(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+}
+
+func (c *wsClient) send(msg string) {
+	c.t.Helper()
+	if err := wsutil.WriteClientText(c.conn, []byte(msg)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// join subscribes c to a presence channel as userID and returns the member ids listed in
+// subscription_succeeded.
+func (c *wsClient) join(channel, userID string) []string {
+	c.t.Helper()
+	sdk := pusher.Client{AppID: e2eID, Key: e2eKey, Secret: e2eSecret}
+	b, err := sdk.AuthorizePresenceChannel([]byte("socket_id="+c.socketID+"&channel_name="+channel), pusher.MemberData{UserID: userID})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var auth struct {
+		Auth        string `json:"auth"`
+		ChannelData string `json:"channel_data"`
+	}
+	json.Unmarshal(b, &auth)
+	msg, _ := json.Marshal(map[string]any{"event": "pusher:subscribe", "data": map[string]string{
+		"auth": auth.Auth, "channel_data": auth.ChannelData, "channel": channel}})
+	c.send(string(msg))
+	for {
+		ev, data := c.read()
+		if ev != "pusher_internal:subscription_succeeded" {
+			continue // member_added of others may come first
+		}
+		var d struct {
+			Presence struct {
+				IDs []string `json:"ids"`
+			} `json:"presence"`
+		}
+		json.Unmarshal([]byte(data), &d)
+		sort.Strings(d.Presence.IDs)
+		return d.Presence.IDs
+	}
+}
+
+// expect reads frames until one named event arrives and returns its data.
+func (c *wsClient) expect(event string) string {
+	c.t.Helper()
+	for {
+		ev, data := c.read()
+		if ev == event {
+			return data
+		}
+		if strings.HasPrefix(ev, "close:") {
+			c.t.Fatalf("closed (%s) while waiting for %s", ev, event)
+		}
+	}
+}
+
+// next reads the next frame that is not a presence member event.
+func (c *wsClient) next() string {
+	c.t.Helper()
+	for {
+		ev, _ := c.read()
+		if !strings.HasPrefix(ev, "pusher_internal:member_") {
+			return ev
+		}
+	}
+}
+
+func channelInfo(t *testing.T, p *process, channel string) (users, subs int) {
+	t.Helper()
+	info := "user_count,subscription_count"
+	ch, err := p.sdk(t).Channel(channel, pusher.ChannelParams{Info: &info})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch.UserCount, ch.SubscriptionCount
+}
+
+func TestClusterFanOutAndExclusion(t *testing.T) {
+	env := clusterEnv(t, redistest.URL(t))
+	nodes := []*process{startProcess(t, env...), startProcess(t, env...), startProcess(t, env...)}
+	startWorker(t, env)
+	for _, p := range nodes {
+		waitUp(t, p, http.StatusOK)
+	}
+	clients := make([]*wsClient, 3)
+	for i, p := range nodes {
+		clients[i] = p.dial(t)
+		clients[i].subscribe("private-tenant.1")
+	}
+	sdk := nodes[0].sdk(t)
+	if err := sdk.Trigger("private-tenant.1", "order.paid", map[string]int{"id": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdk.TriggerWithParams("private-tenant.1", "excluded", "x", pusher.TriggerParams{SocketID: &clients[1].socketID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := sdk.Trigger("private-tenant.1", "marker", "y"); err != nil {
+		t.Fatal(err)
+	}
+	// Several nodes' workers run the three tasks concurrently, so only the set is fixed:
+	// each event exactly once, the excluded one nowhere on node 1.
+	for i, c := range clients {
+		want := []string{"excluded", "marker", "order.paid"}
+		if i == 1 {
+			want = []string{"marker", "order.paid"}
+		}
+		var got []string
+		for range want {
+			got = append(got, c.next())
+		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("client on node %d got %v, want %v", i, got, want)
+		}
+	}
+	if err := sdk.Trigger("private-tenant.1", "marker2", "y"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := clients[1].next(); ev != "marker2" {
+		t.Errorf("client on node 1 got %s after the markers, want no excluded event", ev)
+	}
+	for _, c := range []*wsClient{clients[0], clients[2]} {
+		if ev := c.next(); ev != "marker2" {
+			t.Errorf("got %s, want marker2 (no duplicates)", ev)
+		}
+	}
+	// Client events cross nodes too, never echoed to the sender.
+	clients[0].send(`{"event":"client-typing","channel":"private-tenant.1","data":{"on":true}}`)
+	for _, c := range clients[1:] {
+		if ev := c.next(); ev != "client-typing" {
+			t.Errorf("client event reached another node as %s", ev)
+		}
+	}
+	if err := sdk.Trigger("private-tenant.1", "after-client-event", "z"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := clients[0].next(); ev != "after-client-event" {
+		t.Errorf("sender got %s, want its client event never echoed", ev)
+	}
+	// Every node reports the same counts.
+	for i, p := range nodes {
+		if _, subs := channelInfo(t, p, "private-tenant.1"); subs != 3 {
+			t.Errorf("node %d: subscription_count %d, want 3", i, subs)
+		}
+	}
+}
+
+func TestClusterPresence(t *testing.T) {
+	env := clusterEnv(t, redistest.URL(t))
+	a, b, c := startProcess(t, env...), startProcess(t, env...), startProcess(t, env...)
+	for _, p := range []*process{a, b, c} {
+		waitUp(t, p, http.StatusOK)
+	}
+	const ch = "presence-tenant.1"
+	lin := c.dial(t)
+	if ids := lin.join(ch, "9"); strings.Join(ids, ",") != "9" {
+		t.Fatalf("first member sees %v", ids)
+	}
+	ada1 := a.dial(t)
+	if ids := ada1.join(ch, "7"); strings.Join(ids, ",") != "7,9" {
+		t.Errorf("member on node a sees %v, want members of every node", ids)
+	}
+	if data := lin.expect("pusher_internal:member_added"); !strings.Contains(data, `"7"`) {
+		t.Errorf("member_added = %s", data)
+	}
+	ada2 := b.dial(t)
+	if ids := ada2.join(ch, "7"); strings.Join(ids, ",") != "7,9" {
+		t.Errorf("second connection of a user sees %v", ids)
+	}
+	for i, p := range []*process{a, b, c} {
+		if users, subs := channelInfo(t, p, ch); users != 2 || subs != 3 {
+			t.Errorf("node %d: user_count %d subscription_count %d, want 2 and 3", i, users, subs)
+		}
+	}
+	// Ada's first connection leaves: no member_removed; her last: one member_removed.
+	ada1.conn.Close()
+	if err := a.sdk(t).Trigger(ch, "marker", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := lin.read(); ev != "marker" {
+		t.Errorf("after Ada's first connection left, Lin got %s, want no member_removed yet", ev)
+	}
+	ada2.conn.Close()
+	if data := lin.expect("pusher_internal:member_removed"); data != `{"user_id":"7"}` {
+		t.Errorf("member_removed = %s", data)
+	}
+}
+
+func TestClusterCacheTerminateAndConnections(t *testing.T) {
+	env := clusterEnv(t, redistest.URL(t))
+	a, b := startProcess(t, env...), startProcess(t, env...)
+	waitUp(t, a, http.StatusOK)
+	waitUp(t, b, http.StatusOK)
+	if err := a.sdk(t).Trigger("cache-prices", "price.updated", map[string]float64{"eur": 1.07}); err != nil {
+		t.Fatal(err)
+	}
+	// The event is cached in Redis by whichever worker ran it; a subscriber on the other node
+	// gets it (waiting until the worker has run).
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); got != "price.updated"; {
+		sub := b.dial(t)
+		sub.subscribe("cache-prices")
+		got, _ = sub.read()
+		sub.conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("cache miss on the other node: %s", got)
+		}
+	}
+	u1, u2 := a.dial(t), b.dial(t)
+	u1.join("presence-room", "42")
+	u2.join("presence-room", "42")
+	for _, p := range []*process{a, b} {
+		resp, err := p.sdk(t).GetChannelUsers("presence-room")
+		if err != nil || len(resp.List) != 1 || resp.List[0].ID != "42" {
+			t.Errorf("users via %s: %+v %v", p.addr, resp, err)
+		}
+		var n struct {
+			Connections int `json:"connections"`
+		}
+		if err := json.Unmarshal(signedRequest(t, p, "GET", "/apps/"+e2eID+"/connections", ""), &n); err != nil || n.Connections != 2 {
+			t.Errorf("connections via %s: %d (%v), want 2", p.addr, n.Connections, err)
+		}
+	}
+	// terminate_connections through node a closes the user's connections on both nodes.
+	signedRequest(t, a, "POST", "/apps/"+e2eID+"/users/42/terminate_connections", "{}")
+	for _, c := range []*wsClient{u1, u2} {
+		c.expect("pusher:error")
+		if ev, _ := c.read(); ev != "close:4009" {
+			t.Errorf("terminated connection got %s, want close:4009", ev)
+		}
+	}
+}
+
+// signedRequest sends a request signed as the SDKs sign it and returns the 200 body.
+func signedRequest(t *testing.T, p *process, method, path, body string) []byte {
+	t.Helper()
+	q := url.Values{}
+	q.Set("auth_key", e2eKey)
+	q.Set("auth_timestamp", strconv.FormatInt(time.Now().Unix(), 10))
+	q.Set("auth_version", "1.0")
+	if body != "" {
+		sum := md5.Sum([]byte(body))
+		q.Set("body_md5", hex.EncodeToString(sum[:]))
+	}
+	raw, _ := url.QueryUnescape(q.Encode())
+	q.Set("auth_signature", registry.Sign(e2eSecret, method+"\n"+path+"\n"+raw))
+	req, err := http.NewRequest(method, "http://"+p.addr+path+"?"+q.Encode(), strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	return b
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// A node killed with SIGKILL leaves: its members are removed, once, within the lease TTL.
+func TestClusterNodeKilled(t *testing.T) {
+	env := clusterEnv(t, redistest.URL(t))
+	a := startProcess(t, env...)
+	waitUp(t, a, http.StatusOK)
+	victim := startBinary(t, env)
+	survivor := a.dial(t)
+	survivor.join("presence-room", "1")
+	doomed := victim.dial(t)
+	doomed.join("presence-room", "2")
+	survivor.expect("pusher_internal:member_added")
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = victim.cmd.Wait()
+	if data := survivor.expect("pusher_internal:member_removed"); data != `{"user_id":"2"}` {
+		t.Errorf("member_removed = %s", data)
+	}
+	if users, subs := channelInfo(t, a, "presence-room"); users != 1 || subs != 1 {
+		t.Errorf("after the kill: user_count %d subscription_count %d, want 1 and 1", users, subs)
+	}
+	// Exactly once: the next frame is a marker, not a second member_removed.
+	if err := a.sdk(t).Trigger("presence-room", "marker", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := survivor.read(); ev != "marker" {
+		t.Errorf("got %s, want the marker (member_removed only once)", ev)
+	}
+}
+
+// binaryProcess is reverbd running as its own process, so it can be killed with SIGKILL.
+type binaryProcess struct {
+	process
+	cmd *exec.Cmd
+}
+
+var buildOnce sync.Once
+var binaryPath string
+
+func startBinary(t *testing.T, env []string) *binaryProcess {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "reverbd-test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		binaryPath = filepath.Join(dir, "reverbd")
+		if out, err := exec.Command("go", "build", "-o", binaryPath, ".").CombinedOutput(); err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+	})
+	port := freePort(t)
+	cmd := exec.Command(binaryPath, "start", "--env-file", os.DevNull, "--host", "127.0.0.1", "--port", port)
+	cmd.Env = append(os.Environ(), append([]string{"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret}, env...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	p := &binaryProcess{process: process{addr: "127.0.0.1:" + port}, cmd: cmd}
+	waitUp(t, &p.process, http.StatusOK)
+	return p
+}
+
+// Redis stops and starts again (without persistence, so it forgets everything): nodes keep
+// their connections and local client events, triggers get 503 and /up 503 meanwhile, and
+// afterwards every node re-asserts its members: the counts are right again through any node
+// and fan-out across nodes works, without restarting anything.
+func TestClusterRedisOutage(t *testing.T) {
+	srv := redistest.StartServer(t)
+	env := clusterEnv(t, srv.URL())
+	a, b := startProcess(t, env...), startProcess(t, env...)
+	waitUp(t, a, http.StatusOK)
+	waitUp(t, b, http.StatusOK)
+	sender, local, remote := a.dial(t), a.dial(t), b.dial(t)
+	for _, c := range []*wsClient{sender, local, remote} {
+		c.join("presence-chat", "u-"+c.socketID)
+	}
+
+	srv.Stop()
+	waitUp(t, a, http.StatusServiceUnavailable)
+	err := a.sdk(t).Trigger("presence-chat", "during", "x")
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("trigger during the outage: %v, want 503", err)
+	}
+	sender.send(`{"event":"client-typing","channel":"presence-chat","data":{}}`)
+	if ev := local.next(); ev != "client-typing" {
+		t.Errorf("local client event during the outage arrived as %s", ev)
+	}
+
+	srv.Start()
+	waitUp(t, a, http.StatusOK)
+	waitUp(t, b, http.StatusOK)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		users, subs := channelInfo(t, b, "presence-chat")
+		if users == 3 && subs == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after Redis came back: user_count %d subscription_count %d, want 3 and 3", users, subs)
+		}
+	}
+	if err := a.sdk(t).Trigger("presence-chat", "after", "y"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*wsClient{sender, local, remote} {
+		ev := c.next()
+		if c == remote && ev == "client-typing" {
+			// go-redis retries a failed publish for up to the publish timeout; when Redis is
+			// back within it, the client event reaches the other node a little late.
+			ev = c.next()
+		}
+		if ev != "after" {
+			t.Errorf("after the outage got %s", ev)
+		}
+	}
+}

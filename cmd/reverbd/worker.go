@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/reverbd/reverbd/config"
+	"github.com/reverbd/reverbd/jobs"
+	"github.com/reverbd/reverbd/registry"
+)
+
+// work is `reverbd worker`: only the asynq workers, no sockets. Each delivery is stored in
+// the cache channels' Redis cache and published to the socket nodes, for teams that scale
+// workers apart from socket nodes. It needs the redis queue and scaling.
+func work(ctx context.Context, args []string, stderr io.Writer) error {
+	f, _, err := parseStartFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(f.envFile, os.Environ())
+	if err != nil {
+		return err
+	}
+	if f.debug {
+		cfg.Debug = true
+	}
+	if !cfg.ScalingEnabled {
+		return errors.New("reverbd worker needs REVERB_SCALING_ENABLED=true (and the redis queue): it only publishes to socket nodes")
+	}
+	level := slog.LevelInfo
+	if cfg.Debug {
+		level = slog.LevelDebug
+	}
+	return runWorker(ctx, cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+}
+
+// runWorker runs the delivery workers until ctx ends, then shuts the queue down.
+func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	rdb, err := newRedis(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	node := "worker-" + newNodeID()
+	prefix := "{" + cfg.ScalingPrefix + "}"
+	relay := jobs.NewRedisRelay(rdb, cfg.ScalingPrefix+":"+cfg.ScalingChannel, node, nil, log.With("component", "relay"))
+	worker := jobs.NewWorker(jobs.WorkerParams{
+		Deliverer: relay,
+		Cache:     registry.NewRedisCache(rdb, prefix),
+		CacheTTL:  cfg.CacheTTL,
+		Rules:     jobs.Rules{Timeout: cfg.QueueTimeout, Deadline: cfg.QueueDeadline},
+		Log:       log.With("component", "jobs"),
+	})
+	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"))
+	log.Info("reverbd worker started", "queue", cfg.QueueName, "node", node, "version", version)
+	runErr := queue.Run(ctx) // returns when ctx ends (SIGINT/SIGTERM)
+	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := queue.Shutdown(stopCtx); err != nil {
+		log.Warn("queue shutdown", "err", err)
+	}
+	log.Info("reverbd worker stopped")
+	if runErr != nil {
+		return fmt.Errorf("worker: %w", runErr)
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+-- Helpers shared by every occupancy script (prepended to each). ARGV[1] is always the key
+-- prefix; KEYS[1] is {prefix}:nodes, only so that a cluster client routes the script to the
+-- prefix's slot. Every other key is built here from the prefix, so in Redis Cluster the
+-- prefix must be a hash tag such as "{reverbd}".
+local P = ARGV[1]
+
+-- app_key is the key part of an app: its id with '%' and ':' escaped, so that app ids cannot
+-- make two keys collide.
+local function app_key(app)
+  local esc = string.gsub(app, '[%%:]', { ['%'] = '%25', [':'] = '%3A' })
+  return P .. ':app:' .. esc
+end
+
+local function ch_key(app, channel, suffix)
+  return app_key(app) .. ':ch:' .. channel .. ':' .. suffix
+end
+
+local function node_key(node, suffix)
+  return P .. ':node:' .. node .. ':' .. suffix
+end
+
+-- ensure_node makes sure a node that writes state holds a lease and is listed, so that the
+-- reaper finds its state if it dies before its first renewal.
+local function ensure_node(node, ttl)
+  redis.call('SET', P .. ':lease:' .. node, '1', 'PX', ttl, 'NX')
+  redis.call('SADD', P .. ':nodes', node)
+end
+
+-- remove_socket removes socket from channel. It returns nil for an unknown socket, else
+-- {user id or '', 1 when it was the user's last connection on the channel else 0}.
+local function remove_socket(app, channel, socket)
+  local socks = ch_key(app, channel, 'socks')
+  local v = redis.call('HGET', socks, socket)
+  if not v then
+    return nil
+  end
+  redis.call('HDEL', socks, socket)
+  local node, user = v, nil
+  local sep = string.find(v, '\0', 1, true)
+  if sep then
+    node, user = string.sub(v, 1, sep - 1), string.sub(v, sep + 1)
+  end
+  redis.call('SREM', node_key(node, 'socks'), app .. '\0' .. channel .. '\0' .. socket)
+  local users = ch_key(app, channel, 'users')
+  local last = 0
+  if user then
+    if redis.call('HINCRBY', users, user, -1) <= 0 then
+      redis.call('HDEL', users, user)
+      redis.call('HDEL', ch_key(app, channel, 'members'), user)
+      redis.call('ZREM', ch_key(app, channel, 'order'), user)
+      last = 1
+    end
+  end
+  if redis.call('HLEN', socks) == 0 then
+    redis.call('SREM', app_key(app) .. ':channels', channel)
+    redis.call('DEL', users, ch_key(app, channel, 'members'), ch_key(app, channel, 'order'))
+  end
+  return { user or '', last }
+end

@@ -1,0 +1,278 @@
+package registry
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisOccupancy is the Occupancy of a cluster: every node keeps connections, subscriptions
+// and presence members in one shared Redis, and each first/last decision and quota check is
+// one Lua script, so it is made once for the whole cluster. Each node holds a lease that Run
+// renews; Run on any node reaps the state of a node whose lease expired.
+//
+// Keys, all starting with the prefix P ({app} is the app id with '%' and ':' escaped as %25
+// and %3A; values, never keys, are parsed):
+//
+//	P:nodes                     set of node ids that may hold state
+//	P:lease:{node}              a node's lease (PX LeaseTTL)
+//	P:node:{node}:socks         set of "app\x00channel\x00socket" the node subscribed
+//	P:node:{node}:conns         hash app id → the node's connection count
+//	P:seq                       counter giving presence members their join order
+//	P:app:{app}:conns           hash node → connection count (Connections is the sum)
+//	P:app:{app}:channels        set of occupied channel names
+//	P:app:{app}:ch:{ch}:socks   hash socket → node, or node "\x00" user id on presence channels
+//	P:app:{app}:ch:{ch}:users   hash user id → connection count
+//	P:app:{app}:ch:{ch}:members hash user id → encoded Member
+//	P:app:{app}:ch:{ch}:order   sorted set user id → join sequence
+//
+// In Redis Cluster the prefix must be a hash tag such as "{reverbd}", so that every key lives
+// in one slot: the scripts build keys from the prefix.
+type RedisOccupancy struct {
+	rdb    redis.UniversalClient
+	prefix string
+	node   string
+	ttl    time.Duration
+	log    *slog.Logger
+	batch  int // subscriptions one reap script removes; reapBatch except in tests
+}
+
+// RedisOccupancyParams configures NewRedisOccupancy.
+type RedisOccupancyParams struct {
+	// Redis is the client of the Redis every node shares.
+	Redis redis.UniversalClient
+	// Prefix starts every key, e.g. "reverbd"; deployments sharing a Redis use different ones.
+	Prefix string
+	// NodeID is this node's id, unique in the cluster.
+	NodeID string
+	// LeaseTTL is how long a node's lease lives without renewal; zero means 10 s.
+	LeaseTTL time.Duration
+	// Log receives reaping reports and renewal errors; nil means slog.Default().
+	Log *slog.Logger
+}
+
+// DefaultLeaseTTL is the LeaseTTL used when RedisOccupancyParams leaves it zero.
+const DefaultLeaseTTL = 10 * time.Second
+
+// NewRedisOccupancy returns an Occupancy kept in p.Redis. It does no I/O; the node takes its
+// lease on its first write or when Run starts.
+func NewRedisOccupancy(p RedisOccupancyParams) *RedisOccupancy {
+	o := &RedisOccupancy{rdb: p.Redis, prefix: p.Prefix, node: p.NodeID, ttl: p.LeaseTTL, log: p.Log, batch: reapBatch}
+	if o.ttl <= 0 {
+		o.ttl = DefaultLeaseTTL
+	}
+	if o.log == nil {
+		o.log = slog.Default()
+	}
+	return o
+}
+
+//go:embed occupancy_lua/*.lua
+var occupancyLua embed.FS
+
+var (
+	connectScript     = occupancyScript("connect")
+	disconnectScript  = occupancyScript("disconnect")
+	subscribeScript   = occupancyScript("subscribe")
+	unsubscribeScript = occupancyScript("unsubscribe")
+	membersScript     = occupancyScript("members")
+	reapScript        = occupancyScript("reap")
+)
+
+// occupancyScript is the script occupancy_lua/{name}.lua preceded by the shared helpers.
+func occupancyScript(name string) *redis.Script {
+	common, err := occupancyLua.ReadFile("occupancy_lua/common.lua")
+	if err != nil {
+		panic(err)
+	}
+	body, err := occupancyLua.ReadFile("occupancy_lua/" + name + ".lua")
+	if err != nil {
+		panic(err)
+	}
+	return redis.NewScript(string(common) + "\n" + string(body))
+}
+
+// run runs script with the prefix as ARGV[1] and the nodes key as KEYS[1].
+func (o *RedisOccupancy) run(ctx context.Context, s *redis.Script, args ...any) *redis.Cmd {
+	return s.Run(ctx, o.rdb, []string{o.prefix + ":nodes"}, append([]any{o.prefix}, args...)...)
+}
+
+func (o *RedisOccupancy) ttlMillis() int64 { return o.ttl.Milliseconds() }
+
+// appKey matches app_key in common.lua.
+func (o *RedisOccupancy) appKey(appID string) string {
+	return o.prefix + ":app:" + appKeyEscaper.Replace(appID)
+}
+
+var appKeyEscaper = strings.NewReplacer("%", "%25", ":", "%3A")
+
+func (o *RedisOccupancy) chKey(appID, channel, suffix string) string {
+	return o.appKey(appID) + ":ch:" + channel + ":" + suffix
+}
+
+// Connect implements Occupancy; the quota holds across the cluster.
+func (o *RedisOccupancy) Connect(ctx context.Context, appID string, max int) error {
+	ok, err := o.run(ctx, connectScript, o.node, appID, max, o.ttlMillis()).Int()
+	if err != nil {
+		return fmt.Errorf("registry: connect to app %s: %w", appID, err)
+	}
+	if ok == 0 {
+		return ErrOverQuota
+	}
+	return nil
+}
+
+// Disconnect implements Occupancy.
+func (o *RedisOccupancy) Disconnect(ctx context.Context, appID string) error {
+	if err := o.run(ctx, disconnectScript, o.node, appID).Err(); err != nil {
+		return fmt.Errorf("registry: disconnect from app %s: %w", appID, err)
+	}
+	return nil
+}
+
+// Connections implements Occupancy: the sum over every node.
+func (o *RedisOccupancy) Connections(ctx context.Context, appID string) (int, error) {
+	counts, err := o.rdb.HVals(ctx, o.appKey(appID)+":conns").Result()
+	if err != nil {
+		return 0, fmt.Errorf("registry: connections of app %s: %w", appID, err)
+	}
+	total := 0
+	for _, c := range counts {
+		n, err := strconv.Atoi(c)
+		if err != nil {
+			return 0, fmt.Errorf("registry: connections of app %s: bad count %q", appID, c)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// Subscribe implements Occupancy; first is decided across the cluster.
+func (o *RedisOccupancy) Subscribe(ctx context.Context, appID, channel, socketID string, m *Member) (bool, error) {
+	args := []any{o.node, appID, channel, socketID, o.ttlMillis()}
+	if m != nil {
+		b, err := encodeMember(*m)
+		if err != nil {
+			return false, err
+		}
+		args = append(args, m.UserID, b)
+	}
+	first, err := o.run(ctx, subscribeScript, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("registry: subscribe to %s: %w", channel, err)
+	}
+	return first == 1, nil
+}
+
+// Unsubscribe implements Occupancy; last is decided across the cluster.
+func (o *RedisOccupancy) Unsubscribe(ctx context.Context, appID, channel, socketID string) (string, bool, error) {
+	res, err := o.run(ctx, unsubscribeScript, appID, channel, socketID).Slice()
+	if errors.Is(err, redis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("registry: unsubscribe from %s: %w", channel, err)
+	}
+	user, _ := res[0].(string)
+	last, _ := res[1].(int64)
+	return user, last == 1, nil
+}
+
+// Channel implements Occupancy.
+func (o *RedisOccupancy) Channel(ctx context.Context, appID, channel string) (ChannelInfo, error) {
+	var socks, users *redis.IntCmd
+	_, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		socks = p.HLen(ctx, o.chKey(appID, channel, "socks"))
+		users = p.HLen(ctx, o.chKey(appID, channel, "users"))
+		return nil
+	})
+	if err != nil {
+		return ChannelInfo{}, fmt.Errorf("registry: channel %s: %w", channel, err)
+	}
+	return ChannelInfo{SubscriptionCount: int(socks.Val()), UserCount: int(users.Val())}, nil
+}
+
+// Channels implements Occupancy.
+func (o *RedisOccupancy) Channels(ctx context.Context, appID, prefix string) (map[string]ChannelInfo, error) {
+	names, err := o.rdb.SMembers(ctx, o.appKey(appID)+":channels").Result()
+	if err != nil {
+		return nil, fmt.Errorf("registry: channels of app %s: %w", appID, err)
+	}
+	type counts struct{ socks, users *redis.IntCmd }
+	found := map[string]counts{}
+	_, err = o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, name := range names {
+			if strings.HasPrefix(name, prefix) {
+				found[name] = counts{
+					socks: p.HLen(ctx, o.chKey(appID, name, "socks")),
+					users: p.HLen(ctx, o.chKey(appID, name, "users")),
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("registry: channels of app %s: %w", appID, err)
+	}
+	out := make(map[string]ChannelInfo, len(found))
+	for name, c := range found {
+		if n := c.socks.Val(); n > 0 { // vacated since SMEMBERS
+			out[name] = ChannelInfo{SubscriptionCount: int(n), UserCount: int(c.users.Val())}
+		}
+	}
+	return out, nil
+}
+
+// Members implements Occupancy: the users of every node, in the order they joined.
+func (o *RedisOccupancy) Members(ctx context.Context, appID, channel string) ([]Member, error) {
+	encoded, err := o.run(ctx, membersScript, appID, channel).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("registry: members of %s: %w", channel, err)
+	}
+	out := make([]Member, 0, len(encoded))
+	for _, s := range encoded {
+		m, err := decodeMember(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// encodeMember stores a Member as a JSON array of strings [user id, raw id(, info)], which
+// keeps RawID and Info byte for byte and tells a nil Info from an empty one.
+func encodeMember(m Member) (string, error) {
+	fields := []string{m.UserID, string(m.RawID)}
+	if m.Info != nil {
+		fields = append(fields, string(m.Info))
+	}
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return "", fmt.Errorf("registry: encode member %s: %w", m.UserID, err)
+	}
+	return string(b), nil
+}
+
+func decodeMember(s string) (Member, error) {
+	var fields []string
+	if err := json.Unmarshal([]byte(s), &fields); err != nil {
+		return Member{}, fmt.Errorf("registry: decode member %q: %w", s, err)
+	}
+	if len(fields) < 2 {
+		return Member{}, fmt.Errorf("registry: decode member %q: too few fields", s)
+	}
+	m := Member{UserID: fields[0], RawID: json.RawMessage(fields[1])}
+	if len(fields) > 2 {
+		m.Info = json.RawMessage(fields[2])
+	}
+	return m, nil
+}

@@ -1,0 +1,500 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reverbd/reverbd/registry/redistest"
+)
+
+// redisPrefix returns a key prefix of its own for the test and deletes its keys afterwards.
+func redisPrefix(t *testing.T, rdb *redis.Client) string {
+	t.Helper()
+	prefix := redistest.Name(t)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		glob := strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`, "]", `\]`).Replace(prefix)
+		iter := rdb.Scan(ctx, 0, glob+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if len(keys) > 0 {
+			rdb.Del(ctx, keys...)
+		}
+	})
+	return prefix
+}
+
+// redisNodes returns n RedisOccupancy nodes sharing one Redis and one prefix.
+func redisNodes(t *testing.T, n int, ttl time.Duration) ([]*RedisOccupancy, *redis.Client, string) {
+	t.Helper()
+	rdb := redistest.Client(t)
+	prefix := redisPrefix(t, rdb)
+	nodes := make([]*RedisOccupancy, n)
+	for i := range nodes {
+		nodes[i] = NewRedisOccupancy(RedisOccupancyParams{
+			Redis: rdb, Prefix: prefix, NodeID: fmt.Sprintf("node-%c", 'a'+i), LeaseTTL: ttl,
+		})
+	}
+	return nodes, rdb, prefix
+}
+
+// occupancies builds each Occupancy implementation for the shared behaviour tests.
+var occupancies = map[string]func(t *testing.T) Occupancy{
+	"memory": func(*testing.T) Occupancy { return NewMemoryOccupancy() },
+	"redis": func(t *testing.T) Occupancy {
+		nodes, _, _ := redisNodes(t, 1, 0)
+		return nodes[0]
+	},
+}
+
+func forEachOccupancy(t *testing.T, test func(t *testing.T, o Occupancy)) {
+	for _, name := range slices.Sorted(maps.Keys(occupancies)) {
+		t.Run(name, func(t *testing.T) { test(t, occupancies[name](t)) })
+	}
+}
+
+func mustSubscribe(t *testing.T, o Occupancy, app, channel, socket string, m *Member, want bool) {
+	t.Helper()
+	first, err := o.Subscribe(context.Background(), app, channel, socket, m)
+	if err != nil || first != want {
+		t.Fatalf("Subscribe(%s, %s, %s) = %v, %v; want first=%v", app, channel, socket, first, err, want)
+	}
+}
+
+func mustUnsubscribe(t *testing.T, o Occupancy, app, channel, socket, wantUser string, wantLast bool) {
+	t.Helper()
+	user, last, err := o.Unsubscribe(context.Background(), app, channel, socket)
+	if err != nil || user != wantUser || last != wantLast {
+		t.Fatalf("Unsubscribe(%s, %s, %s) = %q, %v, %v; want %q, %v", app, channel, socket, user, last, err, wantUser, wantLast)
+	}
+}
+
+func TestOccupancyPresence(t *testing.T) {
+	forEachOccupancy(t, func(t *testing.T, o Occupancy) {
+		ctx := context.Background()
+		ada := &Member{UserID: "7", RawID: json.RawMessage(`"7"`), Info: json.RawMessage(`{"name": "Ada"}`)}
+		lin := &Member{UserID: "9", RawID: json.RawMessage(`9`)}
+		mustSubscribe(t, o, "app", "presence-room", "1.1", ada, true)
+		mustSubscribe(t, o, "app", "presence-room", "1.2", ada, false)
+		mustSubscribe(t, o, "app", "presence-room", "2.1", lin, true)
+		mustSubscribe(t, o, "app", "presence-room", "2.1", lin, false) // already subscribed
+		if info, err := o.Channel(ctx, "app", "presence-room"); err != nil || info != (ChannelInfo{SubscriptionCount: 3, UserCount: 2}) {
+			t.Errorf("Channel = %+v, %v", info, err)
+		}
+		members, err := o.Members(ctx, "app", "presence-room")
+		if err != nil || !reflect.DeepEqual(members, []Member{*ada, *lin}) {
+			t.Errorf("Members = %+v, %v", members, err)
+		}
+		mustUnsubscribe(t, o, "app", "presence-room", "1.1", "7", false)
+		mustUnsubscribe(t, o, "app", "presence-room", "1.2", "7", true)
+		mustUnsubscribe(t, o, "app", "presence-room", "9.9", "", false) // unknown socket
+		mustUnsubscribe(t, o, "app", "presence-nope", "2.1", "", false) // unknown channel
+		mustUnsubscribe(t, o, "app", "presence-room", "2.1", "9", true)
+		if all, err := o.Channels(ctx, "app", ""); err != nil || len(all) != 0 {
+			t.Errorf("vacated channel still listed: %v, %v", all, err)
+		}
+		if members, err := o.Members(ctx, "app", "presence-room"); err != nil || len(members) != 0 {
+			t.Errorf("members of a vacated channel: %v, %v", members, err)
+		}
+	})
+}
+
+func TestOccupancyChannelsAndQuota(t *testing.T) {
+	forEachOccupancy(t, func(t *testing.T, o Occupancy) {
+		ctx := context.Background()
+		for _, ch := range []string{"orders", "presence-a", "presence-b", "private-x:y:socks"} {
+			mustSubscribe(t, o, "app", ch, "1.1", nil, false)
+		}
+		mustSubscribe(t, o, "app", "orders", "1.2", nil, false)
+		mustSubscribe(t, o, "other", "presence-c", "1.1", nil, false)
+		got, err := o.Channels(ctx, "app", "presence-")
+		want := map[string]ChannelInfo{"presence-a": {SubscriptionCount: 1}, "presence-b": {SubscriptionCount: 1}}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("Channels(presence-) = %v, %v", got, err)
+		}
+		if got, _ := o.Channels(ctx, "app", ""); len(got) != 4 || got["orders"].SubscriptionCount != 2 || got["private-x:y:socks"].SubscriptionCount != 1 {
+			t.Errorf("Channels() = %v", got)
+		}
+		mustUnsubscribe(t, o, "app", "orders", "1.1", "", false)
+		for i := range 2 {
+			if err := o.Connect(ctx, "app", 2); err != nil {
+				t.Fatalf("connection %d refused: %v", i, err)
+			}
+		}
+		if err := o.Connect(ctx, "app", 2); !errors.Is(err, ErrOverQuota) {
+			t.Errorf("third connection: %v, want ErrOverQuota", err)
+		}
+		if err := o.Connect(ctx, "other", 0); err != nil {
+			t.Errorf("unlimited app refused: %v", err)
+		}
+		if err := o.Disconnect(ctx, "app"); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := o.Connections(ctx, "app"); n != 1 || err != nil {
+			t.Errorf("connections = %d, %v; want 1", n, err)
+		}
+	})
+}
+
+func TestOccupancyUnknown(t *testing.T) {
+	forEachOccupancy(t, func(t *testing.T, o Occupancy) {
+		ctx := context.Background()
+		if info, err := o.Channel(ctx, "app", "presence-none"); info != (ChannelInfo{}) || err != nil {
+			t.Errorf("Channel = %+v, %v", info, err)
+		}
+		if all, err := o.Channels(ctx, "app", ""); len(all) != 0 || err != nil {
+			t.Errorf("Channels = %v, %v", all, err)
+		}
+		if m, err := o.Members(ctx, "app", "presence-none"); len(m) != 0 || err != nil {
+			t.Errorf("Members = %v, %v", m, err)
+		}
+		if n, err := o.Connections(ctx, "app"); n != 0 || err != nil {
+			t.Errorf("Connections = %d, %v", n, err)
+		}
+		if err := o.Disconnect(ctx, "app"); err != nil {
+			t.Errorf("Disconnect without Connect: %v", err)
+		}
+		if n, _ := o.Connections(ctx, "app"); n != 0 {
+			t.Errorf("Connections after a stray Disconnect = %d", n)
+		}
+	})
+}
+
+// Members keep RawID and Info byte for byte, tell a nil Info from a present one and accept
+// user ids and app ids with any characters.
+func TestRedisOccupancyMemberRoundTrip(t *testing.T) {
+	nodes, _, _ := redisNodes(t, 1, 0)
+	o, ctx := nodes[0], context.Background()
+	want := []Member{
+		{UserID: "7", RawID: json.RawMessage(`7`)},
+		{UserID: "7 ", RawID: json.RawMessage(`"7 "`), Info: json.RawMessage(`{ "name" : "Zoë \u003c" }`)},
+		{UserID: "a|b\x00:c", RawID: json.RawMessage(`"a|b\u0000:c"`), Info: json.RawMessage(`null`)},
+	}
+	for i := range want {
+		mustSubscribe(t, o, "app:ch:x%", "presence-x:users", fmt.Sprint(i), &want[i], true)
+	}
+	got, err := o.Members(ctx, "app:ch:x%", "presence-x:users")
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Members = %q, %v\nwant %q", got, err, want)
+	}
+	if got[0].Info != nil {
+		t.Errorf("nil Info came back as %q", got[0].Info)
+	}
+	if other, _ := o.Members(ctx, "app", "x:users"); len(other) != 0 {
+		t.Errorf("app id escaping leaks members: %v", other)
+	}
+}
+
+// Two nodes decide first and last once for the cluster, list each other's members in join
+// order and count a user on both nodes once.
+func TestRedisOccupancyTwoNodesPresence(t *testing.T) {
+	nodes, _, _ := redisNodes(t, 2, 0)
+	a, b, ctx := nodes[0], nodes[1], context.Background()
+	ada := &Member{UserID: "7", RawID: json.RawMessage(`7`), Info: json.RawMessage(`{"name":"Ada"}`)}
+	lin := &Member{UserID: "9", RawID: json.RawMessage(`"9"`)}
+	mustSubscribe(t, a, "app", "presence-room", "a.1", ada, true)
+	mustSubscribe(t, b, "app", "presence-room", "b.1", ada, false)
+	mustSubscribe(t, b, "app", "presence-room", "b.2", lin, true)
+	mustSubscribe(t, a, "app", "presence-room", "b.2", lin, false) // same socket, any node
+	mustSubscribe(t, b, "app", "orders", "b.1", nil, false)
+	for _, o := range nodes {
+		if info, _ := o.Channel(ctx, "app", "presence-room"); info != (ChannelInfo{SubscriptionCount: 3, UserCount: 2}) {
+			t.Errorf("%s: Channel = %+v", o.node, info)
+		}
+		if m, _ := o.Members(ctx, "app", "presence-room"); !reflect.DeepEqual(m, []Member{*ada, *lin}) {
+			t.Errorf("%s: Members = %q", o.node, m)
+		}
+		want := map[string]ChannelInfo{"presence-room": {SubscriptionCount: 3, UserCount: 2}}
+		if got, _ := o.Channels(ctx, "app", "presence-"); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: Channels(presence-) = %v", o.node, got)
+		}
+	}
+	mustUnsubscribe(t, a, "app", "presence-room", "a.1", "7", false)
+	mustUnsubscribe(t, a, "app", "presence-room", "a.1", "", false)
+	mustUnsubscribe(t, b, "app", "presence-room", "b.1", "7", true)
+	if m, _ := a.Members(ctx, "app", "presence-room"); !reflect.DeepEqual(m, []Member{*lin}) {
+		t.Errorf("Members after 7 left = %q", m)
+	}
+	mustSubscribe(t, a, "app", "presence-room", "a.2", ada, true) // rejoins last
+	if m, _ := b.Members(ctx, "app", "presence-room"); !reflect.DeepEqual(m, []Member{*lin, *ada}) {
+		t.Errorf("Members after 7 rejoined = %q", m)
+	}
+}
+
+// max_connections holds across nodes, and Connections is the sum of every node.
+func TestRedisOccupancyTwoNodesQuota(t *testing.T) {
+	nodes, _, _ := redisNodes(t, 2, 0)
+	a, b, ctx := nodes[0], nodes[1], context.Background()
+	for _, o := range []*RedisOccupancy{a, b, a} {
+		if err := o.Connect(ctx, "app", 3); err != nil {
+			t.Fatalf("%s: Connect: %v", o.node, err)
+		}
+	}
+	if err := b.Connect(ctx, "app", 3); !errors.Is(err, ErrOverQuota) {
+		t.Fatalf("fourth connection on b: %v, want ErrOverQuota", err)
+	}
+	if err := b.Disconnect(ctx, "app"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Disconnect(ctx, "app"); err != nil { // b has none left; a's stay
+		t.Fatal(err)
+	}
+	if n, _ := b.Connections(ctx, "app"); n != 2 {
+		t.Errorf("Connections = %d, want 2", n)
+	}
+	if err := b.Connect(ctx, "app", 3); err != nil {
+		t.Errorf("third connection after b's left: %v", err)
+	}
+	if n, _ := a.Connections(ctx, "app"); n != 3 {
+		t.Errorf("Connections = %d, want 3", n)
+	}
+}
+
+// goneLog records gone calls.
+type goneLog struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (g *goneLog) gone(app, channel, user string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.calls == nil {
+		g.calls = map[string]int{}
+	}
+	g.calls[app+" "+channel+" "+user]++
+}
+
+func (g *goneLog) snapshot() map[string]int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return maps.Clone(g.calls)
+}
+
+// runNode runs o.Run until the returned stop is called (or the test ends).
+func runNode(t *testing.T, o *RedisOccupancy, gone func(app, channel, user string)) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- o.Run(ctx, gone) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("%s: Run: %v", o.node, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitFor polls cond; the deadline only exists to fail.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// populateDead gives node b connections and subscriptions next to node a's: user 7 is on
+// both nodes, user 9 and 11 only on b.
+func populateDead(t *testing.T, a, b *RedisOccupancy) {
+	t.Helper()
+	ctx := context.Background()
+	u := func(id string) *Member { return &Member{UserID: id, RawID: json.RawMessage(id)} }
+	for _, c := range []struct {
+		o      *RedisOccupancy
+		socket string
+		user   string
+	}{{a, "a.1", "7"}, {b, "b.1", "7"}, {b, "b.2", "9"}, {b, "b.3", "9"}, {b, "b.4", "11"}} {
+		if err := c.o.Connect(ctx, "app", 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.o.Subscribe(ctx, "app", "presence-room", c.socket, u(c.user)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.o.Subscribe(ctx, "app", "orders", c.socket, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Subscribe(ctx, "app", "presence-b-only", "b.2", u("9")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A node whose lease expires loses its connections and subscriptions to a surviving node's
+// reaper, which reports each presence user whose last connection was there exactly once.
+func TestRedisOccupancyReap(t *testing.T) {
+	nodes, rdb, prefix := redisNodes(t, 2, 300*time.Millisecond)
+	a, b, ctx := nodes[0], nodes[1], context.Background()
+	var gone goneLog
+	runNode(t, a, gone.gone)
+	stopB := runNode(t, b, gone.gone)
+	populateDead(t, a, b)
+	stopB() // b dies: its lease is no longer renewed
+	waitFor(t, "node b to be reaped", func() bool {
+		n, err := rdb.SIsMember(ctx, prefix+":nodes", b.node).Result()
+		return err == nil && !n
+	})
+	want := map[string]int{"app presence-room 9": 1, "app presence-room 11": 1, "app presence-b-only 9": 1}
+	if got := gone.snapshot(); !reflect.DeepEqual(got, want) {
+		t.Errorf("gone calls = %v, want %v", got, want)
+	}
+	if n, _ := a.Connections(ctx, "app"); n != 1 {
+		t.Errorf("Connections = %d, want a's 1", n)
+	}
+	wantChannels := map[string]ChannelInfo{
+		"presence-room": {SubscriptionCount: 1, UserCount: 1},
+		"orders":        {SubscriptionCount: 1},
+	}
+	if got, _ := a.Channels(ctx, "app", ""); !reflect.DeepEqual(got, wantChannels) {
+		t.Errorf("Channels = %v, want %v", got, wantChannels)
+	}
+	if m, _ := a.Members(ctx, "app", "presence-room"); len(m) != 1 || m[0].UserID != "7" {
+		t.Errorf("Members = %q", m)
+	}
+	left, _ := rdb.Exists(ctx, prefix+":node:"+b.node+":socks", prefix+":node:"+b.node+":conns").Result()
+	if left != 0 {
+		t.Errorf("%d of b's node keys left", left)
+	}
+	mustUnsubscribe(t, a, "app", "presence-room", "a.1", "7", true)
+}
+
+// Reapers racing over a big dead node report each removal once between them.
+func TestRedisOccupancyRacingReapers(t *testing.T) {
+	nodes, rdb, prefix := redisNodes(t, 5, 200*time.Millisecond)
+	dead, ctx := nodes[0], context.Background()
+	const users, socketsPerUser = 300, 3 // 900 presence + 900 public subscriptions: several batches
+	want := map[string]int{}
+	for u := range users {
+		id := fmt.Sprint(u)
+		m := &Member{UserID: id, RawID: json.RawMessage(id)}
+		channel := fmt.Sprintf("presence-%d", u%7)
+		want["app "+channel+" "+id] = 1
+		for s := range socketsPerUser {
+			socket := fmt.Sprintf("%d.%d", u, s)
+			if _, err := dead.Subscribe(ctx, "app", channel, socket, m); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := dead.Subscribe(ctx, "app", "public", socket, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitFor(t, "the dead node's lease to expire", func() bool {
+		n, err := rdb.Exists(ctx, prefix+":lease:"+dead.node).Result()
+		return err == nil && n == 0
+	})
+	var gone goneLog
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, o := range nodes {
+		o.batch = 5 // many small batches, so that the reapers interleave
+	}
+	reported := make([]int, len(nodes)) // per reaper, only logged: the race may go either way
+	for i, o := range nodes[1:] {
+		wg.Go(func() {
+			<-start
+			err := o.reapDead(ctx, func(app, channel, user string) {
+				reported[i]++
+				gone.gone(app, channel, user)
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	t.Logf("removals reported per reaper: %v", reported[:len(nodes)-1])
+	if got := gone.snapshot(); !reflect.DeepEqual(got, want) {
+		t.Errorf("gone calls: %d distinct, want %d; extra or repeated: %v", len(got), len(want), diff(got, want))
+	}
+	if all, _ := nodes[1].Channels(ctx, "app", ""); len(all) != 0 {
+		t.Errorf("channels left: %v", all)
+	}
+}
+
+func diff(got, want map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range got {
+		if want[k] != v {
+			out[k] = v
+		}
+	}
+	for k := range want {
+		if _, ok := got[k]; !ok {
+			out[k] = 0
+		}
+	}
+	return out
+}
+
+// ReassertNode restores a node's state after Redis lost it, keeps what still matches (and so
+// join order) and drops the node's stale entries, leaving other nodes' state alone.
+func TestRedisOccupancyReassert(t *testing.T) {
+	nodes, rdb, prefix := redisNodes(t, 2, 0)
+	a, b, ctx := nodes[0], nodes[1], context.Background()
+	ada := &Member{UserID: "7", RawID: json.RawMessage(`7`), Info: json.RawMessage(`{"name":"Ada"}`)}
+	lin := &Member{UserID: "9", RawID: json.RawMessage(`"9"`)}
+	aConns := []NodeConn{
+		{AppID: "app", SocketID: "a.1", Subscriptions: []NodeSubscription{{Channel: "presence-room", Member: ada}, {Channel: "orders"}}},
+		{AppID: "app", SocketID: "a.2"},
+	}
+	bConns := []NodeConn{{AppID: "app", SocketID: "b.1", Subscriptions: []NodeSubscription{{Channel: "presence-room", Member: lin}}}}
+	check := func(when string, wantMembers []Member, wantConns int, wantChannels map[string]ChannelInfo) {
+		t.Helper()
+		if m, _ := b.Members(ctx, "app", "presence-room"); !reflect.DeepEqual(m, wantMembers) {
+			t.Errorf("%s: Members = %q", when, m)
+		}
+		if n, _ := b.Connections(ctx, "app"); n != wantConns {
+			t.Errorf("%s: Connections = %d, want %d", when, n, wantConns)
+		}
+		if got, _ := b.Channels(ctx, "app", ""); !reflect.DeepEqual(got, wantChannels) {
+			t.Errorf("%s: Channels = %v, want %v", when, got, wantChannels)
+		}
+	}
+	full := map[string]ChannelInfo{"presence-room": {SubscriptionCount: 2, UserCount: 2}, "orders": {SubscriptionCount: 1}}
+
+	for _, step := range []struct {
+		o     *RedisOccupancy
+		conns []NodeConn
+	}{{a, aConns}, {b, bConns}, {a, aConns}} { // the second reassert of a changes nothing
+		if err := step.o.ReassertNode(ctx, step.conns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("after reasserting", []Member{*ada, *lin}, 3, full)
+
+	// Redis forgets everything (a restart without persistence); both nodes reassert, b first.
+	keys, _ := rdb.Keys(ctx, prefix+":*").Result()
+	rdb.Del(ctx, keys...)
+	b.ReassertNode(ctx, bConns)
+	a.ReassertNode(ctx, aConns)
+	check("after a Redis restart", []Member{*lin, *ada}, 3, full)
+
+	// a lost a.1 while Redis was unreachable: its entries go, b's stay.
+	if err := a.ReassertNode(ctx, aConns[1:]); err != nil {
+		t.Fatal(err)
+	}
+	check("after a.1 left", []Member{*lin}, 2, map[string]ChannelInfo{"presence-room": {SubscriptionCount: 1, UserCount: 1}})
+	mustUnsubscribe(t, a, "app", "presence-room", "a.1", "", false)
+	mustUnsubscribe(t, b, "app", "presence-room", "b.1", "9", true)
+}
