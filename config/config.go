@@ -51,6 +51,9 @@ type Config struct {
 	// channel's order at any value; the redis queue keeps it only at 1 (asynq runs its
 	// workers' tasks concurrently).
 	QueueConcurrency int `envconfig:"REVERB_QUEUE_CONCURRENCY" default:"1"`
+	// QueueWorkers runs the delivery workers in `reverbd start`. Set it to false on socket
+	// nodes when `reverbd worker` processes run them instead (redis queue only).
+	QueueWorkers bool `envconfig:"REVERB_QUEUE_WORKERS" default:"true"`
 	// QueuePollInterval is how often an idle asynq worker polls Redis for tasks; it bounds
 	// the added trigger-to-delivery latency (about 0.5 to 1.5 times the interval).
 	QueuePollInterval time.Duration `envconfig:"REVERB_QUEUE_POLL_INTERVAL" default:"2ms"`

@@ -79,6 +79,7 @@ func TestLoadDefaults(t *testing.T) {
 		QueueTimeout:          30 * time.Second,
 		QueueDeadline:         60 * time.Second,
 		QueueConcurrency:      1,
+		QueueWorkers:          true,
 		QueuePollInterval:     2 * time.Millisecond,
 		AdminHost:             "127.0.0.1",
 		ScalingChannel:        "reverb",

@@ -48,6 +48,9 @@ func (c *Config) Validate() error {
 	case c.WriteBufferLimit < 1:
 		return fmt.Errorf("config: REVERB_WRITE_BUFFER_LIMIT must be 1 or more (bytes), got %d", c.WriteBufferLimit)
 	}
+	if !c.QueueWorkers && c.QueueConnection != "redis" {
+		return errors.New("config: REVERB_QUEUE_WORKERS=false needs REVERB_QUEUE_CONNECTION=redis: the memory queue has no other workers")
+	}
 	if c.ScalingEnabled {
 		switch {
 		case !c.redisConfigured:

@@ -49,6 +49,8 @@ type AsynqQueue struct {
 	closed  atomic.Bool // set by Shutdown: Enqueue refuses
 	healthy atomic.Bool // Redis answered the last health check
 
+	enqueueOnly bool
+
 	mu      sync.Mutex
 	started bool // guarded by mu: the asynq server was started
 	stopped bool // guarded by mu: the asynq server was stopped, or must never start
@@ -69,7 +71,10 @@ type AsynqParams struct {
 	// ShutdownTimeout is how long Shutdown lets running tasks finish before asynq puts them
 	// back in the queue; zero means 8 s.
 	ShutdownTimeout time.Duration
-	Log             *slog.Logger
+	// EnqueueOnly leaves the tasks to workers in other processes (`reverbd worker`): Run
+	// checks Redis and sweeps the archive but runs no handler.
+	EnqueueOnly bool
+	Log         *slog.Logger
 }
 
 // NewAsynqQueue returns a queue on p.Redis. It does not contact Redis.
@@ -81,7 +86,7 @@ func NewAsynqQueue(p AsynqParams) *AsynqQueue {
 		p.ShutdownTimeout = 8 * time.Second
 	}
 	q := &AsynqQueue{
-		worker: p.Worker, rules: p.Rules, queue: p.Queue, log: p.Log, rdb: p.Redis,
+		worker: p.Worker, rules: p.Rules, queue: p.Queue, log: p.Log, rdb: p.Redis, enqueueOnly: p.EnqueueOnly,
 		client:    asynq.NewClientFromRedisClient(p.Redis),
 		inspector: asynq.NewInspectorFromRedisClient(p.Redis),
 	}
@@ -129,11 +134,13 @@ func (q *AsynqQueue) Run(ctx context.Context) error {
 		q.mu.Unlock()
 		return nil // Shutdown came first
 	}
-	if err := q.server.Start(asynq.HandlerFunc(q.process)); err != nil {
-		q.mu.Unlock()
-		return fmt.Errorf("start asynq: %w", err)
+	if !q.enqueueOnly {
+		if err := q.server.Start(asynq.HandlerFunc(q.process)); err != nil {
+			q.mu.Unlock()
+			return fmt.Errorf("start asynq: %w", err)
+		}
+		q.started = true
 	}
-	q.started = true
 	q.mu.Unlock()
 	health := time.NewTicker(time.Second)
 	defer health.Stop()

@@ -456,3 +456,30 @@ func TestClusterRedisOutage(t *testing.T) {
 		}
 	}
 }
+
+// With the workers in one `reverbd worker` process (socket nodes at REVERB_QUEUE_WORKERS=false,
+// concurrency 1), events keep their order across the cluster.
+func TestClusterOrderWithOneWorkerProcess(t *testing.T) {
+	env := clusterEnv(t, redistest.URL(t))
+	nodeEnv := append(append([]string(nil), env...), "REVERB_QUEUE_WORKERS=false")
+	a, b := startProcess(t, nodeEnv...), startProcess(t, nodeEnv...)
+	startWorker(t, env)
+	waitUp(t, a, http.StatusOK)
+	waitUp(t, b, http.StatusOK)
+	ca, cb := a.dial(t), b.dial(t)
+	ca.subscribe("private-tenant.9")
+	cb.subscribe("private-tenant.9")
+	names := []string{"order.paid", "order.shipped", "order.refunded"}
+	for i := range 30 {
+		if err := a.sdk(t).Trigger("private-tenant.9", names[i%3], i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []*wsClient{ca, cb} {
+		for i := range 30 {
+			if ev := c.next(); ev != names[i%3] {
+				t.Fatalf("event %d arrived as %s, want %s (in order)", i, ev, names[i%3])
+			}
+		}
+	}
+}

@@ -25,8 +25,9 @@ func newRedis(cfg *config.Config, log *slog.Logger) (redis.UniversalClient, erro
 	return redis.NewUniversalClient(opt), nil
 }
 
-// newQueue builds the delivery queue REVERB_QUEUE_CONNECTION names.
-func newQueue(cfg *config.Config, rdb redis.UniversalClient, worker *jobs.Worker, log *slog.Logger) jobs.Queue {
+// newQueue builds the delivery queue REVERB_QUEUE_CONNECTION names; with enqueueOnly, the
+// redis queue runs no workers (REVERB_QUEUE_WORKERS=false).
+func newQueue(cfg *config.Config, rdb redis.UniversalClient, worker *jobs.Worker, log *slog.Logger, enqueueOnly bool) jobs.Queue {
 	if cfg.QueueConnection != "redis" {
 		return jobs.NewMemoryQueue(worker, cfg.QueueConcurrency, cfg.QueueSize)
 	}
@@ -37,6 +38,7 @@ func newQueue(cfg *config.Config, rdb redis.UniversalClient, worker *jobs.Worker
 		Queue:        cfg.QueueName,
 		Concurrency:  cfg.QueueConcurrency,
 		PollInterval: cfg.QueuePollInterval,
+		EnqueueOnly:  enqueueOnly,
 		Log:          log,
 	})
 }

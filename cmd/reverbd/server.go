@@ -85,7 +85,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		Rules:     jobs.Rules{Timeout: cfg.QueueTimeout, Deadline: cfg.QueueDeadline},
 		Log:       log.With("component", "jobs"),
 	})
-	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"))
+	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), !cfg.QueueWorkers)
 
 	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue, redis: rdb, cluster: cl}
 	apiSrv := api.New(api.Params{

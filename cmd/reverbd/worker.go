@@ -55,7 +55,7 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		Rules:     jobs.Rules{Timeout: cfg.QueueTimeout, Deadline: cfg.QueueDeadline},
 		Log:       log.With("component", "jobs"),
 	})
-	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"))
+	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), false)
 	log.Info("reverbd worker started", "queue", cfg.QueueName, "node", node, "version", version)
 	runErr := queue.Run(ctx) // returns when ctx ends (SIGINT/SIGTERM)
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
