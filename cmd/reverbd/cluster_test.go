@@ -207,10 +207,15 @@ func TestClusterFanOutAndExclusion(t *testing.T) {
 	if ev := clients[0].next(); ev != "after-client-event" {
 		t.Errorf("sender got %s, want its client event never echoed", ev)
 	}
-	// Every node reports the same counts.
+	// Every node reports the same channels and counts.
 	for i, p := range nodes {
 		if _, subs := channelInfo(t, p, "private-tenant.1"); subs != 3 {
 			t.Errorf("node %d: subscription_count %d, want 3", i, subs)
+		}
+		prefix := "private-"
+		list, err := p.sdk(t).Channels(pusher.ChannelsParams{FilterByPrefix: &prefix})
+		if err != nil || len(list.Channels) != 1 {
+			t.Errorf("node %d: channels %+v (%v), want private-tenant.1 only", i, list, err)
 		}
 	}
 }
