@@ -390,7 +390,35 @@ async function getJSON(api, path, params) {
   return { status: res.status, body: await res.json() };
 }
 
+// collector returns a callback (for Echo's fluent API) that records every call and lets the
+// test await the n-th call.
+function collector() {
+  const calls = [];
+  let waiters = [];
+  const fn = (arg) => {
+    calls.push(arg);
+    waiters = waiters.filter((w) => !w());
+  };
+  fn.calls = calls;
+  fn.nth = (n, what) =>
+    withTimeout(
+      new Promise((resolve) => {
+        const w = () => {
+          if (calls.length >= n) {
+            resolve(calls[n - 1]);
+            return true;
+          }
+          return false;
+        };
+        if (!w()) waiters.push(w);
+      }),
+      what || `call #${n}`,
+    );
+  return fn;
+}
+
 module.exports = {
+  collector,
   APP,
   DEFAULT_TIMEOUT,
   PusherJS,

@@ -4,7 +4,7 @@
 const assert = require('node:assert/strict');
 const { describe, it } = require('node:test');
 const { useServer } = require('../helpers/lifecycle');
-const { echo, connected, withTimeout, waitUntil } = require('../helpers/clients');
+const { echo, connected, withTimeout, waitUntil, collector } = require('../helpers/clients');
 
 // promise + resolver, for callbacks registered through Echo's fluent API.
 function deferred() {
@@ -13,32 +13,6 @@ function deferred() {
     resolve = r;
   });
   return { promise, resolve };
-}
-
-// collector: callback that records every call and lets the test await the n-th.
-function collector() {
-  const calls = [];
-  let waiters = [];
-  const fn = (arg) => {
-    calls.push(arg);
-    waiters = waiters.filter((w) => !w());
-  };
-  fn.calls = calls;
-  fn.nth = (n, what) =>
-    withTimeout(
-      new Promise((resolve) => {
-        const w = () => {
-          if (calls.length >= n) {
-            resolve(calls[n - 1]);
-            return true;
-          }
-          return false;
-        };
-        if (!w()) waiters.push(w);
-      }),
-      what || `call #${n}`,
-    );
-  return fn;
 }
 
 // subscribed waits for Echo's .subscribed() callback on a channel object.

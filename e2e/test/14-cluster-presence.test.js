@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const { describe, it } = require('node:test');
 const { useCluster } = require('../helpers/lifecycle');
 const {
-  client, echo, connected, subscribe, Recorder, waitUntil, withTimeout, getJSON,
+  client, echo, connected, subscribe, Recorder, waitUntil, withTimeout, getJSON, collector,
 } = require('../helpers/clients');
 
 function membersOf(ch) {
@@ -16,33 +16,6 @@ function membersOf(ch) {
     out[m.id] = m.info;
   });
   return out;
-}
-
-// collector: a callback (for Echo's fluent API) that records every call and lets the test
-// await the n-th.
-function collector() {
-  const calls = [];
-  let waiters = [];
-  const fn = (arg) => {
-    calls.push(arg);
-    waiters = waiters.filter((w) => !w());
-  };
-  fn.calls = calls;
-  fn.nth = (n, what) =>
-    withTimeout(
-      new Promise((resolve) => {
-        const w = () => {
-          if (calls.length >= n) {
-            resolve(calls[n - 1]);
-            return true;
-          }
-          return false;
-        };
-        if (!w()) waiters.push(w);
-      }),
-      what || `call #${n}`,
-    );
-  return fn;
 }
 
 const U7 = { user_id: '7', user_info: { name: 'Ada' } };
