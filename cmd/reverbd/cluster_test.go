@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	pusher "github.com/pusher/pusher-http-go/v5"
 
@@ -486,5 +487,29 @@ func TestClusterOrderWithOneWorkerProcess(t *testing.T) {
 				t.Fatalf("event %d arrived as %s, want %s (in order)", i, ev, names[i%3])
 			}
 		}
+	}
+}
+
+// max_connections holds across the cluster, not per node.
+func TestClusterConnectionQuota(t *testing.T) {
+	env := append(clusterEnv(t, redistest.URL(t)), "REVERB_APP_MAX_CONNECTIONS=2")
+	a, b := startProcess(t, env...), startProcess(t, env...)
+	waitUp(t, a, http.StatusOK)
+	waitUp(t, b, http.StatusOK)
+	a.dial(t)
+	b.dial(t)
+	for _, p := range []*process{a, b} {
+		conn, br, _, err := ws.Dial(context.Background(), "ws://"+p.addr+"/app/"+e2eKey+"?protocol=7")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &wsClient{t: t, conn: conn, r: conn}
+		if br != nil {
+			c.r = io.MultiReader(br, conn)
+		}
+		if ev, data := c.read(); ev != "pusher:error" || !strings.Contains(data, "4004") {
+			t.Errorf("third connection via %s: %s %s, want pusher:error 4004", p.addr, ev, data)
+		}
+		conn.Close()
 	}
 }
