@@ -68,19 +68,7 @@ func (c *cluster) start(srv *ws.Server, rdb redis.UniversalClient) {
 	hub := srv.Hub()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.wg.Go(func() {
-		ready := make(chan struct{})
-		go func() {
-			select {
-			case <-ready:
-				c.subscribed.Store(true)
-			case <-ctx.Done():
-			}
-		}()
-		if err := c.relay.Run(ctx, ready); err != nil {
-			c.log.Error("relay stopped", "err", err)
-		}
-	})
+	c.wg.Go(func() { c.runRelay(ctx) })
 	c.wg.Go(func() {
 		gone := func(appID, channel, userID string) {
 			payload := memberRemoved(channel, userID)
@@ -120,6 +108,33 @@ func (c *cluster) watchRedis(ctx context.Context, srv *ws.Server, rdb redis.Univ
 			c.log.Info("redis is back: this node's connections and members are re-asserted")
 		}
 		up = ok
+	}
+}
+
+// runRelay keeps the relay's subscription up until ctx ends. go-redis re-subscribes by itself
+// after a lost connection; this loop covers a subscription that never started (Redis down
+// when the node started).
+func (c *cluster) runRelay(ctx context.Context) {
+	for ctx.Err() == nil {
+		ready := make(chan struct{})
+		attempt, done := context.WithCancel(ctx)
+		go func() { // ends with this attempt
+			select {
+			case <-ready:
+				c.subscribed.Store(true)
+			case <-attempt.Done():
+			}
+		}()
+		err := c.relay.Run(ctx, ready)
+		done()
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		c.log.Error("relay subscription failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
 	}
 }
 

@@ -513,3 +513,23 @@ func TestClusterConnectionQuota(t *testing.T) {
 		conn.Close()
 	}
 }
+
+// A node started while Redis is down serves nothing through Redis, says so on /up, and joins
+// the cluster once Redis answers.
+func TestClusterNodeStartsWithoutRedis(t *testing.T) {
+	srv := redistest.StartServer(t)
+	env := clusterEnv(t, srv.URL())
+	srv.Stop()
+	a := startProcess(t, env...)
+	waitUp(t, a, http.StatusServiceUnavailable)
+	srv.Start()
+	waitUp(t, a, http.StatusOK)
+	c := a.dial(t)
+	c.subscribe("orders")
+	if err := a.sdk(t).Trigger("orders", "after", "{}"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := c.next(); ev != "after" {
+		t.Errorf("got %s", ev)
+	}
+}
