@@ -86,10 +86,10 @@ func (r *RedisRelay) publish(ctx context.Context, m relayMessage) error {
 	return nil
 }
 
-// Run subscribes to the scaling channel and delivers what arrives until ctx ends. It returns
-// once Redis has confirmed the subscription is gone; go-redis re-subscribes by itself after a
-// lost connection. ready, if not nil, is closed once the subscription is confirmed.
-func (r *RedisRelay) Run(ctx context.Context, ready chan<- struct{}) error {
+// Run subscribes to the scaling channel and delivers what arrives until ctx ends. go-redis
+// re-subscribes by itself after a lost connection; subscribed, if not nil, is called when
+// Redis confirms the subscription, the first time and after every re-subscription.
+func (r *RedisRelay) Run(ctx context.Context, subscribed func()) error {
 	ps := r.rdb.Subscribe(ctx, r.channel)
 	defer ps.Close()
 	if _, err := ps.Receive(ctx); err != nil {
@@ -98,19 +98,26 @@ func (r *RedisRelay) Run(ctx context.Context, ready chan<- struct{}) error {
 		}
 		return fmt.Errorf("relay: subscribe %s: %w", r.channel, err)
 	}
-	if ready != nil {
-		close(ready)
+	if subscribed != nil {
+		subscribed()
 	}
-	msgs := ps.Channel(redis.WithChannelSize(1024))
+	msgs := ps.ChannelWithSubscriptions(redis.WithChannelSize(1024))
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case msg, ok := <-msgs:
+		case m, ok := <-msgs:
 			if !ok {
 				return nil
 			}
-			r.dispatch(ctx, msg.Payload)
+			switch m := m.(type) {
+			case *redis.Message:
+				r.dispatch(ctx, m.Payload)
+			case *redis.Subscription:
+				if m.Kind == "subscribe" && subscribed != nil {
+					subscribed()
+				}
+			}
 		}
 	}
 }

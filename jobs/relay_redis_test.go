@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,7 +50,8 @@ func TestRedisRelay(t *testing.T) {
 	defer cancel()
 	for _, r := range []*jobs.RedisRelay{ra, rb} {
 		ready := make(chan struct{})
-		go func() { _ = r.Run(ctx, ready) }()
+		var once sync.Once
+		go func() { _ = r.Run(ctx, func() { once.Do(func() { close(ready) }) }) }()
 		<-ready
 	}
 

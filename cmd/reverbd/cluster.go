@@ -100,6 +100,11 @@ func (c *cluster) watchRedis(ctx context.Context, srv *ws.Server, rdb redis.Univ
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		ok := rdb.Ping(pctx).Err() == nil
 		cancel()
+		if !ok {
+			// The relay's connection is gone too; /up stays unready until Redis confirms
+			// the re-subscription, so nothing is published to a node that cannot hear it.
+			c.subscribed.Store(false)
+		}
 		if ok && !up {
 			if err := srv.Reassert(ctx); err != nil {
 				c.log.Warn("re-asserting this node's state failed; retrying", "err", err)
@@ -116,17 +121,7 @@ func (c *cluster) watchRedis(ctx context.Context, srv *ws.Server, rdb redis.Univ
 // when the node started).
 func (c *cluster) runRelay(ctx context.Context) {
 	for ctx.Err() == nil {
-		ready := make(chan struct{})
-		attempt, done := context.WithCancel(ctx)
-		go func() { // ends with this attempt
-			select {
-			case <-ready:
-				c.subscribed.Store(true)
-			case <-attempt.Done():
-			}
-		}()
-		err := c.relay.Run(ctx, ready)
-		done()
+		err := c.relay.Run(ctx, func() { c.subscribed.Store(true) })
 		if err == nil || ctx.Err() != nil {
 			return
 		}
