@@ -115,6 +115,16 @@ type Config struct {
 	redisConfigured bool
 }
 
+// AsynqQueue is the asynq queue the broadcasts go through: REVERB_QUEUE_NAME, under the
+// scaling prefix when scaling is on ("reverbd:broadcasts"), so two deployments sharing one
+// Redis never run each other's tasks.
+func (c *Config) AsynqQueue() string {
+	if c.ScalingEnabled {
+		return c.ScalingPrefix + ":" + c.QueueName
+	}
+	return c.QueueName
+}
+
 // AdminAddr is the host:port the admin listener binds.
 func (c *Config) AdminAddr() string {
 	return net.JoinHostPort(c.AdminHost, strconv.Itoa(c.AdminPort))

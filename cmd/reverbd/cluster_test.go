@@ -533,3 +533,37 @@ func TestClusterNodeStartsWithoutRedis(t *testing.T) {
 		t.Errorf("got %s", ev)
 	}
 }
+
+// Two deployments with the same app on one Redis, told apart only by their prefixes, never
+// see each other's events, members or counts.
+func TestClusterDeploymentsDoNotCrossTalk(t *testing.T) {
+	url := redistest.URL(t)
+	// The same REVERB_QUEUE_NAME too: the prefix alone must keep the deployments apart.
+	queue := "REVERB_QUEUE_NAME=" + redistest.Name(t)
+	staging := startProcess(t, append(clusterEnv(t, url), queue)...)
+	production := startProcess(t, append(clusterEnv(t, url), queue)...)
+	waitUp(t, staging, http.StatusOK)
+	waitUp(t, production, http.StatusOK)
+	s, p := staging.dial(t), production.dial(t)
+	s.join("presence-room", "1")
+	p.join("presence-room", "2")
+	for i := range 5 {
+		if err := staging.sdk(t).Trigger("presence-room", "staging-only", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := production.sdk(t).Trigger("presence-room", "marker", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := p.next(); ev != "marker" {
+		t.Errorf("production client got %s, want only production's events", ev)
+	}
+	if users, _ := channelInfo(t, production, "presence-room"); users != 1 {
+		t.Errorf("production sees %d users, want 1", users)
+	}
+	for range 5 {
+		if ev := s.next(); ev != "staging-only" {
+			t.Errorf("staging client got %s", ev)
+		}
+	}
+}

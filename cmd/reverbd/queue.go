@@ -35,7 +35,7 @@ func newQueue(cfg *config.Config, rdb redis.UniversalClient, worker *jobs.Worker
 		Redis:        rdb,
 		Worker:       worker,
 		Rules:        jobs.Rules{Timeout: cfg.QueueTimeout, Deadline: cfg.QueueDeadline},
-		Queue:        cfg.QueueName,
+		Queue:        cfg.AsynqQueue(),
 		Concurrency:  cfg.QueueConcurrency,
 		PollInterval: cfg.QueuePollInterval,
 		EnqueueOnly:  enqueueOnly,

@@ -56,7 +56,7 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		Log:       log.With("component", "jobs"),
 	})
 	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), false)
-	log.Info("reverbd worker started", "queue", cfg.QueueName, "node", node, "version", version)
+	log.Info("reverbd worker started", "queue", cfg.AsynqQueue(), "node", node, "version", version)
 	runErr := queue.Run(ctx) // returns when ctx ends (SIGINT/SIGTERM)
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
