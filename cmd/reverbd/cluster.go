@@ -101,8 +101,9 @@ func (c *cluster) watchRedis(ctx context.Context, srv *ws.Server, rdb redis.Univ
 		ok := rdb.Ping(pctx).Err() == nil
 		cancel()
 		if !ok {
-			// The relay's connection is gone too; /up stays unready until Redis confirms
-			// the re-subscription, so nothing is published to a node that cannot hear it.
+			// The relay's connection is gone too; /up stays unready until Redis confirms the
+			// re-subscription, so a load balancer keeps traffic away from a node that cannot
+			// hear the others yet.
 			c.subscribed.Store(false)
 		}
 		if ok && !up {
