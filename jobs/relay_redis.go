@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 
@@ -26,7 +29,7 @@ type LocalNode interface {
 
 // relayMessage is one message between nodes on the scaling channel.
 type relayMessage struct {
-	Kind    string          `json:"k"` // "event", "frame" or "terminate"
+	Kind    string          `json:"k"` // "event", "frame", "terminate" or "probe"
 	Node    string          `json:"n"` // the node that published it
 	Event   *registry.Event `json:"e,omitempty"`
 	AppID   string          `json:"a,omitempty"`
@@ -34,6 +37,7 @@ type relayMessage struct {
 	Except  string          `json:"x,omitempty"`
 	Payload json.RawMessage `json:"p,omitempty"`
 	UserID  string          `json:"u,omitempty"`
+	ProbeID string          `json:"i,omitempty"`
 }
 
 // RedisRelay carries work between nodes over Redis pub/sub (REVERB_SCALING_CHANNEL): events
@@ -46,6 +50,10 @@ type RedisRelay struct {
 	node    string
 	local   LocalNode
 	log     *slog.Logger
+
+	mu     sync.Mutex
+	probes map[string]chan struct{} // guarded by mu; Probe waits on these
+	seq    atomic.Uint64
 }
 
 // NewRedisRelay returns a relay on the Redis channel for node, delivering to local.
@@ -53,7 +61,31 @@ func NewRedisRelay(rdb redis.UniversalClient, channel, node string, local LocalN
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &RedisRelay{rdb: rdb, channel: channel, node: node, local: local, log: log}
+	return &RedisRelay{rdb: rdb, channel: channel, node: node, local: local, log: log, probes: map[string]chan struct{}{}}
+}
+
+// Probe publishes a message on the channel and waits until this node's own subscription
+// receives it: the end-to-end check that the node hears the others (Run must be running).
+func (r *RedisRelay) Probe(ctx context.Context) error {
+	id := strconv.FormatUint(r.seq.Add(1), 10)
+	got := make(chan struct{})
+	r.mu.Lock()
+	r.probes[id] = got
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.probes, id)
+		r.mu.Unlock()
+	}()
+	if err := r.publish(ctx, relayMessage{Kind: "probe", ProbeID: id}); err != nil {
+		return err
+	}
+	select {
+	case <-got:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("relay: probe not received: %w", ctx.Err())
+	}
 }
 
 // Deliver implements Deliverer: the event goes to every node, this one included.
@@ -139,6 +171,15 @@ func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
 		}
 	case "terminate":
 		r.local.TerminateUser(m.AppID, m.UserID)
+	case "probe":
+		if m.Node == r.node {
+			r.mu.Lock()
+			if got, ok := r.probes[m.ProbeID]; ok {
+				close(got)
+				delete(r.probes, m.ProbeID)
+			}
+			r.mu.Unlock()
+		}
 	default:
 		r.log.Warn("unknown relay message dropped", "kind", m.Kind)
 	}

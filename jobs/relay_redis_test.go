@@ -55,6 +55,13 @@ func TestRedisRelay(t *testing.T) {
 		<-ready
 	}
 
+	// A probe comes back through the node's own subscription, and is delivered nowhere.
+	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer pcancel()
+	if err := ra.Probe(pctx); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+
 	ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid", Data: `{"id":1}`, SocketID: "1.2", QueuedAt: time.Unix(100, 0).UTC()}
 	ra.Deliver(ctx, ev)
 	for _, n := range []*node{a, b} {

@@ -99,13 +99,11 @@ func (c *cluster) watchRedis(ctx context.Context, srv *ws.Server, rdb redis.Univ
 		}
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		ok := rdb.Ping(pctx).Err() == nil
+		// The relay hears the others only if a message it publishes comes back through its
+		// own subscription; until then /up stays unready, so a load balancer keeps traffic
+		// away from a node cut off from the cluster.
+		c.subscribed.Store(ok && c.relay.Probe(pctx) == nil)
 		cancel()
-		if !ok {
-			// The relay's connection is gone too; /up stays unready until Redis confirms the
-			// re-subscription, so a load balancer keeps traffic away from a node that cannot
-			// hear the others yet.
-			c.subscribed.Store(false)
-		}
 		if ok && !up {
 			if err := srv.Reassert(ctx); err != nil {
 				c.log.Warn("re-asserting this node's state failed; retrying", "err", err)
@@ -122,7 +120,7 @@ func (c *cluster) watchRedis(ctx context.Context, srv *ws.Server, rdb redis.Univ
 // when the node started).
 func (c *cluster) runRelay(ctx context.Context) {
 	for ctx.Err() == nil {
-		err := c.relay.Run(ctx, func() { c.subscribed.Store(true) })
+		err := c.relay.Run(ctx, nil)
 		if err == nil || ctx.Err() != nil {
 			return
 		}
