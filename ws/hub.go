@@ -147,6 +147,11 @@ func (h *Hub) Deliver(_ context.Context, ev registry.Event) {
 // DeliverFrame queues a frame payload made on another node (a client event, a presence
 // member event) on this node's subscribers of channel, except the socket except.
 func (h *Hub) DeliverFrame(appID, channel, except string, payload []byte) {
+	if registry.KindOf(channel).IsPresence() {
+		// A member event from another node must not slip between a local joiner's member
+		// list and the frame that carries it (see Hub.presence).
+		defer h.lockPresence(appID, channel)()
+	}
 	if h.occupied(appID, channel) {
 		h.publish(appID, channel, textFrame(payload), except)
 	}
