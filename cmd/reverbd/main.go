@@ -31,27 +31,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "start":
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		if err := start(ctx, args[1:], stderr); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			fmt.Fprintln(stderr, "reverbd:", err)
-			return 1
-		}
-		return 0
+		return serveCommand(start, args[1:], stderr)
 	case "worker":
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		if err := work(ctx, args[1:], stderr); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			fmt.Fprintln(stderr, "reverbd:", err)
-			return 1
-		}
-		return 0
+		return serveCommand(work, args[1:], stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "reverbd", version)
 		return 0
@@ -63,6 +45,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
+}
+
+// serveCommand runs a long-lived command until SIGINT or SIGTERM and turns its error into
+// an exit code.
+func serveCommand(cmd func(context.Context, []string, io.Writer) error, args []string, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := cmd(ctx, args, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "reverbd:", err)
+		return 1
+	}
+	return 0
 }
 
 func usage(w io.Writer) {
