@@ -110,9 +110,10 @@ func (h *Hub) remove(app, channel string, c *Conn) {
 	}
 }
 
-// publish queues frame on every local subscriber of channel except the one with socket id
-// except ("" excludes nobody).
-func (h *Hub) publish(app, channel string, frame []byte, except string) {
+// publish queues one frame on every local subscriber of channel except the one with socket
+// id except ("" excludes nobody). The frame is built once, by build, and only when the
+// channel has a local subscriber.
+func (h *Hub) publish(app, channel, except string, build func() []byte) {
 	k := channelKey{app, channel}
 	sh := h.shard(k)
 	sh.mu.RLock()
@@ -121,6 +122,7 @@ func (h *Hub) publish(app, channel string, frame []byte, except string) {
 	if subs == nil {
 		return
 	}
+	frame := build()
 	// A small channel is written at once by this goroutine (one hand-off less, lower
 	// latency); a big one is left to the writer pool, which spreads the system calls over
 	// the cores and coalesces frames.
@@ -137,10 +139,7 @@ func (h *Hub) publish(app, channel string, frame []byte, except string) {
 // to several of the channels gets one frame per channel.
 func (h *Hub) Deliver(_ context.Context, ev registry.Event) {
 	for _, ch := range ev.Channels {
-		if !h.occupied(ev.AppID, ch) {
-			continue
-		}
-		h.publish(ev.AppID, ch, eventFrame(ev.Name, ch, ev.Data), ev.SocketID)
+		h.publish(ev.AppID, ch, ev.SocketID, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
 	}
 }
 
@@ -152,16 +151,5 @@ func (h *Hub) DeliverFrame(appID, channel, except string, payload []byte) {
 		// list and the frame that carries it (see Hub.presence).
 		defer h.lockPresence(appID, channel)()
 	}
-	if h.occupied(appID, channel) {
-		h.publish(appID, channel, textFrame(payload), except)
-	}
-}
-
-// occupied reports whether channel of app has a local subscriber.
-func (h *Hub) occupied(app, channel string) bool {
-	k := channelKey{app, channel}
-	sh := h.shard(k)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	return sh.channels[k] != nil
+	h.publish(appID, channel, except, func() []byte { return textFrame(payload) })
 }

@@ -288,7 +288,7 @@ func (s *Server) accept(nc net.Conn, key, origin, protocol string) {
 // (except the socket except) and sends it to the other nodes. Local delivery comes first and
 // does not depend on Redis.
 func (s *Server) broadcast(appID, channel string, payload []byte, except string) {
-	s.hub.publish(appID, channel, textFrame(payload), except)
+	s.hub.publish(appID, channel, except, func() []byte { return textFrame(payload) })
 	if s.publisher == nil {
 		return
 	}
