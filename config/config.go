@@ -125,6 +125,13 @@ func (c *Config) AsynqQueue() string {
 	return c.QueueName
 }
 
+// ScalingKeyPrefix starts every cluster key in Redis: the prefix as a hash tag, which keeps
+// all of a deployment's keys in one Redis Cluster slot so multi-key scripts work there.
+func (c *Config) ScalingKeyPrefix() string { return "{" + c.ScalingPrefix + "}" }
+
+// ScalingPubSubChannel is the Redis pub/sub channel the nodes share.
+func (c *Config) ScalingPubSubChannel() string { return c.ScalingPrefix + ":" + c.ScalingChannel }
+
 // AdminAddr is the host:port the admin listener binds.
 func (c *Config) AdminAddr() string {
 	return net.JoinHostPort(c.AdminHost, strconv.Itoa(c.AdminPort))

@@ -32,8 +32,7 @@ type cluster struct {
 }
 
 func newCluster(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) *cluster {
-	// A hash tag keeps every key in one Redis Cluster slot, so multi-key scripts work there.
-	prefix := "{" + cfg.ScalingPrefix + "}"
+	prefix := cfg.ScalingKeyPrefix()
 	node := newNodeID()
 	log = log.With("component", "cluster", "node", node)
 	return &cluster{
@@ -48,7 +47,7 @@ func newCluster(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger)
 
 // attach creates the relay, which delivers to srv on this node.
 func (c *cluster) attach(rdb redis.UniversalClient, cfg *config.Config, srv *ws.Server) {
-	c.relay = jobs.NewRedisRelay(rdb, cfg.ScalingPrefix+":"+cfg.ScalingChannel, c.node, localNode{srv}, c.log)
+	c.relay = jobs.NewRedisRelay(rdb, cfg.ScalingPubSubChannel(), c.node, localNode{srv}, c.log)
 }
 
 // publisher is the ws.Publisher of this node; the relay is attached after the ws server

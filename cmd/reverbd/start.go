@@ -63,12 +63,7 @@ func start(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	level := slog.LevelInfo
-	if cfg.Debug {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := newServer(cfg, log)
+	srv, err := newServer(cfg, newLogger(cfg, stderr))
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
@@ -84,4 +79,13 @@ func start(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	return srv.serve(ctx, ln, adminLn)
+}
+
+// newLogger is the process logger: text on w, debug level with REVERB_DEBUG or --debug.
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	level := slog.LevelInfo
+	if cfg.Debug {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }

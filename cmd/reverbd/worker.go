@@ -31,11 +31,7 @@ func work(ctx context.Context, args []string, stderr io.Writer) error {
 	if !cfg.ScalingEnabled {
 		return errors.New("reverbd worker needs REVERB_SCALING_ENABLED=true (and the redis queue): it only publishes to socket nodes")
 	}
-	level := slog.LevelInfo
-	if cfg.Debug {
-		level = slog.LevelDebug
-	}
-	return runWorker(ctx, cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+	return runWorker(ctx, cfg, newLogger(cfg, stderr))
 }
 
 // runWorker runs the delivery workers until ctx ends, then shuts the queue down.
@@ -46,11 +42,10 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	}
 	defer rdb.Close()
 	node := "worker-" + newNodeID()
-	prefix := "{" + cfg.ScalingPrefix + "}"
-	relay := jobs.NewRedisRelay(rdb, cfg.ScalingPrefix+":"+cfg.ScalingChannel, node, nil, log.With("component", "relay"))
+	relay := jobs.NewRedisRelay(rdb, cfg.ScalingPubSubChannel(), node, nil, log.With("component", "relay"))
 	worker := jobs.NewWorker(jobs.WorkerParams{
 		Deliverer: relay,
-		Cache:     registry.NewRedisCache(rdb, prefix),
+		Cache:     registry.NewRedisCache(rdb, cfg.ScalingKeyPrefix()),
 		CacheTTL:  cfg.CacheTTL,
 		Rules:     jobs.Rules{Timeout: cfg.QueueTimeout, Deadline: cfg.QueueDeadline},
 		Log:       log.With("component", "jobs"),
