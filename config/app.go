@@ -39,6 +39,16 @@ type App struct {
 	AcceptClientEventsFrom string `json:"accept_client_events_from"`
 	// RateLimiting limits every inbound message of one connection (Reverb's rate_limiting).
 	RateLimiting RateLimiting `json:"rate_limiting"`
+	// MaxSubscriptions caps the channels one connection may be subscribed to; past it a
+	// subscribe gets a channel-scoped pusher:subscription_error. 0 is unlimited.
+	MaxSubscriptions int `json:"max_subscriptions"`
+	// MaxClientEventsPerSecond caps the client events one connection may send per second
+	// (Pusher's limit is 10); an excess event is dropped with a 4301 pusher:error. 0 is
+	// unlimited.
+	MaxClientEventsPerSecond int `json:"max_client_events_per_second"`
+	// MaxPresenceMembers caps the distinct users of one presence channel; past it a new
+	// user's subscribe gets a channel-scoped pusher:subscription_error. 0 is unlimited.
+	MaxPresenceMembers int `json:"max_presence_members"`
 }
 
 // RateLimiting is Reverb's per-connection limit on inbound messages: at most MaxAttempts

@@ -14,13 +14,18 @@ import (
 )
 
 // Defaults of the apps file for a key an app leaves out; the same as Reverb's config/reverb.php
-// and the REVERB_APP_* defaults, except accept_client_events_from (see fileApp).
+// and the REVERB_APP_* defaults.
 const (
 	defaultPingInterval    = 60 // seconds
 	defaultActivityTimeout = 30 // seconds
 	defaultMaxMessageSize  = 10000
 	defaultRateLimitMax    = 60
 	defaultRateLimitDecay  = 60 // seconds
+	// defaultMaxSubscriptions and defaultMaxClientEventsPerSecond are far above what an
+	// ordinary app uses; 10 client events per second is Pusher's own limit
+	// (https://pusher.com/docs/channels/using_channels/events/#triggering-client-events).
+	defaultMaxSubscriptions         = 1000
+	defaultMaxClientEventsPerSecond = 10
 )
 
 // fileApp is one element of the apps file. Pointers tell a missing key from a zero.
@@ -35,10 +40,13 @@ type fileApp struct {
 	ActivityTimeout *int `json:"activity_timeout"`
 	MaxMessageSize  *int `json:"max_message_size"`
 	MaxConnections  *int `json:"max_connections"` // missing or null: unlimited
-	// AcceptClientEventsFrom defaults to "all" when missing: Reverb's ConfigApplicationProvider
-	// does so for an app definition without the key (pusher-protocol.md §12).
-	AcceptClientEventsFrom *string           `json:"accept_client_events_from"`
-	RateLimiting           *fileRateLimiting `json:"rate_limiting"`
+	// AcceptClientEventsFrom defaults to "members", as REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM
+	// does: a socket not subscribed to a channel never injects events into it.
+	AcceptClientEventsFrom   *string           `json:"accept_client_events_from"`
+	RateLimiting             *fileRateLimiting `json:"rate_limiting"`
+	MaxSubscriptions         *int              `json:"max_subscriptions"`            // missing: 1000
+	MaxClientEventsPerSecond *int              `json:"max_client_events_per_second"` // missing: 10
+	MaxPresenceMembers       *int              `json:"max_presence_members"`         // missing: unlimited
 }
 
 // fileRateLimiting is an app's rate_limiting object in the apps file.
@@ -98,17 +106,20 @@ func readAppsFile(path string) ([]App, error) {
 // app converts f, filling the defaults of the keys it leaves out.
 func (f *fileApp) app() App {
 	a := App{
-		ID:                     string(f.AppID),
-		Key:                    f.Key,
-		Secret:                 f.Secret,
-		AllowedOrigins:         []string{"*"},
-		PingInterval:           seconds(f.PingInterval, defaultPingInterval),
-		PongTimeout:            seconds(f.PongTimeout, 0),
-		ActivityTimeout:        seconds(f.ActivityTimeout, defaultActivityTimeout),
-		MaxMessageSize:         intOr(f.MaxMessageSize, defaultMaxMessageSize),
-		MaxConnections:         intOr(f.MaxConnections, 0),
-		AcceptClientEventsFrom: ClientEventsAll,
-		RateLimiting:           RateLimiting{MaxAttempts: defaultRateLimitMax, DecaySeconds: defaultRateLimitDecay},
+		ID:                       string(f.AppID),
+		Key:                      f.Key,
+		Secret:                   f.Secret,
+		AllowedOrigins:           []string{"*"},
+		PingInterval:             seconds(f.PingInterval, defaultPingInterval),
+		PongTimeout:              seconds(f.PongTimeout, 0),
+		ActivityTimeout:          seconds(f.ActivityTimeout, defaultActivityTimeout),
+		MaxMessageSize:           intOr(f.MaxMessageSize, defaultMaxMessageSize),
+		MaxConnections:           intOr(f.MaxConnections, 0),
+		AcceptClientEventsFrom:   ClientEventsMembers,
+		RateLimiting:             RateLimiting{MaxAttempts: defaultRateLimitMax, DecaySeconds: defaultRateLimitDecay},
+		MaxSubscriptions:         intOr(f.MaxSubscriptions, defaultMaxSubscriptions),
+		MaxClientEventsPerSecond: intOr(f.MaxClientEventsPerSecond, defaultMaxClientEventsPerSecond),
+		MaxPresenceMembers:       intOr(f.MaxPresenceMembers, 0),
 	}
 	if f.AllowedOrigins != nil {
 		a.AllowedOrigins = *f.AllowedOrigins

@@ -36,6 +36,9 @@ type Config struct {
 	AppRateLimitMax       int    `envconfig:"REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS" default:"60"`
 	AppRateLimitDecay     int    `envconfig:"REVERB_APP_RATE_LIMIT_DECAY_SECONDS" default:"60"`
 	AppRateLimitTerminate bool   `envconfig:"REVERB_APP_RATE_LIMIT_TERMINATE"`
+	AppMaxSubscriptions   int    `envconfig:"REVERB_APP_MAX_SUBSCRIPTIONS" default:"1000"`          // 0 = unlimited
+	AppMaxClientEventsPS  int    `envconfig:"REVERB_APP_MAX_CLIENT_EVENTS_PER_SECOND" default:"10"` // 0 = unlimited
+	AppMaxPresenceMembers int    `envconfig:"REVERB_APP_MAX_PRESENCE_MEMBERS"`                      // 0 = unlimited
 	// AppsFile names a JSON array of apps (see App); they are added to the REVERB_APP_* app.
 	AppsFile string `envconfig:"REVERB_APPS_FILE"`
 

@@ -181,6 +181,9 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 			DecaySeconds:     c.AppRateLimitDecay,
 			TerminateOnLimit: c.AppRateLimitTerminate,
 		},
+		MaxSubscriptions:         c.AppMaxSubscriptions,
+		MaxClientEventsPerSecond: c.AppMaxClientEventsPS,
+		MaxPresenceMembers:       c.AppMaxPresenceMembers,
 	}, true, nil
 }
 

@@ -129,23 +129,32 @@ func validateApp(a *App, name func(field string) string) error {
 		return fmt.Errorf("config: %s must be 1 or more, got %d", name("rate_limiting.max_attempts"), a.RateLimiting.MaxAttempts)
 	case a.RateLimiting.Enabled && a.RateLimiting.DecaySeconds < 1:
 		return fmt.Errorf("config: %s must be 1 or more, got %d", name("rate_limiting.decay_seconds"), a.RateLimiting.DecaySeconds)
+	case a.MaxSubscriptions < 0:
+		return fmt.Errorf("config: %s must be 0 (unlimited) or more, got %d", name("max_subscriptions"), a.MaxSubscriptions)
+	case a.MaxClientEventsPerSecond < 0:
+		return fmt.Errorf("config: %s must be 0 (unlimited) or more, got %d", name("max_client_events_per_second"), a.MaxClientEventsPerSecond)
+	case a.MaxPresenceMembers < 0:
+		return fmt.Errorf("config: %s must be 0 (unlimited) or more, got %d", name("max_presence_members"), a.MaxPresenceMembers)
 	}
 	return nil
 }
 
 // envAppVars names the REVERB_APP_* variable behind each apps-file key.
 var envAppVars = map[string]string{
-	"app_id":                      "REVERB_APP_ID",
-	"key":                         "REVERB_APP_KEY",
-	"secret":                      "REVERB_APP_SECRET",
-	"ping_interval":               "REVERB_APP_PING_INTERVAL",
-	"pong_timeout":                "REVERB_APP_PONG_TIMEOUT",
-	"activity_timeout":            "REVERB_APP_ACTIVITY_TIMEOUT",
-	"max_message_size":            "REVERB_APP_MAX_MESSAGE_SIZE",
-	"max_connections":             "REVERB_APP_MAX_CONNECTIONS",
-	"accept_client_events_from":   "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM",
-	"rate_limiting.max_attempts":  "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS",
-	"rate_limiting.decay_seconds": "REVERB_APP_RATE_LIMIT_DECAY_SECONDS",
+	"app_id":                       "REVERB_APP_ID",
+	"key":                          "REVERB_APP_KEY",
+	"secret":                       "REVERB_APP_SECRET",
+	"ping_interval":                "REVERB_APP_PING_INTERVAL",
+	"pong_timeout":                 "REVERB_APP_PONG_TIMEOUT",
+	"activity_timeout":             "REVERB_APP_ACTIVITY_TIMEOUT",
+	"max_message_size":             "REVERB_APP_MAX_MESSAGE_SIZE",
+	"max_connections":              "REVERB_APP_MAX_CONNECTIONS",
+	"accept_client_events_from":    "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM",
+	"rate_limiting.max_attempts":   "REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS",
+	"rate_limiting.decay_seconds":  "REVERB_APP_RATE_LIMIT_DECAY_SECONDS",
+	"max_subscriptions":            "REVERB_APP_MAX_SUBSCRIPTIONS",
+	"max_client_events_per_second": "REVERB_APP_MAX_CLIENT_EVENTS_PER_SECOND",
+	"max_presence_members":         "REVERB_APP_MAX_PRESENCE_MEMBERS",
 }
 
 // appFieldName returns how errors name a field of c.Apps[i]: the REVERB_APP_* variable for

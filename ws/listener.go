@@ -123,6 +123,17 @@ func (c *prefixedConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// unwrapConn returns the socket under a connection the HTTP server hijacked for an upgrade
+// on a kept-alive connection, so the poller can watch its descriptor. ok is false while
+// peeked bytes are still unread: they would be lost to a reader of the raw socket.
+func unwrapConn(nc net.Conn) (raw net.Conn, ok bool) {
+	pc, wrapped := nc.(*prefixedConn)
+	if !wrapped {
+		return nc, true
+	}
+	return pc.Conn, len(pc.prefix) == 0
+}
+
 // upgrade completes the WebSocket handshake on a raw connection and accepts it.
 func (s *Server) upgrade(nc net.Conn, br *bufio.Reader) {
 	var key, origin, protocol string

@@ -217,12 +217,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade refused", "err", err)
 		return
 	}
-	if rw != nil && rw.Reader.Buffered() > 0 {
+	raw, ok := unwrapConn(nc)
+	if !ok || (rw != nil && rw.Reader.Buffered() > 0) {
 		// Clients send nothing before the 101; bytes here break the framing.
 		refuse(nc, errInvalidMessage)
 		return
 	}
-	s.accept(nc, key, origin, protocol)
+	// The HTTP server's read and write deadlines no longer apply to the socket.
+	_ = raw.SetDeadline(time.Time{})
+	s.accept(raw, key, origin, protocol)
 }
 
 // accept runs the checks that come before the handshake (pusher-protocol.md §1.1) and
