@@ -264,14 +264,16 @@ class Recorder {
 
 // RawClient: a bare WebSocket speaking the Pusher protocol, recording frames
 // exactly as the server sent them (frame.raw is the text, frame.msg the parsed
-// envelope).
+// envelope). opts.tls (options for `ws`, e.g. {ca}) makes it connect with wss://;
+// opts.path is a route prefix (REVERB_SERVER_PATH).
 class RawClient {
-  constructor(server, { key = APP.key, headers } = {}) {
-    this.url = `ws://${server.host}:${server.port}/app/${key}?protocol=7&client=js&version=8.6.0&flash=false`;
+  constructor(server, { key = APP.key, headers, tls, path = '' } = {}) {
+    const scheme = tls ? 'wss' : 'ws';
+    this.url = `${scheme}://${server.host}:${server.port}${path}/app/${key}?protocol=7&client=js&version=8.6.0&flash=false`;
     this.frames = [];
     this.waiters = [];
     this.closeInfo = null;
-    this.ws = new WebSocket(this.url, { headers });
+    this.ws = new WebSocket(this.url, { headers, ...(tls || {}) });
     this.ws.on('message', (buf, isBinary) => {
       const raw = buf.toString('utf8');
       let msg = null;

@@ -107,6 +107,8 @@ async function startServer(options = {}) {
   });
 
   const base = `http://127.0.0.1:${port}`;
+  // With REVERB_SERVER_PATH every route, /up included, is under that prefix.
+  const prefix = (env.REVERB_SERVER_PATH || '').replace(/\/+$/, '').replace(/^(?=[^/])/, '/');
   const deadline = Date.now() + 15000;
   let lastErr = null;
   for (;;) {
@@ -116,7 +118,7 @@ async function startServer(options = {}) {
       );
     }
     try {
-      const res = await fetch(`${base}/up`);
+      const res = await fetch(`${base}${prefix}/up`);
       const body = await res.text();
       if (res.status === 200) {
         let parsed;
