@@ -12,10 +12,31 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
-// handshakeTimeout bounds how long a new connection may take to send its first request.
-const handshakeTimeout = 10 * time.Second
+// DefaultMaxHeaderBytes is the default bound on a handshake's request line and headers.
+const DefaultMaxHeaderBytes = 8 << 10
+
+const (
+	// slotWait is how long a new connection waits for a handshake slot before it is closed.
+	slotWait = 100 * time.Millisecond
+	// acceptBackoffMin and acceptBackoffMax bound the wait between failed accepts; they are
+	// net/http's.
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+	// lingerBytes and lingerTimeout bound what is read and dropped after a refused
+	// handshake's answer, so that closing does not reset the connection before the client
+	// has read it.
+	lingerBytes   = 64 << 10
+	lingerTimeout = time.Second
+)
+
+// errHeaderTooLarge ends a handshake whose request line and headers pass the limit.
+var errHeaderTooLarge = errors.New("ws: handshake headers too large")
+
+var responseHeaderTooLarge = []byte("HTTP/1.1 431 Request Header Fields Too Large\r\n" +
+	"Connection: close\r\nContent-Length: 0\r\n\r\n")
 
 var peekReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 512) }}
 
@@ -24,11 +45,25 @@ var peekReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 51
 // net/http request, no hijack: a few hundred bytes of garbage per upgrade instead of
 // about 13 KiB) and handed to the poller; every other connection is passed on, unread bytes
 // included, to the returned listener, which the HTTP server serves (API, /up, and upgrades
-// that arrive on a kept-alive connection through the chi route). Closing the returned
-// listener closes ln.
+// that arrive on a kept-alive connection through the chi route).
+//
+// The server owns ln from now on: closing the returned listener or Shutdown closes it.
+// A connection's first request must arrive whole, and the 101 be written, within the
+// handshake timeout; the request line and headers may take at most MaxHeaderBytes (431
+// past it). At most MaxHandshakes connections are between accept and upgrade (or hand-off)
+// at a time: past it the next one waits briefly for a slot, then is closed. Accept errors
+// that pass (out of file descriptors, an aborted connection) are retried with a back-off of
+// 5 ms doubling to 1 s, as net/http does, and logged once per burst.
 func (s *Server) Listener(ln net.Listener, prefix string) net.Listener {
 	l := &peekListener{Listener: ln, srv: s, match: []byte("GET " + strings.TrimRight(prefix, "/") + "/app/"),
 		conns: make(chan net.Conn), done: make(chan struct{})}
+	s.acceptMu.Lock()
+	defer s.acceptMu.Unlock()
+	if !s.accepted.Load() {
+		_ = l.Close()
+		return l
+	}
+	s.listeners = append(s.listeners, l)
 	s.spawn(l.acceptLoop)
 	return l
 }
@@ -46,37 +81,113 @@ type peekListener struct {
 }
 
 func (l *peekListener) acceptLoop() {
+	log := l.srv.log
+	var (
+		backoff      time.Duration // 0 while accepts succeed
+		failures     int
+		failingSince time.Time
+		dropped      int // connections closed for want of a handshake slot, this burst
+	)
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if !acceptRetryable(err) {
+				l.close(err)
+				return
 			}
-			l.close(err)
-			return
+			if backoff == 0 {
+				backoff, failingSince = acceptBackoffMin, time.Now()
+				log.Warn("accept failing, retrying with back-off", "err", err)
+			} else {
+				backoff = min(2*backoff, acceptBackoffMax)
+			}
+			failures++
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-l.done:
+				t.Stop()
+				return
+			}
+			continue
+		}
+		if backoff != 0 {
+			log.Info("accepting again", "failed_accepts", failures,
+				"after", time.Since(failingSince).Round(time.Millisecond))
+			backoff, failures = 0, 0
+		}
+		ok, waited := l.srv.hs.acquire(l.done)
+		if !ok {
+			_ = nc.Close()
+			if dropped == 0 {
+				log.Warn("handshake limit reached: new connections are closed until handshakes finish",
+					"max_handshakes", cap(l.srv.hs.slots))
+			}
+			dropped++
+			continue
+		}
+		if dropped > 0 && !waited {
+			log.Info("handshake slots free again", "closed_connections", dropped)
+			dropped = 0
 		}
 		l.srv.spawn(func() { l.sort(nc) })
 	}
 }
 
-// sort peeks at the first bytes of nc and upgrades it or hands it to the HTTP server.
+// acceptRetryable reports whether an accept error passes with time (net/http's "temporary"
+// accept errors): out of descriptors or buffers, or a connection that went away in the
+// backlog.
+func acceptRetryable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, errno := range []unix.Errno{unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM,
+		unix.ECONNABORTED, unix.ECONNRESET, unix.EINTR, unix.EAGAIN, unix.EPROTO} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
+}
+
+// sort peeks at the first bytes of nc and upgrades it or hands it to the HTTP server. It
+// holds a handshake slot, taken by acceptLoop, until it returns.
 func (l *peekListener) sort(nc net.Conn) {
+	s := l.srv
+	defer s.hs.release()
+	deadline := time.Now().Add(s.handshakeTimeout)
+	if !s.hs.begin(nc, deadline) {
+		_ = nc.Close() // shutting down
+		return
+	}
+	defer s.hs.end(nc)
+	defer s.closeOnPanic("handshake", nc)
 	br := peekReaders.Get().(*bufio.Reader)
 	br.Reset(nc)
 	defer func() {
 		br.Reset(nil)
 		peekReaders.Put(br)
 	}()
-	_ = nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	head, err := br.Peek(len(l.match))
-	if err == nil && bytes.Equal(head, l.match) && l.srv.accepted.Load() {
-		l.srv.upgrade(nc, br)
+	switch {
+	case err == nil && bytes.Equal(head, l.match):
+		s.upgrade(nc, br, deadline)
+		return
+	case err != nil && !errors.Is(err, io.EOF):
+		// The deadline passed, Shutdown cut the handshake, or the connection failed.
+		_ = nc.Close()
 		return
 	}
-	_ = nc.SetReadDeadline(time.Time{})
+	_ = nc.SetDeadline(time.Time{}) // the HTTP server sets its own
 	rest := make([]byte, br.Buffered())
 	_, _ = io.ReadFull(br, rest)
+	select {
+	case <-l.done:
+		_ = nc.Close()
+		return
+	default:
+	}
 	select {
 	case l.conns <- &prefixedConn{Conn: nc, prefix: rest}:
 	case <-l.done:
@@ -86,6 +197,11 @@ func (l *peekListener) sort(nc net.Conn) {
 
 // Accept returns the next connection that is not a WebSocket upgrade.
 func (l *peekListener) Accept() (net.Conn, error) {
+	select {
+	case <-l.done:
+		return nil, l.err
+	default:
+	}
 	select {
 	case c := <-l.conns:
 		return c, nil
@@ -106,6 +222,88 @@ func (l *peekListener) close(err error) {
 		l.err = err
 		close(l.done)
 	})
+}
+
+// handshakes tracks the connections between accept and registration. It bounds how many
+// the listener holds at once (a slot each) so that a flood of slow or oversized handshakes
+// costs bounded memory, and lets Shutdown cut them short and wait for them.
+type handshakes struct {
+	slots chan struct{} // one value per slot taken by the listener
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{} // guarded by mu: in progress
+	closed bool                  // guarded by mu: set by cut; no handshake begins after it
+	wg     sync.WaitGroup        // one count per connection in conns
+}
+
+func (h *handshakes) init(max int) {
+	h.slots = make(chan struct{}, max)
+	h.conns = make(map[net.Conn]struct{})
+}
+
+// acquire takes a slot, waiting up to slotWait for one; waited reports that none was free
+// at once.
+func (h *handshakes) acquire(done <-chan struct{}) (ok, waited bool) {
+	select {
+	case h.slots <- struct{}{}:
+		return true, false
+	default:
+	}
+	t := time.NewTimer(slotWait)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return true, true
+	case <-t.C:
+	case <-done:
+	}
+	return false, true
+}
+
+// release frees a slot taken by acquire.
+func (h *handshakes) release() { <-h.slots }
+
+// begin registers nc with the deadline its handshake must meet (zero: none); it returns
+// false once Shutdown has begun.
+func (h *handshakes) begin(nc net.Conn, deadline time.Time) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.conns[nc] = struct{}{}
+	h.wg.Add(1)
+	_ = nc.SetDeadline(deadline)
+	return true
+}
+
+// setReadDeadline sets nc's read deadline unless Shutdown has cut the handshakes.
+func (h *handshakes) setReadDeadline(nc net.Conn, t time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.closed {
+		_ = nc.SetReadDeadline(t)
+	}
+}
+
+// end unregisters a connection registered by begin.
+func (h *handshakes) end(nc net.Conn) {
+	h.mu.Lock()
+	delete(h.conns, nc)
+	h.mu.Unlock()
+	h.wg.Done()
+}
+
+// cut makes every read and write of the handshakes in progress fail at once, and refuses
+// new ones; wg then counts down as they return.
+func (h *handshakes) cut() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	past := time.Unix(1, 0)
+	for nc := range h.conns {
+		_ = nc.SetDeadline(past)
+	}
 }
 
 // prefixedConn replays the bytes peeked from a connection before reading on.
@@ -134,8 +332,29 @@ func unwrapConn(nc net.Conn) (raw net.Conn, ok bool) {
 	return pc.Conn, len(pc.prefix) == 0
 }
 
-// upgrade completes the WebSocket handshake on a raw connection and accepts it.
-func (s *Server) upgrade(nc net.Conn, br *bufio.Reader) {
+// limitedReader reads at most n bytes from r, then fails with errHeaderTooLarge. gobwas/ws's
+// Upgrader reads each header line whole and grows it without bound (its readLine appends
+// until '\n'), and reads any number of lines; this bounds both.
+type limitedReader struct {
+	r io.Reader
+	n int
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if len(p) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= n
+	return n, err
+}
+
+// upgrade completes the WebSocket handshake on a raw connection, within deadline, and
+// accepts it.
+func (s *Server) upgrade(nc net.Conn, br *bufio.Reader, deadline time.Time) {
 	var key, origin, protocol string
 	u := ws.Upgrader{
 		OnRequest: func(uri []byte) error {
@@ -158,17 +377,37 @@ func (s *Server) upgrade(nc net.Conn, br *bufio.Reader) {
 	rw := struct {
 		io.Reader
 		io.Writer
-	}{br, nc}
+	}{&limitedReader{r: br, n: s.maxHeaderBytes}, nc}
 	if _, err := u.Upgrade(rw); err != nil {
+		// The Upgrader has answered what it refused itself (400, 405, 426); a read error
+		// (too large, deadline, reset) is answered here or not at all.
+		if errors.Is(err, errHeaderTooLarge) {
+			_, _ = nc.Write(responseHeaderTooLarge)
+		}
 		s.log.Debug("websocket upgrade refused", "err", err)
-		_ = nc.Close()
+		s.lingerClose(nc, deadline)
 		return
 	}
-	_ = nc.SetReadDeadline(time.Time{})
+	_ = nc.SetDeadline(time.Time{})
 	if br.Buffered() > 0 {
 		// Clients send nothing before the 101; bytes here break the framing.
 		refuse(nc, errInvalidMessage)
 		return
 	}
 	s.accept(nc, key, origin, protocol)
+}
+
+// lingerClose closes a refused handshake's connection so that the client can read the
+// answer: the write side is shut first, then what the client still sends is read and
+// dropped (a bounded amount, until the handshake deadline or a second has passed), so that
+// closing with unread bytes does not reset the connection and discard the answer.
+func (s *Server) lingerClose(nc net.Conn, deadline time.Time) {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		if soon := time.Now().Add(lingerTimeout); soon.Before(deadline) {
+			deadline = soon
+		}
+		s.hs.setReadDeadline(nc, deadline)
+		_, _ = io.CopyN(io.Discard, nc, lingerBytes)
+	}
+	_ = nc.Close()
 }
