@@ -174,8 +174,9 @@ func (l *peekListener) sort(nc net.Conn) {
 	case err == nil && bytes.Equal(head, l.match):
 		s.upgrade(nc, br, deadline)
 		return
-	case err != nil && !errors.Is(err, io.EOF):
-		// The deadline passed, Shutdown cut the handshake, or the connection failed.
+	case err != nil && (br.Buffered() == 0 || !errors.Is(err, io.EOF)):
+		// The deadline passed, Shutdown cut the handshake, the connection failed, or the
+		// client left without a byte.
 		_ = nc.Close()
 		return
 	}
