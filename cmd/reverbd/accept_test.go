@@ -20,12 +20,6 @@ import (
 // connections exhaust it.
 const fdLimit = 64
 
-var (
-	limitBuildOnce sync.Once
-	limitBinary    string
-	limitBuildErr  error
-)
-
 // lockedBuffer is a bytes.Buffer safe to write from the child's output copier and read here.
 type lockedBuffer struct {
 	mu  sync.Mutex
@@ -49,27 +43,18 @@ func (b *lockedBuffer) String() string {
 // once descriptors are free it serves WebSockets and GET /up again. The started line shows
 // the configured host (0.0.0.0, not [::]).
 func TestAcceptBackoff(t *testing.T) {
-	limitBuildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "reverbd-limit")
-		if err != nil {
-			limitBuildErr = err
-			return
-		}
-		limitBinary = filepath.Join(dir, "reverbd")
-		if out, err := exec.Command("go", "build", "-o", limitBinary, ".").CombinedOutput(); err != nil {
-			limitBuildErr = &buildError{err, out}
-		}
-	})
-	if limitBuildErr != nil {
-		t.Fatal(limitBuildErr)
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "reverbd")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	empty := filepath.Join(t.TempDir(), ".env")
+	empty := filepath.Join(dir, ".env")
 	if err := writeFile(empty, ""); err != nil {
 		t.Fatal(err)
 	}
 	// ulimit -n sets the soft and the hard limit: Go cannot raise it at start.
 	cmd := exec.Command("sh", "-c", `ulimit -n "$1" && exec "$2" start --env-file "$3"`, "sh",
-		strconv.Itoa(fdLimit), limitBinary, empty)
+		strconv.Itoa(fdLimit), binary, empty)
 	cmd.Env = append(os.Environ(), "REVERB_APP_ID="+e2eID, "REVERB_APP_KEY="+e2eKey, "REVERB_APP_SECRET="+e2eSecret,
 		"REVERB_SERVER_HOST=0.0.0.0", "REVERB_SERVER_PORT=0")
 	var logs lockedBuffer
@@ -145,10 +130,3 @@ func waitLog(t *testing.T, logs *lockedBuffer, s string) {
 		}
 	}
 }
-
-type buildError struct {
-	err error
-	out []byte
-}
-
-func (e *buildError) Error() string { return "go build: " + e.err.Error() + "\n" + string(e.out) }
