@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -82,12 +83,8 @@ type peekListener struct {
 
 func (l *peekListener) acceptLoop() {
 	log := l.srv.log
-	var (
-		backoff      time.Duration // 0 while accepts succeed
-		failures     int
-		failingSince time.Time
-		dropped      int // connections closed for want of a handshake slot, this burst
-	)
+	backoff := acceptBackoff{log: log}
+	dropped := 0 // connections closed for want of a handshake slot, this burst
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
@@ -95,14 +92,7 @@ func (l *peekListener) acceptLoop() {
 				l.close(err)
 				return
 			}
-			if backoff == 0 {
-				backoff, failingSince = acceptBackoffMin, time.Now()
-				log.Warn("accept failing, retrying with back-off", "err", err)
-			} else {
-				backoff = min(2*backoff, acceptBackoffMax)
-			}
-			failures++
-			t := time.NewTimer(backoff)
+			t := time.NewTimer(backoff.failed(err))
 			select {
 			case <-t.C:
 			case <-l.done:
@@ -111,11 +101,7 @@ func (l *peekListener) acceptLoop() {
 			}
 			continue
 		}
-		if backoff != 0 {
-			log.Info("accepting again", "failed_accepts", failures,
-				"after", time.Since(failingSince).Round(time.Millisecond))
-			backoff, failures = 0, 0
-		}
+		backoff.succeeded()
 		ok, waited := l.srv.hs.acquire(l.done)
 		if !ok {
 			_ = nc.Close()
@@ -132,6 +118,36 @@ func (l *peekListener) acceptLoop() {
 		}
 		l.srv.spawn(func() { l.sort(nc) })
 	}
+}
+
+// acceptBackoff paces the retries of a failing accept, and logs a burst of failures once
+// when it starts and once when it ends.
+type acceptBackoff struct {
+	log      *slog.Logger
+	wait     time.Duration // 0 while accepts succeed
+	failures int
+	since    time.Time
+}
+
+// failed records a failed accept and returns how long to wait before the next.
+func (b *acceptBackoff) failed(err error) time.Duration {
+	if b.wait == 0 {
+		b.wait, b.since = acceptBackoffMin, time.Now()
+		b.log.Warn("accept failing, retrying with back-off", "err", err)
+	} else {
+		b.wait = min(2*b.wait, acceptBackoffMax)
+	}
+	b.failures++
+	return b.wait
+}
+
+// succeeded records a successful accept.
+func (b *acceptBackoff) succeeded() {
+	if b.wait == 0 {
+		return
+	}
+	b.log.Info("accepting again", "failed_accepts", b.failures, "after", time.Since(b.since).Round(time.Millisecond))
+	b.wait, b.failures = 0, 0
 }
 
 // acceptRetryable reports whether an accept error passes with time (net/http's "temporary"
