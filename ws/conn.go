@@ -251,6 +251,7 @@ func unwritten(batch net.Buffers, n int) net.Buffers {
 // drain writes the queue with blocking writes (under a write deadline) until it is empty,
 // for a socket whose buffer was full. It owns the write side while c.writing is set.
 func (c *Conn) drain() {
+	defer c.closeOnPanic("drain")
 	var batch net.Buffers
 	for {
 		c.wmu.Lock()

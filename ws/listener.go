@@ -5,17 +5,21 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
-// handshakeTimeout bounds how long a new connection may take to send its first request.
-const handshakeTimeout = 10 * time.Second
+const (
+	// acceptBackoffMin and acceptBackoffMax bound the wait between failed accepts; they are
+	// net/http's.
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
 
 var peekReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 512) }}
 
@@ -24,11 +28,25 @@ var peekReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 51
 // net/http request, no hijack: a few hundred bytes of garbage per upgrade instead of
 // about 13 KiB) and handed to the poller; every other connection is passed on, unread bytes
 // included, to the returned listener, which the HTTP server serves (API, /up, and upgrades
-// that arrive on a kept-alive connection through the chi route). Closing the returned
-// listener closes ln.
+// that arrive on a kept-alive connection through the chi route).
+//
+// The server owns ln from now on: closing the returned listener or Shutdown closes it.
+// A connection's first request must arrive whole, and the 101 be written, within the
+// handshake timeout; the request line and headers may take at most MaxHeaderBytes (431
+// past it). At most MaxHandshakes connections are between accept and upgrade (or hand-off)
+// at a time: past it the next one waits briefly for a slot, then is closed. Accept errors
+// that pass (out of file descriptors, an aborted connection) are retried with a back-off of
+// 5 ms doubling to 1 s, as net/http does, and logged once per burst.
 func (s *Server) Listener(ln net.Listener, prefix string) net.Listener {
 	l := &peekListener{Listener: ln, srv: s, match: []byte("GET " + strings.TrimRight(prefix, "/") + "/app/"),
 		conns: make(chan net.Conn), done: make(chan struct{})}
+	s.acceptMu.Lock()
+	defer s.acceptMu.Unlock()
+	if !s.accepted.Load() {
+		_ = l.Close()
+		return l
+	}
+	s.listeners = append(s.listeners, l)
 	s.spawn(l.acceptLoop)
 	return l
 }
@@ -46,37 +64,129 @@ type peekListener struct {
 }
 
 func (l *peekListener) acceptLoop() {
+	log := l.srv.log
+	backoff := acceptBackoff{log: log}
+	dropped := 0 // connections closed for want of a handshake slot, this burst
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
+			if !acceptRetryable(err) {
+				l.close(err)
+				return
 			}
-			l.close(err)
-			return
+			t := time.NewTimer(backoff.failed(err))
+			select {
+			case <-t.C:
+			case <-l.done:
+				t.Stop()
+				return
+			}
+			continue
+		}
+		backoff.succeeded()
+		ok, waited := l.srv.hs.acquire(l.done)
+		if !ok {
+			_ = nc.Close()
+			if dropped == 0 {
+				log.Warn("handshake limit reached: new connections are closed until handshakes finish",
+					"max_handshakes", cap(l.srv.hs.slots))
+			}
+			dropped++
+			continue
+		}
+		if dropped > 0 && !waited {
+			log.Info("handshake slots free again", "closed_connections", dropped)
+			dropped = 0
 		}
 		l.srv.spawn(func() { l.sort(nc) })
 	}
 }
 
-// sort peeks at the first bytes of nc and upgrades it or hands it to the HTTP server.
+// acceptBackoff paces the retries of a failing accept, and logs a burst of failures once
+// when it starts and once when it ends.
+type acceptBackoff struct {
+	log      *slog.Logger
+	wait     time.Duration // 0 while accepts succeed
+	failures int
+	since    time.Time
+}
+
+// failed records a failed accept and returns how long to wait before the next.
+func (b *acceptBackoff) failed(err error) time.Duration {
+	if b.wait == 0 {
+		b.wait, b.since = acceptBackoffMin, time.Now()
+		b.log.Warn("accept failing, retrying with back-off", "err", err)
+	} else {
+		b.wait = min(2*b.wait, acceptBackoffMax)
+	}
+	b.failures++
+	return b.wait
+}
+
+// succeeded records a successful accept.
+func (b *acceptBackoff) succeeded() {
+	if b.wait == 0 {
+		return
+	}
+	b.log.Info("accepting again", "failed_accepts", b.failures, "after", time.Since(b.since).Round(time.Millisecond))
+	b.wait, b.failures = 0, 0
+}
+
+// acceptRetryable reports whether an accept error passes with time (net/http's "temporary"
+// accept errors): out of descriptors or buffers, or a connection that went away in the
+// backlog.
+func acceptRetryable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, errno := range []unix.Errno{unix.EMFILE, unix.ENFILE, unix.ENOBUFS, unix.ENOMEM,
+		unix.ECONNABORTED, unix.ECONNRESET, unix.EINTR, unix.EAGAIN, unix.EPROTO} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
+}
+
+// sort peeks at the first bytes of nc and upgrades it or hands it to the HTTP server. It
+// holds a handshake slot, taken by acceptLoop, until it returns.
 func (l *peekListener) sort(nc net.Conn) {
+	s := l.srv
+	defer s.hs.release()
+	deadline := time.Now().Add(s.handshakeTimeout)
+	if !s.hs.begin(nc, deadline) {
+		_ = nc.Close() // shutting down
+		return
+	}
+	defer s.hs.end(nc)
+	defer s.closeOnPanic("handshake", nc)
 	br := peekReaders.Get().(*bufio.Reader)
 	br.Reset(nc)
 	defer func() {
 		br.Reset(nil)
 		peekReaders.Put(br)
 	}()
-	_ = nc.SetReadDeadline(time.Now().Add(handshakeTimeout))
 	head, err := br.Peek(len(l.match))
-	if err == nil && bytes.Equal(head, l.match) && l.srv.accepted.Load() {
-		l.srv.upgrade(nc, br)
+	switch {
+	case err == nil && bytes.Equal(head, l.match):
+		s.upgrade(nc, br, deadline)
+		return
+	case err != nil && (br.Buffered() == 0 || !errors.Is(err, io.EOF)):
+		// The deadline passed, Shutdown cut the handshake, the connection failed, or the
+		// client left without a byte.
+		_ = nc.Close()
 		return
 	}
-	_ = nc.SetReadDeadline(time.Time{})
+	_ = nc.SetDeadline(time.Time{}) // the HTTP server sets its own
 	rest := make([]byte, br.Buffered())
 	_, _ = io.ReadFull(br, rest)
+	select {
+	case <-l.done:
+		_ = nc.Close()
+		return
+	default:
+	}
 	select {
 	case l.conns <- &prefixedConn{Conn: nc, prefix: rest}:
 	case <-l.done:
@@ -86,6 +196,11 @@ func (l *peekListener) sort(nc net.Conn) {
 
 // Accept returns the next connection that is not a WebSocket upgrade.
 func (l *peekListener) Accept() (net.Conn, error) {
+	select {
+	case <-l.done:
+		return nil, l.err
+	default:
+	}
 	select {
 	case c := <-l.conns:
 		return c, nil
@@ -132,43 +247,4 @@ func unwrapConn(nc net.Conn) (raw net.Conn, ok bool) {
 		return nc, true
 	}
 	return pc.Conn, len(pc.prefix) == 0
-}
-
-// upgrade completes the WebSocket handshake on a raw connection and accepts it.
-func (s *Server) upgrade(nc net.Conn, br *bufio.Reader) {
-	var key, origin, protocol string
-	u := ws.Upgrader{
-		OnRequest: func(uri []byte) error {
-			// The slices are valid only during the callback: copy what is kept.
-			path, query, _ := strings.Cut(string(uri), "?")
-			_, rest, _ := strings.Cut(path, "/app/")
-			key, _ = url.PathUnescape(rest)
-			if q, err := url.ParseQuery(query); err == nil {
-				protocol = q.Get("protocol")
-			}
-			return nil
-		},
-		OnHeader: func(k, v []byte) error {
-			if string(k) == "Origin" {
-				origin = string(v)
-			}
-			return nil
-		},
-	}
-	rw := struct {
-		io.Reader
-		io.Writer
-	}{br, nc}
-	if _, err := u.Upgrade(rw); err != nil {
-		s.log.Debug("websocket upgrade refused", "err", err)
-		_ = nc.Close()
-		return
-	}
-	_ = nc.SetReadDeadline(time.Time{})
-	if br.Buffered() > 0 {
-		// Clients send nothing before the 101; bytes here break the framing.
-		refuse(nc, errInvalidMessage)
-		return
-	}
-	s.accept(nc, key, origin, protocol)
 }

@@ -21,9 +21,14 @@ var readers = sync.Pool{New: func() any { return new(wsutil.Reader) }}
 
 var messageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// readHook, set only by tests, sees every message before it is handled.
+var readHook func(msg []byte)
+
 // readable runs when the poller saw bytes on the socket: it reads and handles one message (or
 // control frame), then re-arms the poller. It owns the read side of c while it runs.
 func (c *Conn) readable() {
+	// A panic closes this connection alone; rmu stays locked, as no reader follows release.
+	defer c.closeOnPanic("reader")
 	// The poller's one-shot arming already gives one reader at a time; the lock makes that
 	// ordering visible to Go (and its race detector), which cannot see it through epoll.
 	c.rmu.Lock()
@@ -90,6 +95,9 @@ func (c *Conn) readOne() error {
 	buf.Reset()
 	if _, err := buf.ReadFrom(rd); err != nil {
 		return err
+	}
+	if readHook != nil {
+		readHook(buf.Bytes())
 	}
 	c.handleMessage(buf.Bytes())
 	return nil

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,18 @@ type Params struct {
 	ReadTimeout time.Duration
 	// SweepInterval is how often liveness (ping, pong timeout) is checked; zero means 1 s.
 	SweepInterval time.Duration
+
+	// HandshakeTimeout bounds a new connection's first request on the [Server.Listener]:
+	// from accept until the 101 is written, or the connection is handed to the HTTP server;
+	// zero means 10 s.
+	HandshakeTimeout time.Duration
+	// MaxHeaderBytes bounds a handshake's request line and headers on the Listener (431 past
+	// it); zero means DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// MaxHandshakes is the most connections the Listener holds before they are upgraded or
+	// handed to the HTTP server; past it a new connection waits up to 100 ms for a slot, then
+	// is closed. Zero means 1024.
+	MaxHandshakes int
 }
 
 // Server accepts Pusher WebSocket connections at /app/{key}, speaks protocol v7 on them, and
@@ -67,6 +80,9 @@ type Server struct {
 	readTimeout   time.Duration
 	sweepInterval time.Duration
 
+	handshakeTimeout time.Duration // see Params
+	maxHeaderBytes   int
+
 	// ctx is used for the occupancy calls made on behalf of connections; it is never
 	// cancelled, so a connection that closes during shutdown still leaves cleanly.
 	ctx context.Context
@@ -76,11 +92,14 @@ type Server struct {
 
 	conns    connSet
 	writers  writerPool
-	acceptMu sync.Mutex     // orders registrations against Shutdown's flag change
+	acceptMu sync.Mutex     // orders registrations and new listeners against Shutdown's flag change
 	live     sync.WaitGroup // one count per registered connection, done when released
 	accepted atomic.Bool    // set by New, cleared by Shutdown: whether new sockets are taken
 	wg       sync.WaitGroup
 	running  chan struct{} // closed when Run returns
+
+	listeners []*peekListener // guarded by acceptMu; closed by Shutdown
+	hs        handshakes      // connections between accept and registration
 
 	slowConsumers atomic.Uint64
 }
@@ -103,7 +122,11 @@ func New(p Params) (*Server, error) {
 		readTimeout:   orDefault(p.ReadTimeout, 10*time.Second),
 		sweepInterval: orDefault(p.SweepInterval, time.Second),
 		running:       make(chan struct{}),
+
+		handshakeTimeout: orDefault(p.HandshakeTimeout, 10*time.Second),
+		maxHeaderBytes:   orDefault(p.MaxHeaderBytes, DefaultMaxHeaderBytes),
 	}
+	s.hs.init(orDefault(p.MaxHandshakes, 1024))
 	s.hub = newHub()
 	s.conns.init()
 	s.writers.start(max(runtime.GOMAXPROCS(0), 2))
@@ -147,14 +170,23 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// Shutdown stops taking connections and closes every open one with 4200, so pusher-js
-// reconnects at once (to another node, or to this one once restarted). It waits for the
-// close frames to be written until ctx ends, then drops what is left, and stops the
-// writers. Call it once.
+// Shutdown stops taking connections: it closes the listeners given to [Server.Listener] and
+// the connections still in their handshake, and waits for those. Then it closes every open
+// connection with 4200, so pusher-js reconnects at once (to another node, or to this one
+// once restarted). It waits for the close frames to be written until ctx ends, then drops
+// what is left, and stops the writers. Call it once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.acceptMu.Lock()
 	s.accepted.Store(false)
+	listeners := s.listeners
+	s.listeners = nil
 	s.acceptMu.Unlock()
+	for _, l := range listeners {
+		_ = l.Close()
+	}
+	s.hs.cut()
+	// Every connection past its handshake is now registered (and is closed below) or refused.
+	_ = waitCtx(ctx, &s.hs.wg)
 	s.stop()
 	select {
 	case <-s.running:
@@ -199,6 +231,32 @@ func (s *Server) Stats() Stats {
 // spawn runs f on a goroutine the server waits for in Shutdown.
 func (s *Server) spawn(f func()) { s.wg.Go(f) }
 
+// closeOnPanic, deferred on a goroutine that handles a connection before it is registered,
+// turns a panic into closing nc alone, logged once with its stack.
+func (s *Server) closeOnPanic(where string, nc net.Conn) {
+	if v := recover(); v != nil {
+		s.log.Error("panic while serving a connection; it is closed", "in", where,
+			"panic", v, "stack", string(debug.Stack()))
+		_ = nc.Close()
+	}
+}
+
+// closeOnPanic, deferred on a goroutine that works for c, turns a panic into releasing c
+// alone, logged once with its stack. A lock the panicking code held stays held; the sections
+// under c's locks only move slices and flags.
+func (c *Conn) closeOnPanic(where string) {
+	if v := recover(); v != nil {
+		c.logPanic(where, v)
+		c.release()
+	}
+}
+
+// logPanic logs a recovered panic of c's with the stack of the goroutine that recovered it.
+func (c *Conn) logPanic(where string, v any) {
+	c.srv.log.Error("panic while serving a connection; it is closed", "in", where,
+		"app_id", c.app.ID, "socket_id", c.id, "panic", v, "stack", string(debug.Stack()))
+}
+
 // ServeHTTP upgrades the request to a WebSocket and hands the socket to the poller; it
 // returns at once so no goroutine stays with the connection (libraries.md Q6, Q8).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -218,13 +276,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw, ok := unwrapConn(nc)
+	// The HTTP server's read and write deadlines no longer apply to the socket.
+	if !s.hs.begin(raw, time.Time{}) {
+		refuse(nc, errShutdown)
+		return
+	}
+	defer s.hs.end(raw)
+	defer s.closeOnPanic("handshake", nc)
 	if !ok || (rw != nil && rw.Reader.Buffered() > 0) {
 		// Clients send nothing before the 101; bytes here break the framing.
 		refuse(nc, errInvalidMessage)
 		return
 	}
-	// The HTTP server's read and write deadlines no longer apply to the socket.
-	_ = raw.SetDeadline(time.Time{})
 	s.accept(raw, key, origin, protocol)
 }
 

@@ -79,7 +79,7 @@ func (p *writerPool) run() {
 		p.busy++
 		p.mu.Unlock()
 		for _, c := range batch {
-			c.writeQueued(&iov)
+			p.write(c, &iov)
 		}
 		clear(batch)
 		p.mu.Lock()
@@ -92,6 +92,18 @@ func (p *writerPool) run() {
 		// requests and readers are not left waiting for a preemption under a long fan-out.
 		runtime.Gosched()
 	}
+}
+
+// write writes c's queue; a panic releases c alone, on a goroutine of its own, so that this
+// pool goroutine goes on even if the panic left c's write lock held.
+func (p *writerPool) write(c *Conn, iov *[]unix.Iovec) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.logPanic("writer", v)
+			c.srv.spawn(c.release)
+		}
+	}()
+	c.writeQueued(iov)
 }
 
 // waitIdle waits until nothing is queued or being written (benchmarks use it to keep the

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,17 @@ import (
 // shutdownTimeout bounds the whole stop sequence after SIGINT/SIGTERM.
 const shutdownTimeout = 30 * time.Second
 
+// publicTimeouts bound how long a client may take to send a request on the public port, so
+// that a slow or stalled client is cut off instead of holding a connection forever. A
+// WebSocket connection is free of them once upgraded.
+type publicTimeouts struct {
+	handshake time.Duration // a new connection's first request, until the 101 or the hand-off to HTTP
+	header    time.Duration // the request line and headers of each HTTP request
+	request   time.Duration // each whole HTTP request, body included
+}
+
+var defaultTimeouts = publicTimeouts{handshake: 10 * time.Second, header: 10 * time.Second, request: 30 * time.Second}
+
 // server is the whole object graph of one reverbd process; newServer wires it.
 type server struct {
 	cfg   *config.Config
@@ -44,6 +56,11 @@ type server struct {
 // newServer wires the rooms together: api and ws meet the queue and the shared state only
 // through registry values and the small interfaces each room declares.
 func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
+	return newServerTimeouts(cfg, log, defaultTimeouts)
+}
+
+// newServerTimeouts is newServer with the given public timeouts.
+func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTimeouts) (*server, error) {
 	apps := registry.NewApps(cfg.Apps)
 	rdb, err := newRedis(cfg, log)
 	if err != nil {
@@ -62,8 +79,9 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 
 	wsSrv, err := ws.New(ws.Params{
 		Apps: apps, Occupancy: occupancy, Cache: cache, Publisher: publisher,
-		Log:        log.With("component", "ws"),
-		WriteLimit: cfg.WriteBufferLimit,
+		Log:              log.With("component", "ws"),
+		WriteLimit:       cfg.WriteBufferLimit,
+		HandshakeTimeout: timeouts.handshake,
 	})
 	if err != nil {
 		return nil, err
@@ -110,8 +128,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 	}
 	s.http = &http.Server{
 		Handler:           r,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: timeouts.header,
+		ReadTimeout:       timeouts.request, // ServeHTTP clears it on an upgraded socket
 		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    ws.DefaultMaxHeaderBytes, // the Listener's bound (net/http allows 4 KiB more)
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	admin, closeUI, err := newAdminHandler(cfg)
@@ -124,10 +144,13 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 }
 
 // serve runs every component, the public listener on ln and the admin listener on adminLn
-// (nil: none), until ctx ends, then stops them in order.
+// (nil: none), until ctx ends, then stops them in order. The ws server owns ln: its
+// Shutdown closes it.
 func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
+	// WebSocket upgrades are taken off the listener before net/http sees them.
+	public := s.ws.Listener(ln, routePrefix(s.cfg.ServerPath))
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -142,8 +165,7 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 		}
 	})
 	wg.Go(func() {
-		// WebSocket upgrades are taken off the listener before net/http sees them.
-		if err := s.http.Serve(s.ws.Listener(ln, routePrefix(s.cfg.ServerPath))); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.http.Serve(public); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs <- fmt.Errorf("http: %w", err)
 		}
 	})
@@ -159,7 +181,7 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 		s.log.Info("admin listener started", "addr", adminLn.Addr().String())
 	}
 	s.ready.Store(true)
-	s.log.Info("reverbd started", "addr", ln.Addr().String(), "path", s.cfg.ServerPath,
+	s.log.Info("reverbd started", "addr", listenAddr(s.cfg, ln), "path", s.cfg.ServerPath,
 		"apps", len(s.cfg.Apps), "queue", s.cfg.QueueConnection, "version", version)
 
 	var runErr error
@@ -207,6 +229,16 @@ func (s *server) stop(ctx context.Context) {
 		}
 	}
 	s.log.Info("reverbd stopped")
+}
+
+// listenAddr is the address ln is bound to, written with the configured host: 0.0.0.0:8080
+// stays that, not [::]:8080. The port is the bound one, which REVERB_SERVER_PORT=0 leaves to
+// the kernel.
+func listenAddr(cfg *config.Config, ln net.Listener) string {
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok {
+		return net.JoinHostPort(cfg.ServerHost, strconv.Itoa(tcp.Port))
+	}
+	return cfg.Addr()
 }
 
 // isReady is GET /up: started, the queue can take triggers and, in a cluster, the relay's

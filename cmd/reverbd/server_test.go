@@ -42,6 +42,12 @@ func (p *process) wait() error {
 
 func startProcess(t *testing.T, extra ...string) *process {
 	t.Helper()
+	return startProcessTimeouts(t, defaultTimeouts, extra...)
+}
+
+// startProcessTimeouts is startProcess with the given public timeouts.
+func startProcessTimeouts(t *testing.T, timeouts publicTimeouts, extra ...string) *process {
+	t.Helper()
 	environ := append([]string{
 		"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret,
 	}, extra...)
@@ -53,7 +59,7 @@ func startProcess(t *testing.T, extra ...string) *process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := newServer(cfg, slog.New(slog.DiscardHandler))
+	srv, err := newServerTimeouts(cfg, slog.New(slog.DiscardHandler), timeouts)
 	if err != nil {
 		t.Fatal(err)
 	}
