@@ -24,7 +24,7 @@ func TestCacheChannelOrderWhileTriggering(t *testing.T) {
 		Rules: jobs.Rules{Timeout: 5 * time.Second, Deadline: time.Minute},
 	})
 	const (
-		iterations  = 60
+		iterations  = 300
 		subscribers = 3
 		events      = 8
 	)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
-	"time"
 
 	"github.com/reverbd/reverbd/registry"
 )
@@ -40,30 +39,9 @@ type subscribers struct {
 	index map[*Conn]int
 	// users is the presence user id of each subscriber of a presence channel; nil elsewhere.
 	users map[*Conn]string
-	// gates holds the frames of subscribers whose cache-channel subscribe is completing (see
-	// Hub.join); nil when there is none.
+	// gates orders the frames of subscribers whose cache-channel subscribe is completing (see
+	// gate); nil when there is none.
 	gates map[*Conn]*gate
-}
-
-// gate keeps, in order, the frames published on a channel for one subscriber between its
-// subscription_succeeded and its cached event.
-type gate struct {
-	mu   sync.Mutex // publishers share the shard's read lock
-	held []heldFrame
-}
-
-// heldFrame is one held frame; name, data and queuedAt identify the trigger it carries.
-type heldFrame struct {
-	frame      []byte
-	trigger    bool // an event from Deliver, as opposed to a client or member event
-	name, data string
-	queuedAt   time.Time
-}
-
-// is reports whether f carries the trigger ev was cached from.
-func (f *heldFrame) is(ev *registry.CachedEvent) bool {
-	return f.trigger && f.name == ev.Event && f.data == ev.Data &&
-		(ev.QueuedAt.IsZero() || f.queuedAt.Equal(ev.QueuedAt))
 }
 
 func newHub() *Hub {
@@ -135,51 +113,14 @@ func (h *Hub) join(app, channel string, c *Conn, userID string, first []byte, ho
 		}
 		subs.users[c] = userID
 	}
+	subs.sweepGates()
 	if hold {
 		if subs.gates == nil {
 			subs.gates = map[*Conn]*gate{}
 		}
-		if subs.gates[c] == nil {
-			subs.gates[c] = &gate{}
-		}
+		subs.gates[c] = &gate{holding: true}
 	}
 	c.Send(first)
-}
-
-// settle completes a cache-channel subscribe begun by join with hold: it queues on c the
-// cached event (cached, when ok) or pusher:cache_miss, then the frames held since join. The
-// cache was read after join, so a held trigger up to and including the cached one is already
-// covered by it and is dropped: c sees each event once, and none older after a newer one.
-func (h *Hub) settle(app, channel string, c *Conn, cached registry.CachedEvent, ok bool) {
-	k := channelKey{app, channel}
-	sh := h.shard(k)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	var held []heldFrame
-	if subs := sh.channels[k]; subs != nil && subs.gates[c] != nil {
-		held = subs.gates[c].held // no publisher holds g.mu: they need the read lock
-		delete(subs.gates, c)
-		if len(subs.gates) == 0 {
-			subs.gates = nil
-		}
-	}
-	covered := -1 // the last held frame the cached event covers
-	if !ok {
-		c.Send(channelFrame("pusher:cache_miss", channel))
-	} else {
-		c.Send(eventFrame(cached.Event, channel, cached.Data))
-		for i := range held {
-			if held[i].is(&cached) {
-				covered = i
-			}
-		}
-	}
-	for i, f := range held {
-		if f.trigger && i <= covered {
-			continue
-		}
-		c.Send(f.frame)
-	}
 }
 
 // remove unsubscribes c from channel of app.
@@ -259,23 +200,12 @@ func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, buil
 			continue
 		}
 		if subs.gates != nil {
-			if g := subs.gates[c]; g != nil {
-				g.hold(frame, ev)
+			if g := subs.gates[c]; g != nil && !g.pass(frame, ev) {
 				continue
 			}
 		}
 		c.send(frame, inline)
 	}
-}
-
-func (g *gate) hold(frame []byte, ev *registry.Event) {
-	f := heldFrame{frame: frame}
-	if ev != nil {
-		f.trigger, f.name, f.data, f.queuedAt = true, ev.Name, ev.Data, ev.QueuedAt
-	}
-	g.mu.Lock()
-	g.held = append(g.held, f)
-	g.mu.Unlock()
 }
 
 // Deliver implements jobs.Deliverer: each channel's frame is encoded once and the same bytes
