@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -29,7 +30,8 @@ func (c *captureConn) Write(p []byte) (int, error) {
 	return c.buf.Write(p)
 }
 
-// events returns "event:data" for each frame written so far.
+// events returns "event:data" for each text frame written so far (data unquoted when it is a
+// JSON string), and "opcode:n" for other frames.
 func (c *captureConn) events(t *testing.T) []string {
 	t.Helper()
 	c.mu.Lock()
@@ -44,14 +46,23 @@ func (c *captureConn) events(t *testing.T) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if f.Header.OpCode != ws.OpText {
+			out = append(out, "opcode:"+strconv.Itoa(int(f.Header.OpCode)))
+			continue
+		}
 		var m struct {
-			Event string `json:"event"`
-			Data  string `json:"data"`
+			Event string          `json:"event"`
+			Data  json.RawMessage `json:"data"`
 		}
 		if err := json.Unmarshal(f.Payload, &m); err != nil {
 			t.Fatalf("frame %s: %v", f.Payload, err)
 		}
-		out = append(out, m.Event+":"+m.Data)
+		data := string(m.Data)
+		var s string
+		if json.Unmarshal(m.Data, &s) == nil {
+			data = s
+		}
+		out = append(out, m.Event+":"+data)
 	}
 }
 
