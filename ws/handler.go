@@ -76,13 +76,15 @@ func (c *Conn) rateLimited() bool {
 	if !rl.Enabled || rl.MaxAttempts <= 0 {
 		return false
 	}
-	now := time.Now()
-	window := time.Duration(max(rl.DecaySeconds, 1)) * time.Second
-	if now.Sub(c.rateStart) >= window {
+	now := time.Now().UnixNano()
+	window := int64(max(rl.DecaySeconds, 1)) * int64(time.Second)
+	if now-c.rateStart >= window {
 		c.rateStart, c.rateCount = now, 0
 	}
-	c.rateCount++
-	if c.rateCount <= rl.MaxAttempts {
+	if int(c.rateCount) <= rl.MaxAttempts {
+		c.rateCount++ // stops one past the limit, so it cannot wrap
+	}
+	if int(c.rateCount) <= rl.MaxAttempts {
 		return false
 	}
 	c.logClient(slog.LevelInfo, "rate limit exceeded")
