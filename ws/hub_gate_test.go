@@ -39,23 +39,27 @@ func (c *captureConn) events(t *testing.T) []string {
 	c.mu.Unlock()
 	var out []string
 	for {
-		f, err := ws.ReadFrame(r)
+		h, err := ws.ReadHeader(r)
 		if err == io.EOF {
 			return out
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f.Header.OpCode != ws.OpText {
-			out = append(out, "opcode:"+strconv.Itoa(int(f.Header.OpCode)))
+		payload := make([]byte, h.Length)
+		if _, err := io.ReadFull(r, payload); err != nil {
+			t.Fatal(err)
+		}
+		if h.OpCode != ws.OpText {
+			out = append(out, "opcode:"+strconv.Itoa(int(h.OpCode)))
 			continue
 		}
 		var m struct {
 			Event string          `json:"event"`
 			Data  json.RawMessage `json:"data"`
 		}
-		if err := json.Unmarshal(f.Payload, &m); err != nil {
-			t.Fatalf("frame %s: %v", f.Payload, err)
+		if err := json.Unmarshal(payload, &m); err != nil {
+			t.Fatalf("frame %s: %v", payload, err)
 		}
 		data := string(m.Data)
 		var s string
