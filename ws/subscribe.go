@@ -65,8 +65,8 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	}
 	if sub := c.channels.find(d.Channel); sub != nil {
 		// Re-subscribing answers again without a member_added (Reverb behaviour, §3.4).
-		if first, ok := c.succeededFrame(d.Channel, kind); ok {
-			c.join(d.Channel, kind, sub.member, first)
+		if succeeded, ok := c.succeededFrame(d.Channel, kind); ok {
+			c.join(d.Channel, kind, sub.member, succeeded)
 		}
 		return
 	}
@@ -90,7 +90,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	}
 	// The member list is read before anyone is told of the join: if it cannot be read, the
 	// subscription is undone and no one has heard of it.
-	first, ok := c.succeededFrame(d.Channel, kind)
+	succeeded, ok := c.succeededFrame(d.Channel, kind)
 	if !ok {
 		if _, _, err := s.occupancy.Unsubscribe(s.ctx, c.app.ID, d.Channel, c.id); err != nil {
 			// The shared state keeps the socket until this node re-asserts its state, which it
@@ -103,20 +103,20 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	if firstOfUser {
 		s.broadcast(c.app.ID, d.Channel, eventPayload(nil, "pusher_internal:member_added", d.Channel, memberData(member)), c.id)
 	}
-	c.join(d.Channel, kind, member, first)
+	c.join(d.Channel, kind, member, succeeded)
 }
 
-// join adds c to the channel's local subscribers and queues first (subscription_succeeded),
-// then, on a cache channel, the cached event and what was published meanwhile, in order (see
-// Hub.join and Hub.settle). Called with c.mu held.
-func (c *Conn) join(channel string, kind registry.Kind, member *registry.Member, first []byte) {
+// join adds c to the channel's local subscribers and queues succeeded (the
+// subscription_succeeded frame), then, on a cache channel, the cached event and what was
+// published meanwhile, in order (see gate). Called with c.mu held.
+func (c *Conn) join(channel string, kind registry.Kind, member *registry.Member, succeeded []byte) {
 	s := c.srv
 	userID := ""
 	if member != nil {
 		userID = member.UserID
 	}
 	cached := kind.IsCache() && s.cache != nil
-	s.hub.join(c.app.ID, channel, c, userID, first, cached)
+	s.hub.join(c.app.ID, channel, c, userID, succeeded, cached)
 	if !cached {
 		return
 	}
