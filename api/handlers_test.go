@@ -52,7 +52,7 @@ func TestChannelsResponse(t *testing.T) {
 
 	occupy(t, e)
 	// Another app's channels are not listed.
-	if _, err := e.occ.Subscribe(t.Context(), "4", "presence-room.1", "9.9", &registry.Member{UserID: "1"}); err != nil {
+	if _, err := e.occ.Subscribe(t.Context(), "4", "presence-room.1", "9.9", &registry.Member{UserID: "1"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	// A channel whose last subscriber left is not listed.

@@ -230,7 +230,7 @@ func (e *env) subscribe(t *testing.T, channel, socket, userID string) {
 	if userID != "" {
 		m = &registry.Member{UserID: userID, RawID: []byte(strconv.Quote(userID))}
 	}
-	if _, err := e.occ.Subscribe(context.Background(), appID, channel, socket, m); err != nil {
+	if _, err := e.occ.Subscribe(context.Background(), appID, channel, socket, m, 0); err != nil {
 		t.Fatal(err)
 	}
 }

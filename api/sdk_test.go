@@ -215,7 +215,7 @@ func TestSDKGetChannelUsers(t *testing.T) {
 		occupy(t, e)
 		// A numeric user_id is still listed as a string (SDK-go declares ID string).
 		if _, err := e.occ.Subscribe(t.Context(), appID, "presence-room.1", "1.4",
-			&registry.Member{UserID: "11", RawID: []byte("11")}); err != nil {
+			&registry.Member{UserID: "11", RawID: []byte("11")}, 0); err != nil {
 			t.Fatal(err)
 		}
 		c := e.client()

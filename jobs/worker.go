@@ -109,7 +109,7 @@ func (w *Worker) Process(ctx context.Context, ev registry.Event) error {
 			if !registry.KindOf(ch).IsCache() {
 				continue
 			}
-			if err := w.cache.Put(ctx, ev.AppID, ch, registry.CachedEvent{Event: ev.Name, Data: ev.Data}, w.cacheTTL); err != nil {
+			if err := w.cache.Put(ctx, ev.AppID, ch, registry.CachedEvent{Event: ev.Name, Data: ev.Data, QueuedAt: ev.QueuedAt}, w.cacheTTL); err != nil {
 				return fmt.Errorf("cache %s: %w", ch, err)
 			}
 		}

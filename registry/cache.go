@@ -10,6 +10,10 @@ import (
 type CachedEvent struct {
 	Event string `json:"event"`
 	Data  string `json:"data"`
+	// QueuedAt is the event's Event.QueuedAt: with Event and Data it tells the cached event
+	// apart from the same trigger arriving live, and orders it among the channel's events.
+	// It is not part of the event's JSON (the HTTP API shows that).
+	QueuedAt time.Time `json:"-"`
 }
 
 // Cache keeps the last event of each cache channel for a limited time (pusher-protocol.md §3.6).

@@ -27,9 +27,16 @@ func (c *RedisCache) key(appID, channel string) string {
 	return c.prefix + ":app:" + appID + ":cache:" + channel
 }
 
+// redisCached is how a CachedEvent is stored.
+type redisCached struct {
+	Event    string    `json:"event"`
+	Data     string    `json:"data"`
+	QueuedAt time.Time `json:"queued_at,omitzero"`
+}
+
 // Put implements Cache.
 func (c *RedisCache) Put(ctx context.Context, appID, channel string, ev CachedEvent, ttl time.Duration) error {
-	b, err := json.Marshal(ev)
+	b, err := json.Marshal(redisCached(ev))
 	if err != nil {
 		return fmt.Errorf("registry: encode cached event: %w", err)
 	}
@@ -48,9 +55,9 @@ func (c *RedisCache) Get(ctx context.Context, appID, channel string) (CachedEven
 	if err != nil {
 		return CachedEvent{}, false, fmt.Errorf("registry: cache %s: %w", channel, err)
 	}
-	var ev CachedEvent
+	var ev redisCached
 	if err := json.Unmarshal(b, &ev); err != nil {
 		return CachedEvent{}, false, fmt.Errorf("registry: decode cached event: %w", err)
 	}
-	return ev, true, nil
+	return CachedEvent(ev), true, nil
 }

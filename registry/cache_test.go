@@ -33,13 +33,15 @@ func TestCaches(t *testing.T) {
 			if _, ok, err := c.Get(ctx, "1", "cache-x"); ok || err != nil {
 				t.Fatalf("empty cache: ok %v err %v", ok, err)
 			}
+			queuedAt := time.Date(2025, 3, 1, 12, 0, 0, 123456789, time.UTC)
 			for _, data := range []string{`{"v":1}`, `{"v":2,"s":"Zoë <&>"}`} {
-				if err := c.Put(ctx, "1", "cache-x", registry.CachedEvent{Event: "price.updated", Data: data}, time.Minute); err != nil {
+				queuedAt = queuedAt.Add(time.Nanosecond)
+				if err := c.Put(ctx, "1", "cache-x", registry.CachedEvent{Event: "price.updated", Data: data, QueuedAt: queuedAt}, time.Minute); err != nil {
 					t.Fatal(err)
 				}
 			}
 			ev, ok, err := c.Get(ctx, "1", "cache-x")
-			if err != nil || !ok || ev.Event != "price.updated" || ev.Data != `{"v":2,"s":"Zoë <&>"}` {
+			if err != nil || !ok || ev.Event != "price.updated" || ev.Data != `{"v":2,"s":"Zoë <&>"}` || !ev.QueuedAt.Equal(queuedAt) {
 				t.Errorf("Get = %+v %v %v, want the last event", ev, ok, err)
 			}
 			if _, ok, _ := c.Get(ctx, "2", "cache-x"); ok {

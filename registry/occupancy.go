@@ -9,6 +9,10 @@ import (
 // ErrOverQuota is returned by Occupancy.Connect when the app has reached max_connections.
 var ErrOverQuota = errors.New("registry: application is over connection quota")
 
+// ErrPresenceFull is returned by Occupancy.Subscribe when a new user would pass the
+// channel's max_presence_members.
+var ErrPresenceFull = errors.New("registry: presence channel is full")
+
 // Member is one presence-channel user.
 type Member struct {
 	// UserID is the user id as a string; members are keyed by it.
@@ -40,8 +44,10 @@ type Occupancy interface {
 
 	// Subscribe records socketID on channel. For a presence channel m is the member; first
 	// reports whether it is that user's first connection on the channel. Subscribing a socket
-	// that is already subscribed changes nothing and reports first=false.
-	Subscribe(ctx context.Context, appID, channel, socketID string, m *Member) (first bool, err error)
+	// that is already subscribed changes nothing and reports first=false. With maxMembers > 0
+	// a user not yet on the channel is refused with ErrPresenceFull, recording nothing, when
+	// the channel already has maxMembers users; the check and the write are one step.
+	Subscribe(ctx context.Context, appID, channel, socketID string, m *Member, maxMembers int) (first bool, err error)
 	// Unsubscribe removes socketID from channel. For a presence channel last reports whether
 	// it was that user's last connection on the channel, and userID names the user.
 	Unsubscribe(ctx context.Context, appID, channel, socketID string) (userID string, last bool, err error)

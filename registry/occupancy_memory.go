@@ -76,7 +76,7 @@ func (o *MemoryOccupancy) Connections(_ context.Context, appID string) (int, err
 }
 
 // Subscribe implements Occupancy.
-func (o *MemoryOccupancy) Subscribe(_ context.Context, appID, channel, socketID string, m *Member) (bool, error) {
+func (o *MemoryOccupancy) Subscribe(_ context.Context, appID, channel, socketID string, m *Member, maxMembers int) (bool, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	a := o.app(appID)
@@ -87,6 +87,9 @@ func (o *MemoryOccupancy) Subscribe(_ context.Context, appID, channel, socketID 
 	}
 	if _, ok := ch.sockets[socketID]; ok {
 		return false, nil
+	}
+	if m != nil && maxMembers > 0 && ch.users[m.UserID] == nil && len(ch.users) >= maxMembers {
+		return false, ErrPresenceFull // a new channel has no users, so it is never left empty here
 	}
 	if m == nil {
 		ch.sockets[socketID] = ""

@@ -155,9 +155,10 @@ func (o *RedisOccupancy) Connections(ctx context.Context, appID string) (int, er
 	return total, nil
 }
 
-// Subscribe implements Occupancy; first is decided across the cluster.
-func (o *RedisOccupancy) Subscribe(ctx context.Context, appID, channel, socketID string, m *Member) (bool, error) {
-	args := []any{o.node, appID, channel, socketID, o.ttlMillis()}
+// Subscribe implements Occupancy; first and the presence limit are decided across the
+// cluster.
+func (o *RedisOccupancy) Subscribe(ctx context.Context, appID, channel, socketID string, m *Member, maxMembers int) (bool, error) {
+	args := []any{o.node, appID, channel, socketID, o.ttlMillis(), max(maxMembers, 0)}
 	if m != nil {
 		b, err := encodeMember(*m)
 		if err != nil {
@@ -168,6 +169,9 @@ func (o *RedisOccupancy) Subscribe(ctx context.Context, appID, channel, socketID
 	first, err := o.run(ctx, subscribeScript, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("registry: subscribe to %s: %w", channel, err)
+	}
+	if first < 0 {
+		return false, ErrPresenceFull
 	}
 	return first == 1, nil
 }

@@ -68,7 +68,7 @@ func forEachOccupancy(t *testing.T, test func(t *testing.T, o Occupancy)) {
 
 func mustSubscribe(t *testing.T, o Occupancy, app, channel, socket string, m *Member, want bool) {
 	t.Helper()
-	first, err := o.Subscribe(context.Background(), app, channel, socket, m)
+	first, err := o.Subscribe(context.Background(), app, channel, socket, m, 0)
 	if err != nil || first != want {
 		t.Fatalf("Subscribe(%s, %s, %s) = %v, %v; want first=%v", app, channel, socket, first, err, want)
 	}
@@ -327,14 +327,14 @@ func populateDead(t *testing.T, a, b *RedisOccupancy) {
 		if err := c.o.Connect(ctx, "app", 0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.o.Subscribe(ctx, "app", "presence-room", c.socket, u(c.user)); err != nil {
+		if _, err := c.o.Subscribe(ctx, "app", "presence-room", c.socket, u(c.user), 0); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.o.Subscribe(ctx, "app", "orders", c.socket, nil); err != nil {
+		if _, err := c.o.Subscribe(ctx, "app", "orders", c.socket, nil, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := b.Subscribe(ctx, "app", "presence-b-only", "b.2", u("9")); err != nil {
+	if _, err := b.Subscribe(ctx, "app", "presence-b-only", "b.2", u("9"), 0); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -390,10 +390,10 @@ func TestRedisOccupancyRacingReapers(t *testing.T) {
 		want["app "+channel+" "+id] = 1
 		for s := range socketsPerUser {
 			socket := fmt.Sprintf("%d.%d", u, s)
-			if _, err := dead.Subscribe(ctx, "app", channel, socket, m); err != nil {
+			if _, err := dead.Subscribe(ctx, "app", channel, socket, m, 0); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := dead.Subscribe(ctx, "app", "public", socket, nil); err != nil {
+			if _, err := dead.Subscribe(ctx, "app", "public", socket, nil, 0); err != nil {
 				t.Fatal(err)
 			}
 		}

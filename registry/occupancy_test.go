@@ -24,7 +24,7 @@ func TestMemoryOccupancyPresence(t *testing.T) {
 		{"2.1", lin, false}, // already subscribed
 	}
 	for _, s := range steps {
-		first, err := o.Subscribe(ctx, "app", "presence-room", s.socket, s.m)
+		first, err := o.Subscribe(ctx, "app", "presence-room", s.socket, s.m, 0)
 		if err != nil || first != s.first {
 			t.Fatalf("Subscribe(%s, %s) = %v, %v; want first=%v", s.socket, s.m.UserID, first, err, s.first)
 		}
@@ -57,9 +57,9 @@ func TestMemoryOccupancyChannelsAndQuota(t *testing.T) {
 	ctx := context.Background()
 	o := NewMemoryOccupancy()
 	for _, ch := range []string{"orders", "presence-a", "presence-b"} {
-		o.Subscribe(ctx, "app", ch, "1.1", nil)
+		o.Subscribe(ctx, "app", ch, "1.1", nil, 0)
 	}
-	o.Subscribe(ctx, "other", "presence-c", "1.1", nil)
+	o.Subscribe(ctx, "other", "presence-c", "1.1", nil, 0)
 	got, _ := o.Channels(ctx, "app", "presence-")
 	if len(got) != 2 || got["presence-a"].SubscriptionCount != 1 {
 		t.Errorf("Channels(presence-) = %v", got)

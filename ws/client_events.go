@@ -1,6 +1,10 @@
 package ws
 
 import (
+	"log/slog"
+	"strconv"
+	"time"
+
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/registry"
 )
@@ -29,7 +33,7 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 	}
 	kind := registry.KindOf(msg.Channel)
 	if !kind.AcceptsClientEvents() {
-		c.srv.log.Info("client event refused: channel kind", "app_id", c.app.ID, "socket_id", c.id, "channel", msg.Channel)
+		c.logClient(slog.LevelInfo, "client event refused: channel kind", "channel", msg.Channel)
 		c.Send(errorFrame(errClientEventsKind))
 		return
 	}
@@ -42,7 +46,14 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 	subscribed := sub != nil
 	c.mu.Unlock()
 	if !subscribed && c.app.AcceptClientEventsFrom == config.ClientEventsMembers {
+		c.logClient(slog.LevelInfo, "client event refused: not a member", "channel", msg.Channel)
 		c.Send(errorFrame(errNotMember))
+		return
+	}
+	if !c.allowClientEvent(time.Now().UnixNano()) {
+		c.logClient(slog.LevelInfo, "client event refused: max_client_events_per_second", "channel", msg.Channel)
+		c.Send(errorFrame(&Error{4301, "Client event rejected - only " +
+			strconv.Itoa(c.app.MaxClientEventsPerSecond) + " accepted per second"}))
 		return
 	}
 	data := msg.Data
@@ -60,4 +71,23 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 	}
 	b = append(b, '}')
 	c.srv.broadcast(c.app.ID, msg.Channel, b, c.id)
+}
+
+// allowClientEvent applies max_client_events_per_second (Pusher's client event limit,
+// https://pusher.com/docs/channels/using_channels/events/#triggering-client-events) at now
+// (unix nanoseconds): a burst of n events, then one every 1/n s. c.clientEventsTAT is the
+// time the next event is due when the burst is used up (the generic cell rate algorithm), so
+// the limit costs one integer per connection. Called by the goroutine reading c.
+func (c *Conn) allowClientEvent(now int64) bool {
+	n := int64(c.app.MaxClientEventsPerSecond)
+	if n <= 0 {
+		return true
+	}
+	interval := int64(time.Second) / n
+	tat := max(c.clientEventsTAT, now)
+	if tat-now > (n-1)*interval {
+		return false
+	}
+	c.clientEventsTAT = tat + interval
+	return true
 }

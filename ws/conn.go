@@ -25,9 +25,12 @@ type Conn struct {
 	fd  int
 
 	// Owned by the goroutine the poller handed the socket to; one at a time, under rmu.
-	rmu       sync.Mutex
-	rateStart time.Time // start of the current rate-limiting window
-	rateCount int       // messages in that window
+	rmu             sync.Mutex
+	rateStart       int64  // unix nanoseconds: start of the current rate-limiting window
+	rateCount       int32  // messages in that window, counted up to one past the limit
+	logSuppressed   uint32 // lines logClient turned to debug since its last one
+	clientEventsTAT int64  // max_client_events_per_second: see allowClientEvent
+	logTAT          int64  // the log lines this client causes: see logClient
 
 	// Liveness, written by readers and the liveness sweep.
 	controlPinger atomic.Bool  // the client sent control frames: ping it with control frames

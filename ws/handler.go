@@ -2,9 +2,18 @@ package ws
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"strings"
 	"time"
+)
+
+// What one client can make the server log is limited: logBurst lines at their level, then one
+// more every logInterval; the rest go to debug and are counted on the next line let through.
+const (
+	logBurst    = 5
+	logInterval = 10 * time.Second
 )
 
 // clientMessage is one frame from a client (pusher-protocol.md §1.2).
@@ -22,7 +31,7 @@ func (c *Conn) handleMessage(b []byte) {
 	}
 	var msg clientMessage
 	if err := json.Unmarshal(b, &msg); err != nil || msg.Event == "" {
-		c.srv.log.Info("invalid message", "app_id", c.app.ID, "socket_id", c.id, "size", len(b))
+		c.logClient(slog.LevelInfo, "invalid message", "size", len(b))
 		c.Send(errorFrame(errInvalidMessage))
 		return
 	}
@@ -40,7 +49,7 @@ func (c *Conn) handleMessage(b []byte) {
 	case strings.HasPrefix(msg.Event, "client-"):
 		c.clientEvent(&msg)
 	case strings.HasPrefix(msg.Event, "pusher:"):
-		c.srv.log.Info("unknown pusher event", "app_id", c.app.ID, "socket_id", c.id, "event", msg.Event)
+		c.logClient(slog.LevelInfo, "unknown pusher event", "event", msg.Event)
 		c.Send(errorFrame(errInvalidMessage))
 	default:
 		// Any other event from a client is ignored, as Reverb does.
@@ -67,19 +76,44 @@ func (c *Conn) rateLimited() bool {
 	if !rl.Enabled || rl.MaxAttempts <= 0 {
 		return false
 	}
-	now := time.Now()
-	window := time.Duration(max(rl.DecaySeconds, 1)) * time.Second
-	if now.Sub(c.rateStart) >= window {
+	now := time.Now().UnixNano()
+	window := int64(max(rl.DecaySeconds, 1)) * int64(time.Second)
+	if now-c.rateStart >= window {
 		c.rateStart, c.rateCount = now, 0
 	}
-	c.rateCount++
-	if c.rateCount <= rl.MaxAttempts {
+	if int(c.rateCount) <= rl.MaxAttempts {
+		c.rateCount++ // stops one past the limit, so it cannot wrap
+	}
+	if int(c.rateCount) <= rl.MaxAttempts {
 		return false
 	}
-	c.srv.log.Info("rate limit exceeded", "app_id", c.app.ID, "socket_id", c.id)
+	c.logClient(slog.LevelInfo, "rate limit exceeded")
 	c.Send(errorFrame(errRateLimited))
 	if rl.TerminateOnLimit {
 		c.closeWith(closeFrame(4100, errRateLimited.Message))
 	}
 	return true
+}
+
+// logClient logs something a client caused (bad input, a refusal, an error while serving
+// it) with the app and socket ids, within this connection's share of log lines: a flood of
+// bad frames becomes a few lines, the rest at debug. Called by the goroutine reading c.
+func (c *Conn) logClient(level slog.Level, msg string, args ...any) {
+	now := time.Now().UnixNano()
+	tat := max(c.logTAT, now)
+	if tat-now > (logBurst-1)*int64(logInterval) {
+		c.logSuppressed++
+		level = slog.LevelDebug
+	} else {
+		c.logTAT = tat + int64(logInterval)
+		if c.logSuppressed > 0 {
+			args = append(args, "suppressed", c.logSuppressed)
+			c.logSuppressed = 0
+		}
+	}
+	log := c.srv.log
+	if !log.Enabled(context.Background(), level) {
+		return
+	}
+	log.Log(context.Background(), level, msg, append([]any{"app_id", c.app.ID, "socket_id", c.id}, args...)...)
 }

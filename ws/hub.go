@@ -37,6 +37,11 @@ type channelKey struct{ app, channel string }
 type subscribers struct {
 	conns []*Conn
 	index map[*Conn]int
+	// users is the presence user id of each subscriber of a presence channel; nil elsewhere.
+	users map[*Conn]string
+	// gates orders the frames of subscribers whose cache-channel subscribe is completing (see
+	// gate); nil when there is none.
+	gates map[*Conn]*gate
 }
 
 func newHub() *Hub {
@@ -84,19 +89,56 @@ func (h *Hub) add(app, channel string, c *Conn) bool {
 	return true
 }
 
-// remove unsubscribes c from channel of app.
-func (h *Hub) remove(app, channel string, c *Conn) {
+// join subscribes c to channel of app, if it is not yet, and queues first (the
+// subscription_succeeded frame) on c in the same step, so that no frame of the channel reaches
+// c before it. userID is the presence user of c, "" elsewhere. With hold set, the channel's
+// frames for c are held from then on until settle sends them after the cached event.
+func (h *Hub) join(app, channel string, c *Conn, userID string, first []byte, hold bool) {
 	k := channelKey{app, channel}
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	subs := sh.channels[k]
 	if subs == nil {
-		return
+		subs = &subscribers{index: map[*Conn]int{}}
+		sh.channels[k] = subs
+	}
+	if _, ok := subs.index[c]; !ok {
+		subs.index[c] = len(subs.conns)
+		subs.conns = append(subs.conns, c)
+	}
+	if userID != "" {
+		if subs.users == nil {
+			subs.users = map[*Conn]string{}
+		}
+		subs.users[c] = userID
+	}
+	subs.sweepGates()
+	if hold {
+		if subs.gates == nil {
+			subs.gates = map[*Conn]*gate{}
+		}
+		subs.gates[c] = &gate{holding: true}
+	}
+	c.Send(first)
+}
+
+// remove unsubscribes c from channel of app.
+func (h *Hub) remove(app, channel string, c *Conn) { h.leave(app, channel, c) }
+
+// leave unsubscribes c from channel of app and returns its presence user id ("" if none).
+func (h *Hub) leave(app, channel string, c *Conn) (userID string) {
+	k := channelKey{app, channel}
+	sh := h.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	subs := sh.channels[k]
+	if subs == nil {
+		return ""
 	}
 	i, ok := subs.index[c]
 	if !ok {
-		return
+		return ""
 	}
 	last := len(subs.conns) - 1
 	moved := subs.conns[last]
@@ -105,15 +147,41 @@ func (h *Hub) remove(app, channel string, c *Conn) {
 	subs.conns[last] = nil
 	subs.conns = subs.conns[:last]
 	delete(subs.index, c)
+	userID = subs.users[c]
+	delete(subs.users, c)
+	delete(subs.gates, c)
 	if len(subs.conns) == 0 {
 		delete(sh.channels, k)
 	}
+	return userID
+}
+
+// hasUser reports whether a local subscriber of channel is the presence user userID.
+func (h *Hub) hasUser(app, channel, userID string) bool {
+	k := channelKey{app, channel}
+	sh := h.shard(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if subs := sh.channels[k]; subs != nil {
+		for _, id := range subs.users {
+			if id == userID {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // publish queues one frame on every local subscriber of channel except the one with socket
 // id except ("" excludes nobody). The frame is built once, by build, and only when the
 // channel has a local subscriber.
 func (h *Hub) publish(app, channel, except string, build func() []byte) {
+	h.publishEvent(app, channel, except, nil, build)
+}
+
+// publishEvent is publish for the frame of ev, a trigger, which a subscriber whose cache
+// channel subscribe is completing must be able to recognize; ev is nil for other frames.
+func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, build func() []byte) {
 	k := channelKey{app, channel}
 	sh := h.shard(k)
 	sh.mu.RLock()
@@ -128,9 +196,15 @@ func (h *Hub) publish(app, channel, except string, build func() []byte) {
 	// the cores and coalesces frames.
 	inline := len(subs.conns) <= inlineFanout
 	for _, c := range subs.conns {
-		if c.id != except {
-			c.send(frame, inline)
+		if c.id == except {
+			continue
 		}
+		if subs.gates != nil {
+			if g := subs.gates[c]; g != nil && !g.pass(frame, ev) {
+				continue
+			}
+		}
+		c.send(frame, inline)
 	}
 }
 
@@ -139,7 +213,7 @@ func (h *Hub) publish(app, channel, except string, build func() []byte) {
 // to several of the channels gets one frame per channel.
 func (h *Hub) Deliver(_ context.Context, ev registry.Event) {
 	for _, ch := range ev.Channels {
-		h.publish(ev.AppID, ch, ev.SocketID, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
+		h.publishEvent(ev.AppID, ch, ev.SocketID, &ev, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -111,13 +112,13 @@ func (c *Conn) readFailed(err error) {
 	case errors.Is(err, errClosedByClient):
 		// The echo of the client's close frame is queued; release follows it.
 	case errors.Is(err, wsutil.ErrMessageTooLarge), errors.Is(err, wsutil.ErrFrameTooLarge):
-		c.srv.log.Info("message over max_message_size", "app_id", c.app.ID, "socket_id", c.id)
+		c.logClient(slog.LevelInfo, "message over max_message_size")
 		c.closeWith(closeFrame(int(ws.StatusMessageTooBig), "Maximum message size exceeded"))
 	case errors.Is(err, wsutil.ErrInvalidUTF8):
-		c.srv.log.Info("invalid utf-8 in text frame", "app_id", c.app.ID, "socket_id", c.id)
+		c.logClient(slog.LevelInfo, "invalid utf-8 in text frame")
 		c.closeWith(closeFrame(int(ws.StatusInvalidFramePayloadData), "Invalid UTF-8"))
 	case errors.As(err, &perr):
-		c.srv.log.Info("websocket protocol error", "app_id", c.app.ID, "socket_id", c.id, "err", err)
+		c.logClient(slog.LevelInfo, "websocket protocol error", "err", err)
 		c.closeWith(closeFrame(int(ws.StatusProtocolError), string(perr)))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		c.release()

@@ -53,7 +53,9 @@ func newEnv(t *testing.T, params rws.Params, apps ...config.App) *env {
 	}
 	e := &env{occupancy: registry.NewMemoryOccupancy(), cache: registry.NewMemoryCache()}
 	params.Apps = registry.NewApps(apps)
-	params.Occupancy = e.occupancy
+	if params.Occupancy == nil {
+		params.Occupancy = e.occupancy
+	}
 	params.Cache = e.cache
 	srv, err := rws.New(params)
 	if err != nil {

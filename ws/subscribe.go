@@ -3,6 +3,8 @@ package ws
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -16,18 +18,19 @@ type subscribeData struct {
 	ChannelData json.RawMessage `json:"channel_data"`
 }
 
-// subscribe handles pusher:subscribe: it checks the name and the signature, records the
-// subscription, tells presence members, and answers subscription_succeeded (and the cached
-// event of a cache channel). A refusal is channel-scoped and leaves the connection open.
+// subscribe handles pusher:subscribe: it checks the name, the signature and the app's limits,
+// records the subscription, tells presence members, and answers subscription_succeeded (and
+// the cached event of a cache channel). A refusal is channel-scoped and leaves the connection
+// open.
 func (c *Conn) subscribe(raw json.RawMessage) {
 	var d subscribeData
 	if err := json.Unmarshal(raw, &d); err != nil || d.Channel == "" {
-		c.srv.log.Info("invalid subscribe", "app_id", c.app.ID, "socket_id", c.id)
+		c.logClient(slog.LevelInfo, "invalid subscribe")
 		c.Send(errorFrame(errInvalidMessage))
 		return
 	}
 	if err := registry.ValidateChannel(d.Channel); err != nil {
-		c.srv.log.Info("subscribe refused: invalid channel", "app_id", c.app.ID, "socket_id", c.id)
+		c.logClient(slog.LevelInfo, "subscribe refused: invalid channel")
 		c.Send(subscriptionErrorFrame(d.Channel, "InvalidChannel", "Invalid channel name", 400))
 		return
 	}
@@ -57,40 +60,84 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	if c.gone {
 		return
 	}
-	if c.channels.find(d.Channel) != nil {
-		// Re-subscribing answers again without a member_added (Reverb behaviour, §3.4).
-		c.Send(c.succeededFrame(d.Channel, kind))
-		c.sendCached(d.Channel, kind)
-		return
-	}
 	if kind.IsPresence() {
 		defer s.hub.lockPresence(c.app.ID, d.Channel)()
 	}
-	first, err := s.occupancy.Subscribe(s.ctx, c.app.ID, d.Channel, c.id, member)
+	if sub := c.channels.find(d.Channel); sub != nil {
+		// Re-subscribing answers again without a member_added (Reverb behaviour, §3.4).
+		if succeeded, ok := c.succeededFrame(d.Channel, kind); ok {
+			c.join(d.Channel, kind, sub.member, succeeded)
+		}
+		return
+	}
+	if limit := c.app.MaxSubscriptions; limit > 0 && len(c.channels) >= limit {
+		c.logClient(slog.LevelInfo, "subscribe refused: max_subscriptions", "channel", d.Channel, "max", limit)
+		c.Send(subscriptionErrorFrame(d.Channel, "LimitReached",
+			"The connection is subscribed to "+strconv.Itoa(limit)+" channels, the most allowed", 403))
+		return
+	}
+	firstOfUser, err := s.occupancy.Subscribe(s.ctx, c.app.ID, d.Channel, c.id, member, c.app.MaxPresenceMembers)
+	if errors.Is(err, registry.ErrPresenceFull) {
+		c.logClient(slog.LevelInfo, "subscribe refused: max_presence_members", "channel", d.Channel, "max", c.app.MaxPresenceMembers)
+		c.Send(subscriptionErrorFrame(d.Channel, "LimitReached",
+			"The presence channel has "+strconv.Itoa(c.app.MaxPresenceMembers)+" members, the most allowed", 403))
+		return
+	}
 	if err != nil {
-		s.log.Error("subscribe failed: occupancy", "app_id", c.app.ID, "channel", d.Channel, "err", err)
+		c.logClient(slog.LevelError, "subscribe failed: occupancy", "channel", d.Channel, "err", err)
 		c.Send(subscriptionErrorFrame(d.Channel, "ServerError", "Subscription could not be recorded", 500))
 		return
 	}
-	c.channels = append(c.channels, subscription{channel: d.Channel, member: member})
-	if first {
+	// The member list is read before anyone is told of the join: if it cannot be read, the
+	// subscription is undone and no one has heard of it.
+	succeeded, ok := c.succeededFrame(d.Channel, kind)
+	if !ok {
+		if _, _, err := s.occupancy.Unsubscribe(s.ctx, c.app.ID, d.Channel, c.id); err != nil {
+			// The shared state keeps the socket until this node re-asserts its state, which it
+			// does when Redis answers again.
+			c.logClient(slog.LevelError, "subscribe not undone: occupancy", "channel", d.Channel, "err", err)
+		}
+		return
+	}
+	c.channels.add(subscription{channel: d.Channel, member: member})
+	if firstOfUser {
 		s.broadcast(c.app.ID, d.Channel, eventPayload(nil, "pusher_internal:member_added", d.Channel, memberData(member)), c.id)
 	}
-	s.hub.add(c.app.ID, d.Channel, c)
-	c.Send(c.succeededFrame(d.Channel, kind))
-	c.sendCached(d.Channel, kind)
+	c.join(d.Channel, kind, member, succeeded)
+}
+
+// join adds c to the channel's local subscribers and queues succeeded (the
+// subscription_succeeded frame), then, on a cache channel, the cached event and what was
+// published meanwhile, in order (see gate). Called with c.mu held.
+func (c *Conn) join(channel string, kind registry.Kind, member *registry.Member, succeeded []byte) {
+	s := c.srv
+	userID := ""
+	if member != nil {
+		userID = member.UserID
+	}
+	cached := kind.IsCache() && s.cache != nil
+	s.hub.join(c.app.ID, channel, c, userID, succeeded, cached)
+	if !cached {
+		return
+	}
+	ev, ok, err := s.cache.Get(s.ctx, c.app.ID, channel)
+	if err != nil {
+		c.logClient(slog.LevelError, "cache unavailable", "channel", channel, "err", err)
+	}
+	s.hub.settle(c.app.ID, channel, c, ev, ok)
 }
 
 // unsubscribe handles pusher:unsubscribe; an unknown channel is ignored (§3.7).
 func (c *Conn) unsubscribe(raw json.RawMessage) {
 	var d subscribeData
 	if err := json.Unmarshal(raw, &d); err != nil || d.Channel == "" {
+		c.logClient(slog.LevelInfo, "invalid unsubscribe")
 		c.Send(errorFrame(errInvalidMessage))
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.channels.remove(d.Channel) {
+	if _, ok := c.channels.remove(d.Channel); !ok {
 		return
 	}
 	c.srv.leave(c, d.Channel)
@@ -98,20 +145,35 @@ func (c *Conn) unsubscribe(raw json.RawMessage) {
 
 // leave removes c from channel everywhere and tells the remaining presence members when it
 // was the user's last connection.
+//
+// When the shared occupancy cannot be updated (Redis is away), whether this was the user's
+// last connection in the cluster is unknown. The leave is then announced to this node's own
+// subscribers when no other local connection of the user remains on the channel, so they do
+// not keep a member that has gone; other nodes are not told, and the shared state keeps the
+// socket until this node re-asserts its state when Redis answers again.
 func (s *Server) leave(c *Conn, channel string) {
-	if registry.KindOf(channel).IsPresence() {
+	presence := registry.KindOf(channel).IsPresence()
+	if presence {
 		defer s.hub.lockPresence(c.app.ID, channel)()
 	}
-	s.hub.remove(c.app.ID, channel, c)
+	localUser := s.hub.leave(c.app.ID, channel, c)
 	userID, last, err := s.occupancy.Unsubscribe(s.ctx, c.app.ID, channel, c.id)
 	if err != nil {
 		s.log.Error("unsubscribe failed: occupancy", "app_id", c.app.ID, "channel", channel, "err", err)
+		if localUser != "" && !s.hub.hasUser(c.app.ID, channel, localUser) {
+			s.hub.publish(c.app.ID, channel, "", func() []byte { return textFrame(memberRemoved(channel, localUser)) })
+		}
 		return
 	}
 	if last && userID != "" {
-		data := `{"user_id":` + string(appendJSONStringBytes(userID)) + `}`
-		s.broadcast(c.app.ID, channel, eventPayload(nil, "pusher_internal:member_removed", channel, data), "")
+		s.broadcast(c.app.ID, channel, memberRemoved(channel, userID), "")
 	}
+}
+
+// memberRemoved is the payload of pusher_internal:member_removed for userID.
+func memberRemoved(channel, userID string) []byte {
+	data := `{"user_id":` + string(appendJSONStringBytes(userID)) + `}`
+	return eventPayload(nil, "pusher_internal:member_removed", channel, data)
 }
 
 // subscribeUser answers a subscription to #server-to-user-{id}: allowed only for the
@@ -131,7 +193,7 @@ func (c *Conn) subscribeUser(channel string) {
 // refuseSubscription sends the channel-scoped pusher:subscription_error that pusher-js and
 // Laravel Echo's .error() handle (§3.5).
 func (c *Conn) refuseSubscription(channel, reason string) {
-	c.srv.log.Info("subscribe refused", "app_id", c.app.ID, "socket_id", c.id, "channel", channel, "reason", reason)
+	c.logClient(slog.LevelInfo, "subscribe refused", "channel", channel, "reason", reason)
 	c.Send(subscriptionErrorFrame(channel, "AuthError", reason, 401))
 }
 
@@ -215,14 +277,17 @@ func memberData(m *registry.Member) string {
 }
 
 // succeededFrame is pusher_internal:subscription_succeeded; for presence channels its data
-// lists every member, the subscriber included (§3.4). Called with c.mu held.
-func (c *Conn) succeededFrame(channel string, kind registry.Kind) []byte {
+// lists every member, the subscriber included (§3.4). When the members cannot be read, it
+// answers the client with a channel-scoped error and returns false. Called with c.mu held.
+func (c *Conn) succeededFrame(channel string, kind registry.Kind) ([]byte, bool) {
 	if !kind.IsPresence() {
-		return eventFrame("pusher_internal:subscription_succeeded", channel, "{}")
+		return eventFrame("pusher_internal:subscription_succeeded", channel, "{}"), true
 	}
 	members, err := c.srv.occupancy.Members(c.srv.ctx, c.app.ID, channel)
 	if err != nil {
-		c.srv.log.Error("presence members unavailable", "app_id", c.app.ID, "channel", channel, "err", err)
+		c.logClient(slog.LevelError, "subscribe failed: presence members unavailable", "channel", channel, "err", err)
+		c.Send(subscriptionErrorFrame(channel, "ServerError", "Presence members could not be read", 500))
+		return nil, false
 	}
 	b := []byte(`{"presence":{"count":`)
 	b = strconv.AppendInt(b, int64(len(members)), 10)
@@ -247,24 +312,7 @@ func (c *Conn) succeededFrame(channel string, kind registry.Kind) []byte {
 		}
 	}
 	b = append(b, "}}}"...)
-	return eventFrame("pusher_internal:subscription_succeeded", channel, string(b))
-}
-
-// sendCached follows subscription_succeeded on a cache channel with the last event, or with
-// pusher:cache_miss when there is none (§3.6).
-func (c *Conn) sendCached(channel string, kind registry.Kind) {
-	if !kind.IsCache() || c.srv.cache == nil {
-		return
-	}
-	ev, ok, err := c.srv.cache.Get(c.srv.ctx, c.app.ID, channel)
-	if err != nil {
-		c.srv.log.Error("cache unavailable", "app_id", c.app.ID, "channel", channel, "err", err)
-	}
-	if ok {
-		c.Send(eventFrame(ev.Event, channel, ev.Data))
-		return
-	}
-	c.Send(channelFrame("pusher:cache_miss", channel))
+	return eventFrame("pusher_internal:subscription_succeeded", channel, string(b)), true
 }
 
 func appendJSONStringBytes(s string) []byte { return appendJSONString(nil, s) }

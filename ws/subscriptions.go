@@ -1,6 +1,11 @@
 package ws
 
-import "github.com/reverbd/reverbd/registry"
+import (
+	"slices"
+	"strings"
+
+	"github.com/reverbd/reverbd/registry"
+)
 
 // subscription is one channel a connection is subscribed to.
 type subscription struct {
@@ -8,30 +13,38 @@ type subscription struct {
 	member  *registry.Member // the presence member; nil on other channels
 }
 
-// subscriptions is a connection's channels. Connections hold one or a few, so a short
-// slice costs far less memory than a map and is as fast to search.
+// subscriptions is a connection's channels, sorted by name. Most connections hold one to
+// three, and a sorted slice costs no more memory than that while a lookup stays
+// logarithmic for a connection holding up to max_subscriptions.
 type subscriptions []subscription
+
+func (s subscriptions) search(channel string) (int, bool) {
+	return slices.BinarySearchFunc(s, channel, func(sub subscription, ch string) int {
+		return strings.Compare(sub.channel, ch)
+	})
+}
 
 // find returns the subscription to channel, or nil.
 func (s subscriptions) find(channel string) *subscription {
-	for i := range s {
-		if s[i].channel == channel {
-			return &s[i]
-		}
+	if i, ok := s.search(channel); ok {
+		return &s[i]
 	}
 	return nil
 }
 
-// remove drops the subscription to channel, reporting whether there was one.
-func (s *subscriptions) remove(channel string) bool {
-	for i := range *s {
-		if (*s)[i].channel == channel {
-			last := len(*s) - 1
-			(*s)[i] = (*s)[last]
-			(*s)[last] = subscription{}
-			*s = (*s)[:last]
-			return true
-		}
+// add records sub, which must not be there yet.
+func (s *subscriptions) add(sub subscription) {
+	i, _ := s.search(sub.channel)
+	*s = slices.Insert(*s, i, sub)
+}
+
+// remove drops the subscription to channel and returns it, reporting whether there was one.
+func (s *subscriptions) remove(channel string) (subscription, bool) {
+	i, ok := s.search(channel)
+	if !ok {
+		return subscription{}, false
 	}
-	return false
+	sub := (*s)[i]
+	*s = slices.Delete(*s, i, i+1) // clears the freed element
+	return sub, true
 }

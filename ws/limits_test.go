@@ -1,0 +1,232 @@
+package ws_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/redistest"
+	rws "github.com/reverbd/reverbd/ws"
+)
+
+// subscriptionError decodes a channel-scoped pusher:subscription_error.
+func subscriptionError(t *testing.T, f frame, channel string) (typ string, status int) {
+	t.Helper()
+	if f.Event != "pusher:subscription_error" || f.Channel != channel {
+		t.Fatalf("got %s on %q (%s), want pusher:subscription_error on %s", f.Event, f.Channel, f.Data, channel)
+	}
+	var d struct {
+		Type   string `json:"type"`
+		Error  string `json:"error"`
+		Status int    `json:"status"`
+	}
+	if err := json.Unmarshal(f.Data, &d); err != nil || d.Error == "" {
+		t.Fatalf("subscription_error data %s: %v", f.Data, err)
+	}
+	return d.Type, d.Status
+}
+
+// ping checks that c is still open and answering, and that nothing else is queued before the
+// pong.
+func (c *client) ping() {
+	c.t.Helper()
+	c.send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+	if f := c.read(); f.Event != "pusher:pong" {
+		c.t.Fatalf("got %+v, want pusher:pong", f)
+	}
+}
+
+func TestMaxSubscriptions(t *testing.T) {
+	app := testApp()
+	app.MaxSubscriptions = 3
+	e := newEnv(t, rws.Params{}, app)
+	c := e.connect(t)
+	for _, ch := range []string{"orders.1", "private-orders.2", "orders.3"} {
+		c.subscribe(ch, "")
+	}
+	// Re-subscribing to a channel already held is not a new one.
+	c.subscribe("orders.3", "")
+	c.send(subscribeMsg("orders.4", "", ""))
+	if typ, status := subscriptionError(t, c.read(), "orders.4"); typ != "LimitReached" || status != 403 {
+		t.Errorf("over max_subscriptions: %s %d", typ, status)
+	}
+	// The connection stays open, and the refused channel delivers nothing.
+	deliver(e, "orders.4", "lost", `"x"`, "")
+	c.ping()
+	if info, _ := e.occupancy.Channel(context.Background(), "3", "orders.4"); info.SubscriptionCount != 0 {
+		t.Errorf("refused subscription recorded: %+v", info)
+	}
+	// Leaving a channel makes room for another.
+	c.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "orders.1"}})
+	c.subscribe("orders.4", "")
+	deliver(e, "orders.4", "kept", `"y"`, "")
+	if f := c.read(); f.Event != "kept" {
+		t.Errorf("got %+v, want the event of the new channel", f)
+	}
+}
+
+// A connection may hold many channels; each is found by name (no linear scan), and every one
+// of them still delivers and unsubscribes.
+func TestManySubscriptions(t *testing.T) {
+	app := testApp()
+	app.MaxSubscriptions = 1000
+	e := newEnv(t, rws.Params{}, app)
+	c := e.connect(t)
+	for i := range 1000 {
+		c.send(subscribeMsg("ch."+strconv.Itoa(i), "", ""))
+	}
+	for i := range 1000 {
+		if f := c.read(); f.Event != "pusher_internal:subscription_succeeded" || f.Channel != "ch."+strconv.Itoa(i) {
+			t.Fatalf("subscribe %d: %+v", i, f)
+		}
+	}
+	c.send(subscribeMsg("ch.1000", "", ""))
+	subscriptionError(t, c.read(), "ch.1000")
+	for i := 0; i < 1000; i += 2 {
+		c.send(map[string]any{"event": "pusher:unsubscribe", "data": map[string]any{"channel": "ch." + strconv.Itoa(i)}})
+	}
+	c.ping()
+	for i := range 1000 {
+		deliver(e, "ch."+strconv.Itoa(i), "e", strconv.Quote(strconv.Itoa(i)), "")
+	}
+	for i := 1; i < 1000; i += 2 {
+		if f := c.read(); f.Channel != "ch."+strconv.Itoa(i) {
+			t.Fatalf("got %+v, want the event of ch.%d", f, i)
+		}
+	}
+	c.ping()
+}
+
+func TestMaxClientEventsPerSecond(t *testing.T) {
+	app := testApp()
+	app.MaxClientEventsPerSecond = 3
+	e := newEnv(t, rws.Params{}, app)
+	sender, receiver := e.connect(t), e.connect(t)
+	sender.subscribe("private-chat", "")
+	receiver.subscribe("private-chat", "")
+	const sent = 40
+	for i := range sent {
+		sender.sendRaw(fmt.Appendf(nil, `{"event":"client-typing","channel":"private-chat","data":{"n":%d}}`, i))
+	}
+	// The sender gets one 4301 per refused event, then its pong: the connection stays open.
+	sender.send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
+	refused := 0
+	for {
+		f := sender.read()
+		if f.Event == "pusher:pong" {
+			break
+		}
+		code, msg := errorOf(t, f)
+		if code != 4301 || msg != "Client event rejected - only 3 accepted per second" {
+			t.Fatalf("refusal: %d %q", code, msg)
+		}
+		refused++
+	}
+	if refused == 0 || refused > sent-3 {
+		t.Fatalf("%d of %d events refused; want some refused and the first 3 accepted", refused, sent)
+	}
+	// The receiver gets exactly the events not refused, in order, then the marker.
+	deliver(e, "private-chat", "marker", `"m"`, "")
+	got := 0
+	for {
+		f := receiver.read()
+		if f.Event == "marker" {
+			break
+		}
+		var d struct{ N int }
+		if f.Event != "client-typing" || json.Unmarshal(f.Data, &d) != nil {
+			t.Fatalf("receiver got %+v", f)
+		}
+		if got < 3 && d.N != got {
+			t.Errorf("accepted event %d is number %d, want the first ones", got, d.N)
+		}
+		got++
+	}
+	if got != sent-refused {
+		t.Errorf("receiver got %d events, want %d (%d sent, %d refused)", got, sent-refused, sent, refused)
+	}
+}
+
+// Reverb's rate_limiting applies to every message, client events included, next to
+// max_client_events_per_second.
+func TestRateLimitingWithClientEventLimit(t *testing.T) {
+	app := testApp()
+	app.MaxClientEventsPerSecond = 100
+	app.RateLimiting.Enabled, app.RateLimiting.MaxAttempts, app.RateLimiting.DecaySeconds = true, 3, 60
+	e := newEnv(t, rws.Params{}, app)
+	c := e.connect(t)
+	c.subscribe("private-chat", "") // message 1
+	c.sendRaw([]byte(`{"event":"client-a","channel":"private-chat","data":{}}`))
+	c.ping() // message 3
+	c.sendRaw([]byte(`{"event":"client-a","channel":"private-chat","data":{}}`))
+	if code, msg := errorOf(t, c.read()); code != 4301 || msg != "Rate limit exceeded" {
+		t.Errorf("over rate_limiting: %d %q", code, msg)
+	}
+}
+
+func TestMaxPresenceMembers(t *testing.T) {
+	app := testApp()
+	app.MaxPresenceMembers = 2
+	e := newEnv(t, rws.Params{}, app)
+	checkPresenceLimit(t, e, e, e.occupancy)
+}
+
+// The limit holds across nodes sharing a Redis occupancy: members on two nodes fill the
+// channel, and a third user is refused on either.
+func TestMaxPresenceMembersAcrossNodes(t *testing.T) {
+	rdb := redistest.Client(t)
+	prefix := redistest.Name(t)
+	t.Cleanup(func() {
+		keys, _ := rdb.Keys(context.Background(), prefix+":*").Result()
+		if len(keys) > 0 {
+			rdb.Del(context.Background(), keys...)
+		}
+	})
+	node := func(id string) *env {
+		occ := registry.NewRedisOccupancy(registry.RedisOccupancyParams{Redis: rdb, Prefix: prefix, NodeID: id})
+		app := testApp()
+		app.MaxPresenceMembers = 2
+		return newEnv(t, rws.Params{Occupancy: occ}, app)
+	}
+	a, b := node("a"), node("b")
+	checkPresenceLimit(t, a, b, registry.NewRedisOccupancy(registry.RedisOccupancyParams{Redis: rdb, Prefix: prefix, NodeID: "reader"}))
+}
+
+// checkPresenceLimit fills a presence channel of max_presence_members 2 with users 1 (on a)
+// and 2 (on b), then checks what a third user and a second socket of user 1 get.
+func checkPresenceLimit(t *testing.T, a, b *env, occ registry.Occupancy) {
+	const ch = "presence-room"
+	one, two := a.connect(t), b.connect(t)
+	one.subscribe(ch, `{"user_id":"1"}`)
+	two.subscribe(ch, `{"user_id":"2"}`)
+	if a == b { // across nodes member_added goes through the relay, which is not run here
+		if f := one.read(); f.Event != "pusher_internal:member_added" {
+			t.Fatalf("one got %+v", f)
+		}
+	}
+	for _, e := range []*env{a, b} {
+		three := e.connect(t)
+		data := `{"user_id":"3"}`
+		three.send(subscribeMsg(ch, sign(three.socketID+":"+ch+":"+data), data))
+		if typ, status := subscriptionError(t, three.read(), ch); typ != "LimitReached" || status != 403 {
+			t.Errorf("third user: %s %d", typ, status)
+		}
+		three.ping()
+	}
+	// Another socket of a user already present still joins and sees both members.
+	again := b.connect(t)
+	f := again.subscribe(ch, `{"user_id":"1"}`)
+	if got := f.dataString(t); !strings.Contains(got, `"count":2`) {
+		t.Errorf("second socket of user 1: %s", got)
+	}
+	// Members never heard of user 3.
+	one.ping()
+	info, err := occ.Channel(context.Background(), "3", ch)
+	if err != nil || info != (registry.ChannelInfo{SubscriptionCount: 3, UserCount: 2}) {
+		t.Errorf("channel = %+v, %v; want 3 sockets of 2 users", info, err)
+	}
+}
