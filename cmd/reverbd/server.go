@@ -94,7 +94,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 		PathPrefix:     cfg.ServerPath,
 		MaxRequestSize: cfg.MaxRequestSize,
 		Ready:          s.isReady,
-		Log:            log.With("component", "api"),
+		Log:            log, // api adds component=api itself
 	})
 
 	r := chi.NewRouter()
