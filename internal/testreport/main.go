@@ -93,6 +93,8 @@ func report(r io.Reader, w io.Writer) (skips []string, failed bool, err error) {
 			}
 		case e.Test == "" && e.Action == "fail":
 			failed = true
+		case e.Test == "":
+			// start, pass, and skip (a package without test files): nothing to say
 		case e.Action == "output" && strings.HasPrefix(e.Test, "Benchmark"):
 			if !strings.HasPrefix(e.Output, "=== ") && e.Output != e.Test+"\n" {
 				fmt.Fprint(w, e.Output)

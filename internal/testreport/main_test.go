@@ -24,6 +24,8 @@ const stream = `{"Action":"output","Package":"github.com/reverbd/reverbd/registr
 {"Action":"pass","Package":"github.com/reverbd/reverbd/registry","Test":"TestD"}
 {"Action":"output","Package":"github.com/reverbd/reverbd/registry","Test":"BenchmarkX","Output":"BenchmarkX-2   \t"}
 {"Action":"output","Package":"github.com/reverbd/reverbd/registry","Test":"BenchmarkX","Output":"       1\t       232.0 ns/op\n"}
+{"Action":"output","Package":"github.com/reverbd/reverbd/registry/redistest","Output":"?   \tgithub.com/reverbd/reverbd/registry/redistest\t[no test files]\n"}
+{"Action":"skip","Package":"github.com/reverbd/reverbd/registry/redistest"}
 {"Action":"output","Package":"github.com/reverbd/reverbd/registry","Output":"FAIL\n"}
 {"Action":"output","Package":"github.com/reverbd/reverbd/registry","Output":"FAIL\tgithub.com/reverbd/reverbd/registry\t0.01s\n"}
 {"Action":"fail","Package":"github.com/reverbd/reverbd/registry"}
@@ -37,6 +39,7 @@ func TestReport(t *testing.T) {
 	}
 	wantOut := "    c_test.go:4: boom\n--- FAIL: TestC (0.00s)\n" +
 		"BenchmarkX-2   \t       1\t       232.0 ns/op\n" +
+		"?   \tgithub.com/reverbd/reverbd/registry/redistest\t[no test files]\n" +
 		"FAIL\nFAIL\tgithub.com/reverbd/reverbd/registry\t0.01s\n"
 	if out.String() != wantOut {
 		t.Errorf("output:\n%s\nwant:\n%s", out.String(), wantOut)
