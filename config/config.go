@@ -84,8 +84,8 @@ type Config struct {
 	// served on the public port.
 	AdminHost string `envconfig:"REVERB_ADMIN_HOST" default:"127.0.0.1"`
 	AdminPort int    `envconfig:"REVERB_ADMIN_PORT"`
-	// AdminUsername and AdminPassword turn on basic auth for the admin listener; they are
-	// required when AdminHost is not a loopback address.
+	// AdminUsername and AdminPassword are the admin listener's basic auth; both are required
+	// whenever AdminPort is set, loopback included.
 	AdminUsername string `envconfig:"REVERB_ADMIN_USERNAME"`
 	AdminPassword string `envconfig:"REVERB_ADMIN_PASSWORD"`
 

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/joho/godotenv"
@@ -67,10 +68,13 @@ func readEnvFile(name string, env map[string]string) (map[string]string, error) 
 	}
 	vars, err := parseDotenv(src, env)
 	if err != nil {
-		return nil, fmt.Errorf("config: env file %s: %w", name, err)
+		return nil, fmt.Errorf("config: %s%w", name, err) // err starts with ":<line>: "
 	}
 	return vars, nil
 }
+
+// utf8BOM is the byte order mark some editors put at the start of a file; Laravel ignores it.
+var utf8BOM = []byte("\xEF\xBB\xBF")
 
 // Stand-ins for "$" and "\$" while godotenv parses; see parseDotenv. Both are private-use
 // runes, which godotenv passes through untouched.
@@ -93,9 +97,10 @@ var refPattern = regexp.MustCompile(escapedDollar + `|` + dollar + `\{([A-Z0-9_]
 // literal), and its value is kept. Where they differ, the references in the second result are
 // expanded here, with env winning over the file.
 func parseDotenv(src []byte, env map[string]string) (map[string]string, error) {
+	src = bytes.TrimPrefix(src, utf8BOM)
 	plain, err := godotenv.Parse(bytes.NewReader(src))
 	if err != nil {
-		return nil, dotenvSyntaxError(err)
+		return nil, dotenvSyntaxError(err, src)
 	}
 	if bytes.Contains(src, []byte(dollar)) || bytes.Contains(src, []byte(escapedDollar)) {
 		return plain, nil // the stand-ins would be ambiguous; keep godotenv's expansion
@@ -104,7 +109,7 @@ func parseDotenv(src []byte, env map[string]string) (map[string]string, error) {
 	marked = bytes.ReplaceAll(marked, []byte("$"), []byte(dollar))
 	refs, err := godotenv.Parse(bytes.NewReader(marked))
 	if err != nil {
-		return nil, dotenvSyntaxError(err)
+		return nil, dotenvSyntaxError(err, marked)
 	}
 	vars := make(map[string]string, len(plain))
 	for k, v := range plain {
@@ -139,17 +144,67 @@ func unmark(v string) string {
 	return strings.ReplaceAll(v, dollar, "$")
 }
 
-// dotenvSyntaxError rephrases a godotenv parse error without the text that follows the
-// mistake, which may hold a secret ("unterminated quoted value <rest of line>").
-func dotenvSyntaxError(err error) error {
+// dotenvSyntaxError turns a godotenv parse error of src into ":<line>: <VAR>: <problem>",
+// without the text that follows the mistake, which may hold a secret (godotenv quotes the
+// rest of the line or of the file).
+//
+// godotenv stops at the first bad statement and reports no position, so it is found from
+// what the error says: an unterminated quoted value starts at the last unescaped quote of
+// its kind in the file (godotenv searched the whole rest of the file for its closing quote);
+// a bad variable name starts where the rest of the file that godotenv quotes starts.
+func dotenvSyntaxError(err error, src []byte) error {
 	msg := err.Error()
-	if i := strings.Index(msg, " near "); i >= 0 {
-		msg = msg[:i]
+	src = bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n")) // as godotenv reads it
+	if rest, ok := strings.CutPrefix(msg, "unterminated quoted value "); ok && rest != "" {
+		if at := lastUnescaped(src, rest[0]); at > 0 {
+			return fmt.Errorf(":%d: %s: unterminated quoted value (the %c that opens it is never closed)",
+				lineOf(src, at), keyBefore(src, at), rest[0])
+		}
+		return errors.New(": unterminated quoted value")
 	}
-	if strings.HasPrefix(msg, "unterminated quoted value") {
-		msg = "unterminated quoted value"
+	problem, near, _ := strings.Cut(msg, " near ")
+	if !strings.Contains(problem, "in variable name") {
+		return errors.New(": " + problem)
 	}
-	return errors.New(msg)
+	rest, uerr := strconv.Unquote(near)
+	if uerr != nil || len(rest) > len(src) {
+		return errors.New(": " + problem)
+	}
+	at := len(src) - len(rest)
+	line, _, _ := strings.Cut(rest, "\n")
+	name, _, hasEquals := strings.Cut(line, "=")
+	if !hasEquals {
+		if name, _, hasEquals = strings.Cut(line, ":"); !hasEquals {
+			// The whole line is one word; it may be a value pasted on its own, so it is not echoed.
+			return fmt.Errorf(":%d: the line has no \"=\" (expected NAME=value)", lineOf(src, at))
+		}
+	}
+	return fmt.Errorf(":%d: %s: %s", lineOf(src, at), strings.TrimSpace(name), problem)
+}
+
+// lastUnescaped returns the index of the last quote in src that no backslash precedes, or -1.
+func lastUnescaped(src []byte, quote byte) int {
+	for i := len(src) - 1; i > 0; i-- {
+		if src[i] == quote && src[i-1] != '\\' {
+			return i
+		}
+	}
+	return -1
+}
+
+// lineOf returns the 1-based line of src that holds byte at.
+func lineOf(src []byte, at int) int { return 1 + bytes.Count(src[:at], []byte("\n")) }
+
+// keyBefore returns the variable name of the statement whose value starts at byte at: the
+// text of that line before the value, less the "=" (or ":") and an "export " prefix.
+func keyBefore(src []byte, at int) string {
+	start := bytes.LastIndexByte(src[:at], '\n') + 1
+	key := strings.TrimSpace(string(src[start:at]))
+	key = strings.TrimSpace(strings.TrimRight(key, "=:"))
+	if k, ok := strings.CutPrefix(key, "export"); ok && k != strings.TrimLeft(k, " \t") {
+		key = strings.TrimSpace(k)
+	}
+	return key
 }
 
 // laravelValue applies the rules of Laravel's env() helper (Illuminate\Support\Env::get) to

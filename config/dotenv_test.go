@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -89,6 +90,61 @@ func TestLaravelValue(t *testing.T) {
 		got, ok := laravelValue(tt.in)
 		if got != tt.want || ok != tt.wantOK {
 			t.Errorf("laravelValue(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+// TestLoadEnvFileErrorsNameLineAndVariable checks that a syntax error in the env file says
+// where it is (file, line, variable) and never echoes the value.
+func TestLoadEnvFileErrorsNameLineAndVariable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		dotenv string
+		want   string // after "config: <file>"
+	}{
+		{"unterminated double quote",
+			"# comment\nREVERB_SERVER_PORT=9000\n\nREVERB_APP_SECRET=\"" + testSecret + "\nREVERB_DEBUG=true\n",
+			`:4: REVERB_APP_SECRET: unterminated quoted value (the " that opens it is never closed)`},
+		{"unterminated single quote after a multi-line value",
+			"A=\"one\ntwo\"\nB='x'\nexport  REVERB_APP_SECRET='" + testSecret + "\n",
+			`:4: REVERB_APP_SECRET: unterminated quoted value (the ' that opens it is never closed)`},
+		{"escaped quote inside the value", "REVERB_APP_SECRET=\"" + testSecret + `\"` + "\n",
+			`:1: REVERB_APP_SECRET: unterminated quoted value`},
+		{"CRLF line ends", "A=1\r\nB=2\r\nREVERB_APP_SECRET=\"" + testSecret + "\r\n",
+			`:3: REVERB_APP_SECRET: unterminated quoted value`},
+		{"bad variable name", "REVERB_APP_SECRET=" + testSecret + "\n\nBAD(NAME)=" + testSecret + "\n",
+			`:3: BAD(NAME): unexpected character "(" in variable name`},
+		{"yaml-style separator", "A=1\nBAD-NAME: 2\n", `:2: BAD-NAME: unexpected character "-" in variable name`},
+		{"a line without =", "A=1\n" + testSecret + "\nB=2\n", `:2: the line has no "=" (expected NAME=value)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := writeFile(t, ".env", tt.dotenv)
+			_, err := Load(path, appEnv())
+			wantError(t, err, "config: "+path+tt.want)
+		})
+	}
+}
+
+// TestLoadEnvFileWithBOM checks that a UTF-8 byte order mark at the start of the file is
+// ignored, as Laravel does, so the first variable keeps its name.
+func TestLoadEnvFileWithBOM(t *testing.T) {
+	t.Parallel()
+	for _, dotenv := range []string{
+		"\xEF\xBB\xBFREVERB_SERVER_PORT=9123\n",
+		"\xEF\xBB\xBFREVERB_SERVER_PORT=9123\r\nREVERB_QUEUE_NAME=\"q-$REVERB_SERVER_PORT\"\r\n",
+	} {
+		c, err := loadEnv(t, dotenv, appEnv())
+		if err != nil {
+			t.Fatalf("%q: %v", dotenv, err)
+		}
+		if c.ServerPort != 9123 {
+			t.Errorf("%q: REVERB_SERVER_PORT = %d, want 9123", dotenv, c.ServerPort)
+		}
+		if strings.Contains(dotenv, "REVERB_QUEUE_NAME") && c.QueueName != "q-9123" {
+			t.Errorf("%q: REVERB_QUEUE_NAME = %q, want q-9123", dotenv, c.QueueName)
 		}
 	}
 }

@@ -40,9 +40,13 @@ func TestValidateErrors(t *testing.T) {
 		{"no workers on the memory queue", appEnv("REVERB_QUEUE_WORKERS=false"), "REVERB_QUEUE_WORKERS=false needs REVERB_QUEUE_CONNECTION=redis"},
 		{"admin port", appEnv("REVERB_ADMIN_PORT=70000"), "REVERB_ADMIN_PORT must be between 0 (off) and 65535"},
 		{"admin on a public address without auth", appEnv("REVERB_ADMIN_PORT=8081", "REVERB_ADMIN_HOST=0.0.0.0"),
-			"REVERB_ADMIN_USERNAME and REVERB_ADMIN_PASSWORD are required when REVERB_ADMIN_HOST (0.0.0.0) is not a loopback address"},
+			"REVERB_ADMIN_PORT=8081 needs REVERB_ADMIN_USERNAME and REVERB_ADMIN_PASSWORD"},
 		{"admin on a public address, password missing", appEnv("REVERB_ADMIN_PORT=8081", "REVERB_ADMIN_HOST=10.1.2.3", "REVERB_ADMIN_USERNAME=ops"),
-			"REVERB_ADMIN_PASSWORD are required"},
+			"needs REVERB_ADMIN_USERNAME and REVERB_ADMIN_PASSWORD"},
+		{"admin on loopback without auth", appEnv("REVERB_ADMIN_PORT=8081"),
+			"REVERB_ADMIN_PORT=8081 needs REVERB_ADMIN_USERNAME and REVERB_ADMIN_PASSWORD"},
+		{"admin on localhost, username missing", appEnv("REVERB_ADMIN_PORT=8081", "REVERB_ADMIN_HOST=localhost", "REVERB_ADMIN_PASSWORD=pw"),
+			"needs REVERB_ADMIN_USERNAME and REVERB_ADMIN_PASSWORD"},
 		{"bad redis url", appEnv("REVERB_QUEUE_CONNECTION=redis", "REDIS_URL=http://user:hunter2@example.com"), "REDIS_URL is not a valid redis:// URL"},
 		{"bad redis db in url", appEnv("REVERB_QUEUE_CONNECTION=redis", "REDIS_URL=redis://127.0.0.1:6379/abc"), "REDIS_URL is not a valid redis:// URL"},
 		{"missing secret", appEnv("REVERB_APP_SECRET=null"), "REVERB_APP_SECRET is not set"},
@@ -82,4 +86,17 @@ func TestValidateHandBuilt(t *testing.T) {
 	c.Apps[1] = c.Apps[0]
 	c.Apps[1].ID = "2"
 	wantError(t, c.Validate(), `app key "key-1" is used twice: by REVERB_APP_KEY and by apps[0] (app_id "2"): key`)
+}
+
+// TestValidateAdminWithCredentials checks that the admin listener starts on loopback and on
+// a public address once both credentials are set.
+func TestValidateAdminWithCredentials(t *testing.T) {
+	t.Parallel()
+	for _, host := range []string{"127.0.0.1", "0.0.0.0"} {
+		_, err := loadEnv(t, "", appEnv("REVERB_ADMIN_PORT=8081", "REVERB_ADMIN_HOST="+host,
+			"REVERB_ADMIN_USERNAME=ops", "REVERB_ADMIN_PASSWORD=pw"))
+		if err != nil {
+			t.Errorf("admin on %s with credentials: %v", host, err)
+		}
+	}
 }

@@ -96,7 +96,7 @@ func NewAsynqQueue(p AsynqParams) *AsynqQueue {
 		TaskCheckInterval: p.PollInterval,
 		ShutdownTimeout:   p.ShutdownTimeout,
 		ErrorHandler:      asynq.ErrorHandlerFunc(q.taskFailed),
-		Logger:            asynqLogger{p.Log.With("component", "asynq")},
+		Logger:            asynqLogger{p.Log.With("library", "asynq")}, // p.Log names the component
 		LogLevel:          asynq.WarnLevel,
 	})
 	return q

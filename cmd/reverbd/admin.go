@@ -17,14 +17,13 @@ import (
 const adminPath = "/asynq"
 
 // newAdminHandler is the admin listener's router: asynq's web UI under /asynq (with the redis
-// queue) and net/http/pprof under /debug/pprof, behind basic auth when credentials are set.
-// It is never mounted on the public listener. The returned close function releases the
-// web UI's Redis connections.
+// queue) and net/http/pprof under /debug/pprof, always behind basic auth. The web UI shows
+// every queued payload and can delete tasks, so without both credentials every request is
+// refused (config.Validate already stops start-up then). It is never mounted on the public
+// listener. The returned close function releases the web UI's Redis connections.
 func newAdminHandler(cfg *config.Config) (http.Handler, func() error, error) {
 	r := chi.NewRouter()
-	if cfg.AdminUsername != "" {
-		r.Use(basicAuth(cfg.AdminUsername, cfg.AdminPassword))
-	}
+	r.Use(basicAuth(cfg.AdminUsername, cfg.AdminPassword))
 	r.HandleFunc("/debug/pprof/*", pprof.Index)
 	r.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -43,12 +42,13 @@ func newAdminHandler(cfg *config.Config) (http.Handler, func() error, error) {
 	return r, closeUI, nil
 }
 
-// basicAuth requires the given credentials, compared in constant time.
+// basicAuth requires the given credentials, compared in constant time; with an empty user
+// or password nothing matches.
 func basicAuth(user, password string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			u, p, ok := r.BasicAuth()
-			if !ok || subtle.ConstantTimeCompare([]byte(u), []byte(user)) != 1 ||
+			if !ok || user == "" || password == "" || subtle.ConstantTimeCompare([]byte(u), []byte(user)) != 1 ||
 				subtle.ConstantTimeCompare([]byte(p), []byte(password)) != 1 {
 				w.Header().Set("WWW-Authenticate", `Basic realm="reverbd admin"`)
 				http.Error(w, "unauthorized", http.StatusUnauthorized)

@@ -34,14 +34,15 @@ type cluster struct {
 func newCluster(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) *cluster {
 	prefix := cfg.ScalingKeyPrefix()
 	node := newNodeID()
-	log = log.With("component", "cluster", "node", node)
+	log = log.With("component", "cluster")
 	return &cluster{
 		node: node,
 		occupancy: registry.NewRedisOccupancy(registry.RedisOccupancyParams{
+			// The occupancy names the node in its own lines (its own or a reaped one).
 			Redis: rdb, Prefix: prefix, NodeID: node, LeaseTTL: cfg.ScalingLease, Log: log,
 		}),
 		cache: registry.NewRedisCache(rdb, prefix),
-		log:   log,
+		log:   log.With("node", node),
 	}
 }
 

@@ -24,16 +24,25 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// run is the command line; a long-lived command serves until SIGINT or SIGTERM. It returns
+// the exit code: 0, 1 when the command failed, 2 for a usage mistake.
 func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdout, stderr)
+}
+
+// runContext is run with the long-lived commands stopped by ctx instead of a signal.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
 	}
 	switch args[0] {
 	case "start":
-		return serveCommand(start, args[1:], stderr)
+		return exitCode(start(ctx, args[1:], stderr), stderr)
 	case "worker":
-		return serveCommand(work, args[1:], stderr)
+		return exitCode(work(ctx, args[1:], stderr), stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "reverbd", version)
 		return 0
@@ -47,25 +56,32 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// serveCommand runs a long-lived command until SIGINT or SIGTERM and turns its error into
-// an exit code.
-func serveCommand(cmd func(context.Context, []string, io.Writer) error, args []string, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := cmd(ctx, args, stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
+// errUsage is a usage mistake whose explanation was already written to stderr.
+var errUsage = errors.New("usage")
+
+// exitCode turns a command's error into an exit code, writing the error on one line.
+func exitCode(err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	default:
 		fmt.Fprintln(stderr, "reverbd:", err)
 		return 1
 	}
-	return 0
 }
+
+// Synopses of the commands, for the usage texts.
+const (
+	startSynopsis  = "[--env-file PATH] [--host HOST] [--port PORT] [--path PREFIX] [--hostname NAME] [--debug]"
+	workerSynopsis = "[--env-file PATH] [--debug]"
+)
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
-  reverbd start [--env-file PATH] [--host HOST] [--port PORT] [--path PREFIX] [--hostname NAME] [--debug]
-  reverbd worker [--env-file PATH] [--debug]   (scaling: delivery workers only, no sockets)
+  reverbd start `+startSynopsis+`
+  reverbd worker `+workerSynopsis+`   (scaling: delivery workers only, no sockets)
   reverbd version
 
 Configuration comes from the REVERB_* variables of the Laravel app's .env (see .env.example);

@@ -166,10 +166,9 @@ func waitUp(t *testing.T, p *process, want int) {
 	}
 }
 
-// The web UI and pprof live on the admin listener only, behind basic auth when it is set.
+// The web UI and pprof live on the admin listener only, behind basic auth.
 func TestAdminListener(t *testing.T) {
-	env := append(redisQueueEnv(t), "REVERB_ADMIN_USERNAME=ops", "REVERB_ADMIN_PASSWORD=pw")
-	p := startProcess(t, env...)
+	p := startProcess(t, redisQueueEnv(t)...) // with adminUser and adminPassword
 	get := func(url, user string) int {
 		req, _ := http.NewRequest("GET", url, nil)
 		if user != "" {

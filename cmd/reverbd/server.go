@@ -112,7 +112,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		PathPrefix:     cfg.ServerPath,
 		MaxRequestSize: cfg.MaxRequestSize,
 		Ready:          s.isReady,
-		Log:            log.With("component", "api"),
+		Log:            log, // api adds component=api itself
 	})
 
 	r := chi.NewRouter()

@@ -24,6 +24,9 @@ const (
 	e2eID     = "3"
 	e2eKey    = "278d425bdf160c739803"
 	e2eSecret = "7ad3773142a6692b25b8"
+
+	adminUser     = "ops"
+	adminPassword = "pw"
 )
 
 // process is a whole reverbd wired by newServer and served on a loopback port.
@@ -50,6 +53,8 @@ func startProcessTimeouts(t *testing.T, timeouts publicTimeouts, extra ...string
 	t.Helper()
 	environ := append([]string{
 		"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret,
+		// The admin listener always requires basic auth.
+		"REVERB_ADMIN_USERNAME=" + adminUser, "REVERB_ADMIN_PASSWORD=" + adminPassword,
 	}, extra...)
 	empty := t.TempDir() + "/.env"
 	if err := writeFile(empty, ""); err != nil {

@@ -2,43 +2,21 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
+	"syscall"
 
 	"github.com/reverbd/reverbd/config"
 )
 
-// startFlags are the flags of `reverbd start`, named as `php artisan reverb:start`'s.
-type startFlags struct {
-	envFile  string
-	host     string
-	port     int
-	path     string
-	hostname string
-	debug    bool
-}
-
-func parseStartFlags(args []string, stderr io.Writer) (startFlags, *flag.FlagSet, error) {
-	var f startFlags
-	fs := flag.NewFlagSet("reverbd start", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&f.envFile, "env-file", "", "Laravel-style .env file to read first (default .env in the working directory, if present)")
-	fs.StringVar(&f.host, "host", "", "address to bind (REVERB_SERVER_HOST)")
-	fs.IntVar(&f.port, "port", 0, "port to bind (REVERB_SERVER_PORT)")
-	fs.StringVar(&f.path, "path", "", "route prefix for every route (REVERB_SERVER_PATH)")
-	fs.StringVar(&f.hostname, "hostname", "", "public host name (REVERB_HOST)")
-	fs.BoolVar(&f.debug, "debug", false, "log every connection and message at debug level")
-	err := fs.Parse(args)
-	return f, fs, err
-}
-
-// start loads the configuration, applies the flags over it and serves until ctx ends.
+// start is `reverbd start`: it loads the configuration, applies the flags over it and serves
+// until ctx ends.
 func start(ctx context.Context, args []string, stderr io.Writer) error {
-	f, fs, err := parseStartFlags(args, stderr)
+	f, fs, err := parseFlags("start", args, stderr)
 	if err != nil {
 		return err
 	}
@@ -63,29 +41,35 @@ func start(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	srv, err := newServer(cfg, newLogger(cfg, stderr))
+	log := newLogger(cfg, stderr)
+	srv, err := newServer(cfg, log)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	ln, err := net.Listen("tcp", cfg.Addr())
+	ln, err := listen(cfg.Addr(), "REVERB_SERVER_PORT or --port")
 	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
 	var adminLn net.Listener
 	if cfg.AdminPort != 0 {
-		if adminLn, err = net.Listen("tcp", cfg.AdminAddr()); err != nil {
+		if adminLn, err = listen(cfg.AdminAddr(), "REVERB_ADMIN_PORT"); err != nil {
 			ln.Close()
-			return fmt.Errorf("listen (admin): %w", err)
+			return fmt.Errorf("admin listener: %w", err)
 		}
 	}
+	checkRedis(ctx, cfg, log)
 	return srv.serve(ctx, ln, adminLn)
 }
 
-// newLogger is the process logger: text on w, debug level with REVERB_DEBUG or --debug.
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	level := slog.LevelInfo
-	if cfg.Debug {
-		level = slog.LevelDebug
+// listen binds addr; when the port is taken, the error says what usually holds it and which
+// setting moves reverbd elsewhere.
+func listen(addr, setting string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("listen on %s: address already in use: another reverbd, or Reverb's `php artisan reverb:start`, may be running on this port; stop it or choose another port (%s)", addr, setting)
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return ln, nil
 }

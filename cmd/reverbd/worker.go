@@ -17,7 +17,7 @@ import (
 // the cache channels' Redis cache and published to the socket nodes, for teams that scale
 // workers apart from socket nodes. It needs the redis queue and scaling.
 func work(ctx context.Context, args []string, stderr io.Writer) error {
-	f, _, err := parseStartFlags(args, stderr)
+	f, _, err := parseFlags("worker", args, stderr)
 	if err != nil {
 		return err
 	}
@@ -41,6 +41,7 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		return err
 	}
 	defer rdb.Close()
+	checkRedis(ctx, cfg, log)
 	node := "worker-" + newNodeID()
 	relay := jobs.NewRedisRelay(rdb, cfg.ScalingPubSubChannel(), node, nil, log.With("component", "relay"))
 	worker := jobs.NewWorker(jobs.WorkerParams{
