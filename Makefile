@@ -59,8 +59,8 @@ redis:
 	  echo "Redis tests: SKIPPED: $(NO_REDIS) (start redis-server, or set REDIS_URL=redis://host:6379/9)"; \
 	fi
 
-$(REPORT): $(wildcard internal/testreport/*.go)
-	$(GO) build -o $@ ./internal/testreport
+$(REPORT): $(wildcard cmd/internal/testreport/*.go)
+	$(GO) build -o $@ ./cmd/internal/testreport
 
 # The Go tests and benchmarks; skipped tests are listed at the end of `make test`.
 test-go: redis $(REPORT)
