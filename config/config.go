@@ -60,7 +60,8 @@ type Config struct {
 	// QueuePollInterval is how often an idle asynq worker polls Redis for tasks; it bounds
 	// the added trigger-to-delivery latency (about 0.5 to 1.5 times the interval).
 	QueuePollInterval time.Duration `envconfig:"REVERB_QUEUE_POLL_INTERVAL" default:"2ms"`
-	// QueueSize bounds the in-process queue; a trigger past it is answered 503.
+	// QueueSize bounds the events the in-process queue holds (waiting or in delivery, each
+	// counted once whatever its channels, across all workers); a trigger past it gets 503.
 	QueueSize int `envconfig:"REVERB_QUEUE_SIZE" default:"65536"`
 
 	// The Redis server of the redis queue (REVERB_QUEUE_CONNECTION=redis), under Laravel's
