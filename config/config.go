@@ -18,8 +18,10 @@ type Config struct {
 	Hostname   string `envconfig:"REVERB_HOST"`
 	PublicPort int    `envconfig:"REVERB_PORT" default:"443"`
 	Scheme     string `envconfig:"REVERB_SCHEME" default:"https"`
-	// MaxRequestSize caps an HTTP API request body in bytes (413 past it).
-	MaxRequestSize int64 `envconfig:"REVERB_MAX_REQUEST_SIZE" default:"10000"`
+	// MaxRequestSize caps an HTTP API request (413 past it). Unset (or 0), the body may take
+	// 640 KiB, which fits a batch of 10 events at every limit (10 KiB of data each). Set, it
+	// caps the whole request, request line and headers included, as Reverb does.
+	MaxRequestSize int64 `envconfig:"REVERB_MAX_REQUEST_SIZE"`
 
 	// The single app defined by REVERB_APP_*; optional when AppsFile is set.
 	AppID                 string `envconfig:"REVERB_APP_ID"`
