@@ -9,7 +9,8 @@ import (
 	"github.com/reverbd/reverbd/registry"
 )
 
-// Limits of pusher-protocol.md §8.11.
+// Limits of a trigger, as Pusher documents them
+// (https://pusher.com/docs/channels/library_auth_reference/rest-api/).
 const (
 	maxEventNameLength = 200       // characters
 	maxEventDataSize   = 10 * 1024 // bytes of the data string; past it 413
@@ -17,9 +18,31 @@ const (
 	maxBatchSize       = 10        // events of one batch
 
 	defaultTimestampWindow = 600 * time.Second
-	// defaultMaxRequestSize is Reverb's REVERB_MAX_REQUEST_SIZE default.
-	defaultMaxRequestSize = 10000
 )
+
+// Body cap when REVERB_MAX_REQUEST_SIZE is unset: it fits a batch_events body of maxBatchSize
+// items that are each at every limit and in the costliest JSON a client may send:
+//
+//	data       maxEventDataSize bytes, each escaped as \u00XX (6 bytes)   61,440
+//	name       maxEventNameLength characters, each a surrogate pair
+//	           \uXXXX\uXXXX (12 bytes; PHP's json_encode escapes so)     2,400
+//	channel    registry.MaxChannelNameLength (no escaping needed)          200
+//	socket_id  two 20-digit numbers and a dot                              41
+//	info       user_count,subscription_count                               29
+//	keys, quotes, braces and commas of the item                            59
+//
+// That is 64,169 bytes an item and 641,711 for the batch with its wrapper. The cap rounds it
+// up to 640 KiB (655,360 bytes), which leaves room for whitespace. One event on 100 channels
+// at every limit takes about 85 KB.
+const (
+	fullItemSize  = len(`{"name":"","data":"","channel":"","socket_id":"","info":""}`) + 6*maxEventDataSize + 12*maxEventNameLength + registry.MaxChannelNameLength + 41 + len("user_count,subscription_count")
+	fullBatchSize = len(`{"batch":[]}`) + maxBatchSize*fullItemSize + maxBatchSize - 1
+	// DefaultMaxBody is the body cap in bytes when Params.MaxRequestSize is zero.
+	DefaultMaxBody = 640 << 10
+)
+
+// The cap must hold the batch; this line does not compile otherwise.
+var _ [DefaultMaxBody - fullBatchSize]struct{}
 
 // Enqueuer queues an accepted event for delivery and returns at once, without waiting for
 // delivery (jobs.Queue satisfies it). An error means the event was not queued.
@@ -45,7 +68,9 @@ type Params struct {
 	// PathPrefix is REVERB_SERVER_PATH ("" or e.g. "/ws"), the prefix the routes are served
 	// under. Signatures are accepted over the path without it and over the full path.
 	PathPrefix string
-	// MaxRequestSize caps a request body in bytes (413 past it); zero means 10000, Reverb's default.
+	// MaxRequestSize is REVERB_MAX_REQUEST_SIZE. Zero (unset) caps the body at DefaultMaxBody,
+	// which fits a full batch of events at every limit. Otherwise it caps the whole request
+	// as Reverb does: request line, headers and body together, 413 past it.
 	MaxRequestSize int64
 	// TimestampWindow is how far auth_timestamp may be from now; zero means 600 s.
 	TimestampWindow time.Duration
@@ -66,7 +91,7 @@ type API struct {
 	cache      registry.Cache
 	terminator Terminator
 	prefix     string // normalised: "" or "/x" without a trailing slash
-	maxBody    int64
+	maxRequest int64  // whole-request cap; 0: the body cap DefaultMaxBody applies instead
 	window     time.Duration
 	ready      func() bool
 	log        *slog.Logger
@@ -82,14 +107,11 @@ func New(p Params) *API {
 		cache:      p.Cache,
 		terminator: p.Terminator,
 		prefix:     normalizePrefix(p.PathPrefix),
-		maxBody:    p.MaxRequestSize,
+		maxRequest: max(p.MaxRequestSize, 0),
 		window:     p.TimestampWindow,
 		ready:      p.Ready,
 		log:        p.Log,
 		now:        p.Now,
-	}
-	if a.maxBody <= 0 {
-		a.maxBody = defaultMaxRequestSize
 	}
 	if a.window <= 0 {
 		a.window = defaultTimestampWindow

@@ -45,7 +45,6 @@ func errBody(status int, msg string) string {
 // each is logged once, without the secret, the signature or the payload.
 func TestErrors(t *testing.T) {
 	const events = "/apps/3/events"
-	const maxBody = 64 << 10
 	const secretData = "payload-must-not-be-logged"
 	tooManyChannels := make([]string, 101)
 	for i := range tooManyChannels {
@@ -93,7 +92,7 @@ func TestErrors(t *testing.T) {
 		{name: "wrong method on channels", method: "DELETE", path: "/apps/3/channels", status: 405, msg: "method not allowed"},
 
 		// Sizes: 413.
-		{name: "body over MaxRequestSize", body: `{"name":"ev","channels":["a"],"data":"` + strings.Repeat("x", maxBody) + `"}`, status: 413, msg: "request body larger than 65536 bytes"},
+		{name: "body over the cap", body: `{"name":"ev","channels":["a"],"data":"` + strings.Repeat("x", api.DefaultMaxBody) + `"}`, status: 413, msg: "request body larger than 655360 bytes"},
 		{name: "data over 10 KiB", body: eventBody([]string{"a"}, strings.Repeat("x", 10241)), status: 413, msg: "data is larger than 10240 bytes"},
 
 		// Validation (§8.3): 400.
@@ -143,7 +142,7 @@ func TestErrors(t *testing.T) {
 		{name: "users with bad name", method: "GET", path: "/apps/3/channels/presence-a%20b/users", status: 400, msg: `invalid channel name "presence-a b"`},
 	}
 
-	e := newEnv(t, options{fixedNow: true, maxBody: maxBody})
+	e := newEnv(t, options{fixedNow: true})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			method := cmp.Or(tc.method, http.MethodPost)
@@ -184,7 +183,7 @@ func TestErrors(t *testing.T) {
 
 // TestLimitsAccepted checks the edges of each limit on the accepted side.
 func TestLimitsAccepted(t *testing.T) {
-	e := newEnv(t, options{fixedNow: true, maxBody: 64 << 10})
+	e := newEnv(t, options{fixedNow: true})
 	hundred := make([]string, 100)
 	for i := range hundred {
 		hundred[i] = "c" + strconv.Itoa(i)

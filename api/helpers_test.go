@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	pusher "github.com/pusher/pusher-http-go/v5"
 
 	"github.com/reverbd/reverbd/api"
@@ -103,12 +104,12 @@ func (b *logBuffer) take() []string {
 
 // options configures newEnv.
 type options struct {
-	prefix   string       // REVERB_SERVER_PATH; the API is mounted under it
-	fixedNow bool         // the clock stands at vectorTime instead of time.Now
-	maxBody  int64        // MaxRequestSize; 0 means 64 KiB here
-	queue    api.Enqueuer // nil: a running MemoryQueue that delivers to rec
-	ready    func() bool
-	noTerm   bool // no Terminator
+	prefix     string       // REVERB_SERVER_PATH; the API is mounted under it
+	fixedNow   bool         // the clock stands at vectorTime instead of time.Now
+	maxRequest int64        // MaxRequestSize (REVERB_MAX_REQUEST_SIZE); 0 leaves it unset
+	queue      api.Enqueuer // nil: a running MemoryQueue that delivers to rec
+	ready      func() bool
+	noTerm     bool // no Terminator
 }
 
 // env is one API served by an httptest.Server, with real occupancy, cache and queue.
@@ -159,10 +160,6 @@ func newEnv(t *testing.T, o options) *env {
 		})
 		queue = q
 	}
-	maxBody := o.maxBody
-	if maxBody == 0 {
-		maxBody = 64 << 10
-	}
 	p := api.Params{
 		Apps: registry.NewApps([]config.App{
 			{ID: appID, Key: appKey, Secret: appSecret},
@@ -173,7 +170,7 @@ func newEnv(t *testing.T, o options) *env {
 		Cache:          e.cache,
 		Terminator:     e.term,
 		PathPrefix:     o.prefix,
-		MaxRequestSize: maxBody,
+		MaxRequestSize: o.maxRequest,
 		Ready:          o.ready,
 		Log:            slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:            e.now,
@@ -183,6 +180,7 @@ func newEnv(t *testing.T, o options) *env {
 	}
 	a := api.New(p)
 	r := chi.NewRouter()
+	r.Use(middleware.Recoverer) // as cmd/reverbd mounts it
 	if o.prefix == "" {
 		a.Routes(r)
 	} else {

@@ -1,18 +1,21 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 
 	"github.com/go-chi/chi/v5"
 )
 
 // Routes registers GET /up and the /apps/{app_id}/... routes on r, which is already under
 // the path prefix. Unknown paths under /apps answer 404 and wrong methods 405, both as JSON
-// and before any signature check.
+// and before any signature check. A panic in any of them is answered 500 (see recoverer).
 func (a *API) Routes(r chi.Router) {
-	r.Get("/up", a.up)
+	r.With(a.recoverer).Get("/up", a.up)
 	r.Route("/apps/{app_id}", func(r chi.Router) {
+		r.Use(a.recoverer)
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			a.reject(w, r, http.StatusNotFound, "not found")
 		})
@@ -41,4 +44,27 @@ func pathParam(r *http.Request, name string) (string, error) {
 		return v, nil
 	}
 	return url.PathUnescape(v)
+}
+
+// recoverer contains a panic of a handler: the request is answered 500 with the JSON error
+// body (handlers write their answer last, so nothing was written yet), the panic is logged
+// once at Error with its stack, and other requests go on. A panic
+// with http.ErrAbortHandler is passed on: net/http uses it to abort a response on purpose.
+// (chi's middleware.Recoverer answers an empty 500 and prints to stderr instead.)
+func (a *API) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.log.ErrorContext(r.Context(), "request panicked", "app_id", chi.URLParam(r, "app_id"),
+				"method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			writeError(w, http.StatusInternalServerError, "internal error")
+		}()
+		next.ServeHTTP(w, r)
+	})
 }

@@ -39,7 +39,7 @@ func verifiedFrom(r *http.Request) *verified {
 }
 
 // verify is the middleware of every /apps route (pusher-protocol.md §8.2): it finds the app
-// (404), reads the body under MaxRequestSize (413), and checks auth_key, auth_version,
+// (404), reads the body under the size cap (413, see Params.MaxRequestSize), and checks auth_key, auth_version,
 // auth_timestamp, body_md5 and auth_signature (401). The handler then finds the app, raw
 // body and decoded query with verifiedFrom.
 func (a *API) verify(next http.Handler) http.Handler {
@@ -57,8 +57,7 @@ func (a *API) verify(next http.Handler) http.Handler {
 		body, err := a.readBody(w, r)
 		if err != nil {
 			if errors.As(err, new(*http.MaxBytesError)) {
-				a.reject(w, r, http.StatusRequestEntityTooLarge,
-					fmt.Sprintf("request body larger than %d bytes", a.maxBody))
+				a.reject(w, r, http.StatusRequestEntityTooLarge, a.tooLarge())
 				return
 			}
 			a.reject(w, r, http.StatusBadRequest, "unreadable request body")
@@ -78,11 +77,49 @@ func (a *API) verify(next http.Handler) http.Handler {
 	})
 }
 
+// readBody reads r's body under the size cap; past it the error is an *http.MaxBytesError.
+// With MaxRequestSize set, the body may take what the request line and headers leave of it.
 func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := int64(DefaultMaxBody)
+	if a.maxRequest > 0 {
+		limit = a.maxRequest - requestHeadSize(r)
+		if limit < 0 {
+			return nil, &http.MaxBytesError{Limit: a.maxRequest}
+		}
+	}
 	if r.Body == nil {
 		return nil, nil
 	}
-	return io.ReadAll(http.MaxBytesReader(w, r.Body, a.maxBody))
+	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+}
+
+// tooLarge is the error message of a request over the size cap.
+func (a *API) tooLarge() string {
+	if a.maxRequest > 0 {
+		return fmt.Sprintf("request larger than %d bytes, headers included", a.maxRequest)
+	}
+	return fmt.Sprintf("request body larger than %d bytes", DefaultMaxBody)
+}
+
+// requestHeadSize is the size of r before its body as a client sends it, which is what
+// Reverb counts against max_request_size together with the body: the request line
+// "METHOD target HTTP/1.1\r\n", one "Name: value\r\n" line per header value (Host and
+// Transfer-Encoding included, which net/http takes out of r.Header), and the blank line.
+func requestHeadSize(r *http.Request) int64 {
+	line := func(name, value string) int { return len(name) + len(": ") + len(value) + len("\r\n") }
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + len("\r\n")
+	if r.Host != "" {
+		n += line("Host", r.Host)
+	}
+	if len(r.TransferEncoding) > 0 {
+		n += line("Transfer-Encoding", strings.Join(r.TransferEncoding, ", "))
+	}
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += line(name, v)
+		}
+	}
+	return int64(n + len("\r\n"))
 }
 
 // checkAuth returns why the request fails authentication, or "" when it passes.

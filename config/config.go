@@ -18,8 +18,10 @@ type Config struct {
 	Hostname   string `envconfig:"REVERB_HOST"`
 	PublicPort int    `envconfig:"REVERB_PORT" default:"443"`
 	Scheme     string `envconfig:"REVERB_SCHEME" default:"https"`
-	// MaxRequestSize caps an HTTP API request body in bytes (413 past it).
-	MaxRequestSize int64 `envconfig:"REVERB_MAX_REQUEST_SIZE" default:"10000"`
+	// MaxRequestSize caps an HTTP API request (413 past it). Unset (or 0), the body may take
+	// 640 KiB, which fits a batch of 10 events at every limit (10 KiB of data each). Set, it
+	// caps the whole request, request line and headers included, as Reverb does.
+	MaxRequestSize int64 `envconfig:"REVERB_MAX_REQUEST_SIZE"`
 
 	// The single app defined by REVERB_APP_*; optional when AppsFile is set.
 	AppID                 string `envconfig:"REVERB_APP_ID"`
@@ -60,7 +62,8 @@ type Config struct {
 	// QueuePollInterval is how often an idle asynq worker polls Redis for tasks; it bounds
 	// the added trigger-to-delivery latency (about 0.5 to 1.5 times the interval).
 	QueuePollInterval time.Duration `envconfig:"REVERB_QUEUE_POLL_INTERVAL" default:"2ms"`
-	// QueueSize bounds the in-process queue; a trigger past it is answered 503.
+	// QueueSize bounds the events the in-process queue holds (waiting or in delivery, each
+	// counted once whatever its channels, across all workers); a trigger past it gets 503.
 	QueueSize int `envconfig:"REVERB_QUEUE_SIZE" default:"65536"`
 
 	// The Redis server of the redis queue (REVERB_QUEUE_CONNECTION=redis), under Laravel's

@@ -63,7 +63,6 @@ func TestLoadDefaults(t *testing.T) {
 		ServerPort:            8080,
 		PublicPort:            443,
 		Scheme:                "https",
-		MaxRequestSize:        10000,
 		AppID:                 "1001",
 		AppKey:                "key-1",
 		AppSecret:             testSecret,
@@ -124,14 +123,15 @@ func TestLoadEnvFileAndEnvironment(t *testing.T) {
 		"REVERB_QUEUE_NAME=from-file",
 		"REVERB_APP_PING_INTERVAL=5",
 		"REVERB_APP_ALLOWED_ORIGINS=example.com, *.example.com",
+		"REVERB_MAX_REQUEST_SIZE=10000",
 	}, "\n")
 	c, err := loadEnv(t, dotenv, []string{"REVERB_APP_KEY=env-key", "REVERB_SERVER_PORT=9100", "UNRELATED=x"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := c.Apps[0]
-	got := []any{a.ID, a.Key, c.ServerPort, c.QueueName, a.PingInterval, a.AllowedOrigins}
-	want := []any{"file-id", "env-key", 9100, "from-file", 5 * time.Second, []string{"example.com", "*.example.com"}}
+	got := []any{a.ID, a.Key, c.ServerPort, c.QueueName, a.PingInterval, a.AllowedOrigins, c.MaxRequestSize}
+	want := []any{"file-id", "env-key", 9100, "from-file", 5 * time.Second, []string{"example.com", "*.example.com"}, int64(10000)}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}

@@ -17,8 +17,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: REVERB_SERVER_PORT must be between 0 and 65535, got %d", c.ServerPort)
 	case c.PublicPort < 1 || c.PublicPort > 65535:
 		return fmt.Errorf("config: REVERB_PORT must be between 1 and 65535, got %d", c.PublicPort)
-	case c.MaxRequestSize < 1:
-		return fmt.Errorf("config: REVERB_MAX_REQUEST_SIZE must be 1 or more (bytes), got %d", c.MaxRequestSize)
+	case c.MaxRequestSize < 0:
+		return fmt.Errorf("config: REVERB_MAX_REQUEST_SIZE must be a number of bytes, or unset, got %d", c.MaxRequestSize)
 	case c.QueueConnection != "memory" && c.QueueConnection != "redis":
 		return fmt.Errorf("config: REVERB_QUEUE_CONNECTION must be memory or redis, got %q", c.QueueConnection)
 	case strings.TrimSpace(c.QueueName) == "":

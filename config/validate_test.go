@@ -15,7 +15,7 @@ func TestValidateErrors(t *testing.T) {
 		{"port too high", appEnv("REVERB_SERVER_PORT=70000"), "REVERB_SERVER_PORT must be between 0 and 65535, got 70000"},
 		{"port negative", appEnv("REVERB_SERVER_PORT=-1"), "REVERB_SERVER_PORT must be between 0 and 65535"},
 		{"public port", appEnv("REVERB_PORT=0"), "REVERB_PORT must be between 1 and 65535"},
-		{"max request size", appEnv("REVERB_MAX_REQUEST_SIZE=0"), "REVERB_MAX_REQUEST_SIZE must be 1 or more"},
+		{"max request size", appEnv("REVERB_MAX_REQUEST_SIZE=-1"), "REVERB_MAX_REQUEST_SIZE must be a number of bytes, or unset, got -1"},
 		{"bool", appEnv("REVERB_DEBUG=yes"), `REVERB_DEBUG: "yes" is not a boolean`},
 		{"duration without unit", appEnv("REVERB_QUEUE_TIMEOUT=30"), `REVERB_QUEUE_TIMEOUT: "30" is not a duration`},
 		{"queue connection", appEnv("REVERB_QUEUE_CONNECTION=sqs"), `REVERB_QUEUE_CONNECTION must be memory or redis, got "sqs"`},

@@ -2,103 +2,234 @@ package jobs
 
 import (
 	"context"
-	"hash/fnv"
+	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/reverbd/reverbd/registry"
 )
 
-// MemoryQueue is the in-process Queue, used when no Redis is configured. Events are
-// sharded over its workers by app and first channel, so events triggered one after another
-// on a channel are delivered in that order.
+// MemoryQueue is the in-process Queue, used when no Redis is configured.
+//
+// Ordering: every channel belongs to one worker (by app and channel name). An event is
+// split into one part per worker that owns some of its channels, each part carrying the
+// channels of that worker, and the parts of one Enqueue are appended to the workers' FIFOs
+// at once, under one lock. So each channel sees its events in the order they were queued,
+// at any number of workers, and two events that share two channels reach both in the same
+// order. Each part is one Worker.Process: the deadline, the stale-event rule and the
+// socket exclusion apply to each.
+//
+// Capacity: size bounds the events accepted and not yet delivered (queued or in delivery),
+// counted once whatever their channels, across all workers: one hot channel may use all of
+// it. The FIFOs themselves are unbounded slices; the count keeps them bounded.
 type MemoryQueue struct {
 	worker *Worker
+	size   int64
 
-	mu     sync.RWMutex
-	closed bool                   // guarded by mu; set once by Shutdown
-	shards []chan *registry.Event // closed by Shutdown under mu; pointers keep an idle queue small
+	// pending counts accepted events whose parts are not all done. It grows only under mu
+	// (where it is compared with size) and shrinks without it.
+	pending atomic.Int64
+
+	mu     sync.Mutex
+	closed bool // guarded by mu; set once by Shutdown
+	shards []*shard
 
 	started chan struct{} // closed when Run starts
 	done    chan struct{} // closed when every shard worker has returned
 	once    sync.Once
 }
 
+// shard is one worker's FIFO.
+type shard struct {
+	parts []part        // guarded by MemoryQueue.mu
+	wake  chan struct{} // capacity 1: parts were added, or the queue closed
+}
+
+// part is the share of one event a shard delivers.
+type part struct {
+	ev registry.Event // Channels holds only this shard's channels
+	// left counts the parts of a split event not yet done; nil for an event in one part.
+	left *atomic.Int32
+}
+
+// keepCapacity is the largest FIFO backing array a worker keeps once it is drained, so an
+// idle queue gives back the memory of a burst.
+const keepCapacity = 1024
+
 // NewMemoryQueue returns a queue with workers goroutines (at least 1) holding up to size
-// events in all.
+// events (at least 1) in all.
 func NewMemoryQueue(w *Worker, workers, size int) *MemoryQueue {
-	if workers < 1 {
-		workers = 1
-	}
-	per := max(size/workers, 1)
-	q := &MemoryQueue{worker: w, started: make(chan struct{}), done: make(chan struct{})}
-	for range workers {
-		q.shards = append(q.shards, make(chan *registry.Event, per))
+	q := &MemoryQueue{worker: w, size: int64(max(size, 1)), started: make(chan struct{}), done: make(chan struct{})}
+	for range max(workers, 1) {
+		q.shards = append(q.shards, &shard{wake: make(chan struct{}, 1)})
 	}
 	return q
 }
 
-// Enqueue implements Queue; it fails with ErrQueueFull instead of waiting.
+// Enqueue implements Queue; it fails with ErrQueueFull instead of waiting. The queue keeps
+// ev.Channels, which the caller must not modify afterwards.
 func (q *MemoryQueue) Enqueue(_ context.Context, ev registry.Event) error {
-	q.mu.RLock()
-	defer q.mu.RUnlock()
+	var buf [4]shardPart
+	parts := q.split(ev, buf[:0])
+	q.mu.Lock()
 	if q.closed {
+		q.mu.Unlock()
 		return ErrQueueClosed
 	}
-	select {
-	case q.shards[q.shardOf(&ev)] <- &ev:
-		return nil
-	default:
+	if q.pending.Load() >= q.size {
+		q.mu.Unlock()
 		return ErrQueueFull
 	}
+	q.pending.Add(1)
+	for _, p := range parts {
+		s := q.shards[p.shard]
+		s.parts = append(s.parts, p.part)
+	}
+	q.mu.Unlock()
+	for _, p := range parts {
+		q.shards[p.shard].signal()
+	}
+	return nil
 }
 
-func (q *MemoryQueue) shardOf(ev *registry.Event) int {
+// shardPart is a part and the shard it goes to.
+type shardPart struct {
+	shard int
+	part  part
+}
+
+// split appends to dst one part of ev per shard owning some of its channels, each keeping
+// the channels' order. An event whose channels all belong to one shard stays whole.
+func (q *MemoryQueue) split(ev registry.Event, dst []shardPart) []shardPart {
+	if len(q.shards) == 1 || len(ev.Channels) <= 1 {
+		ch := ""
+		if len(ev.Channels) == 1 {
+			ch = ev.Channels[0]
+		}
+		return append(dst, shardPart{shard: q.shardOf(ev.AppID, ch), part: part{ev: ev}})
+	}
+	var buf [16]int
+	owners := buf[:0] // the shard of each channel
+	var order []int   // shards in the order their first channel appears
+	for _, ch := range ev.Channels {
+		s := q.shardOf(ev.AppID, ch)
+		owners = append(owners, s)
+		if !slices.Contains(order, s) {
+			order = append(order, s)
+		}
+	}
+	if len(order) == 1 {
+		return append(dst, shardPart{shard: order[0], part: part{ev: ev}})
+	}
+	left := new(atomic.Int32)
+	left.Store(int32(len(order)))
+	grouped := make([]string, 0, len(ev.Channels)) // every part's channels, one after another
+	for _, s := range order {
+		start := len(grouped)
+		for j, ch := range ev.Channels {
+			if owners[j] == s {
+				grouped = append(grouped, ch)
+			}
+		}
+		p := ev
+		p.Channels = grouped[start:len(grouped):len(grouped)]
+		dst = append(dst, shardPart{shard: s, part: part{ev: p, left: left}})
+	}
+	return dst
+}
+
+// shardOf maps an app's channel to a shard: FNV-1a over the app id, a separator and the
+// channel name.
+func (q *MemoryQueue) shardOf(appID, channel string) int {
 	if len(q.shards) == 1 {
 		return 0
 	}
-	h := fnv.New32a()
-	h.Write([]byte(ev.AppID))
-	if len(ev.Channels) > 0 {
-		h.Write([]byte(ev.Channels[0]))
+	const offset, prime = 2166136261, 16777619
+	h := uint32(offset)
+	for i := 0; i < len(appID); i++ {
+		h = (h ^ uint32(appID[i])) * prime
 	}
-	return int(h.Sum32() % uint32(len(q.shards)))
+	h *= prime // a 0 byte: "ab"+"c" and "a"+"bc" hash apart
+	for i := 0; i < len(channel); i++ {
+		h = (h ^ uint32(channel[i])) * prime
+	}
+	return int(h % uint32(len(q.shards)))
 }
 
-// Run implements Queue. When ctx ends before Shutdown, queued events are left undelivered.
+// signal wakes the shard's worker; a wake-up already pending is enough.
+func (s *shard) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run implements Queue: one goroutine per shard, each delivering its FIFO in order. When
+// ctx ends before Shutdown, queued events are left undelivered.
 func (q *MemoryQueue) Run(ctx context.Context) error {
 	q.once.Do(func() { close(q.started) })
 	var wg sync.WaitGroup
-	for _, shard := range q.shards {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case ev, ok := <-shard:
-					if !ok {
-						return
-					}
-					_ = q.worker.Process(ctx, *ev) // ErrStale is counted by the worker; no retry
-				}
-			}
-		})
+	for _, s := range q.shards {
+		wg.Go(func() { q.drain(ctx, s) })
 	}
 	wg.Wait()
 	close(q.done)
 	return nil
 }
 
+// drain delivers s's parts in order until ctx ends, or until the queue is closed and s is
+// empty. It takes the whole FIFO at once and swaps in the previous (emptied) batch, so the
+// lock is held only for the swap.
+func (q *MemoryQueue) drain(ctx context.Context, s *shard) {
+	var batch []part
+	for {
+		q.mu.Lock()
+		batch, s.parts = s.parts, batch
+		closed := q.closed
+		q.mu.Unlock()
+		if len(batch) == 0 {
+			if closed {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.wake:
+			}
+			continue
+		}
+		for i := range batch {
+			if ctx.Err() != nil {
+				return
+			}
+			_ = q.worker.Process(ctx, batch[i].ev) // ErrStale is counted by the worker; no retry
+			q.finish(&batch[i])
+			batch[i] = part{} // drop the event's references
+		}
+		if cap(batch) > keepCapacity {
+			batch = nil
+		} else {
+			batch = batch[:0]
+		}
+	}
+}
+
+// finish records that p is done; the event's place is freed with its last part.
+func (q *MemoryQueue) finish(p *part) {
+	if p.left == nil || p.left.Add(-1) == 0 {
+		q.pending.Add(-1)
+	}
+}
+
 // Shutdown implements Queue: Enqueue fails from now on, and Run delivers what is queued
 // (stale events are dropped as usual) and returns.
 func (q *MemoryQueue) Shutdown(ctx context.Context) error {
 	q.mu.Lock()
-	if !q.closed {
-		q.closed = true
-		for _, s := range q.shards {
-			close(s)
-		}
-	}
+	q.closed = true
 	q.mu.Unlock()
+	for _, s := range q.shards {
+		s.signal()
+	}
 	select {
 	case <-q.started:
 	default:

@@ -72,8 +72,11 @@ func NewWorker(p WorkerParams) *Worker {
 
 // Stats counts what the worker did since it started.
 type Stats struct {
-	Delivered uint64 // events handed to the Deliverer
-	Stale     uint64 // events discarded past their deadline
+	// Delivered counts Deliver calls and Stale the deliveries discarded past their deadline.
+	// Both count events, except that the memory queue delivers an event whose channels
+	// belong to several of its workers in one part per worker, each counted.
+	Delivered uint64
+	Stale     uint64
 }
 
 // Stats returns the counters.
@@ -100,10 +103,14 @@ func (w *Worker) Process(ctx context.Context, ev registry.Event) error {
 		w.CountStale(&ev)
 		return ErrStale
 	}
-	ctx, cancel := context.WithTimeout(ctx, w.rules.Timeout)
+	// One context for both bounds: the timeout (on the real clock, as context.WithTimeout)
+	// and the event's deadline, whichever comes first.
+	end := ev.QueuedAt.Add(w.rules.Deadline)
+	if t := time.Now().Add(w.rules.Timeout); t.Before(end) {
+		end = t
+	}
+	ctx, cancel := context.WithDeadline(ctx, end)
 	defer cancel()
-	ctx, cancelDeadline := context.WithDeadline(ctx, ev.QueuedAt.Add(w.rules.Deadline))
-	defer cancelDeadline()
 	if w.cache != nil {
 		for _, ch := range ev.Channels {
 			if !registry.KindOf(ch).IsCache() {
