@@ -121,7 +121,7 @@ func (w *Worker) Process(ctx context.Context, ev registry.Event) error {
 			}
 		}
 	}
+	w.delivered.Add(1) // counted first, so a deliverer that saw the event also sees the count
 	w.deliverer.Deliver(ctx, ev)
-	w.delivered.Add(1)
 	return nil
 }
