@@ -1,0 +1,156 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/reverbd/reverbd/config"
+	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/ws/internal/netpoll"
+)
+
+// raceServer returns a server that is not running: its connections are made by socketConn.
+func raceServer(t *testing.T, params Params) *Server {
+	t.Helper()
+	app := config.App{ID: "1", Key: "k", Secret: "s", AllowedOrigins: []string{"*"}}
+	params.Apps = registry.NewApps([]config.App{app})
+	params.Occupancy = registry.NewMemoryOccupancy()
+	s, err := New(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.writers.stop()
+		s.wg.Wait()
+		_ = s.poller.Close()
+	})
+	return s
+}
+
+// socketConn registers a connection on one end of a Unix stream socket pair, as accept
+// does, and returns it with the other end, which the test closes.
+func socketConn(t *testing.T, s *Server) (*Conn, net.Conn) {
+	t.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, client := testFileConn(t, fds[0]), testFileConn(t, fds[1])
+	t.Cleanup(func() { server.Close(); client.Close() })
+	fd, err := netpoll.FD(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Conn{srv: s, app: s.apps.All()[0], nc: server, fd: fd}
+	s.live.Add(1)
+	c.id = s.conns.add(c)
+	return c, client
+}
+
+func testFileConn(t *testing.T, fd int) net.Conn {
+	t.Helper()
+	f := os.NewFile(uintptr(fd), "socket")
+	defer f.Close()
+	c, err := net.FileConn(f) // dups fd; f's copy is closed on return
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// subscribed reports whether c is in the hub's list for channel.
+func (h *Hub) subscribed(app, channel string, c *Conn) bool {
+	k := channelKey{app, channel}
+	sh := h.shard(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	subs := sh.channels[k]
+	if subs == nil {
+		return false
+	}
+	_, ok := subs.index[c]
+	return ok
+}
+
+// signinMessage is the data of a valid pusher:signin of c as userData.
+func signinMessage(c *Conn, userData string) json.RawMessage {
+	raw, _ := json.Marshal(map[string]string{
+		"auth":      c.app.Key + ":" + registry.Sign(c.app.Secret, c.id+"::user::"+userData),
+		"user_data": userData,
+	})
+	return raw
+}
+
+// A sign-in racing the connection's release never leaves the released connection in a
+// user's channel.
+func TestSigninRacingReleaseLeavesNoDeadConn(t *testing.T) {
+	s := raceServer(t, Params{})
+
+	// A connection signed in as user 6 signs in again as another user, in another hub shard,
+	// while the shard of user 6 is held: sign-in stops between recording the new user and
+	// changing the hub, and release runs meanwhile.
+	c, _ := socketConn(t, s)
+	c.signin(signinMessage(c, `{"id":"6"}`))
+	old := channelKey{"1", registry.UserChannelPrefix + "6"}
+	id := 7
+	for s.hub.index(channelKey{"1", registry.UserChannelPrefix + strconv.Itoa(id)}) == s.hub.index(old) {
+		id++
+	}
+	user := registry.UserChannelPrefix + strconv.Itoa(id)
+	sh := s.hub.shard(old)
+	sh.mu.Lock()
+	signedIn := make(chan struct{})
+	go func() { c.signin(signinMessage(c, `{"id":`+strconv.Itoa(id)+`}`)); close(signedIn) }()
+	// Wait until sign-in has recorded the new user, or holds c.mu while it waits for the shard.
+	for deadline := time.Now().Add(100 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if c.mu.TryLock() {
+			recorded := c.userID != "6"
+			c.mu.Unlock()
+			if recorded {
+				break
+			}
+		}
+	}
+	released := make(chan struct{})
+	go func() { c.release(); close(released) }()
+	select {
+	case <-released:
+	case <-time.After(50 * time.Millisecond): // release waits for sign-in to finish
+	}
+	sh.mu.Unlock()
+	<-signedIn
+	<-released
+	for _, ch := range []string{old.channel, user} {
+		if s.hub.subscribed("1", ch, c) {
+			t.Errorf("released connection is still in %s", ch)
+		}
+	}
+
+	// Free-running races, for the race detector and any other interleaving.
+	for range 500 {
+		c, _ := socketConn(t, s)
+		msg := signinMessage(c, `{"id":"8"}`)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Go(func() { <-start; c.signin(msg) })
+		wg.Go(func() { <-start; c.release() })
+		close(start)
+		wg.Wait()
+		if s.hub.subscribed("1", registry.UserChannelPrefix+"8", c) {
+			t.Fatalf("released connection %s is still in its user channel", c.id)
+		}
+	}
+	// An event for the users reaches no one and breaks nothing.
+	s.hub.Deliver(context.Background(), registry.Event{AppID: "1", Channels: []string{user, registry.UserChannelPrefix + "8"}, Name: "notice", Data: "{}"})
+	if n := s.conns.len(); n != 0 {
+		t.Errorf("%d connections left open", n)
+	}
+}
