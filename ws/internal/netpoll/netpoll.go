@@ -17,16 +17,19 @@ import (
 
 const armed = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
+// ErrClosed is returned by Add and Rearm once the Poller is closed.
+var ErrClosed = errors.New("netpoll: poller closed")
+
 // Poller dispatches readiness of registered sockets. It is safe for concurrent use.
 type Poller[T comparable] struct {
 	epfd   int
 	wakefd int // eventfd that interrupts EpollWait when Close is called
 
-	mu  sync.RWMutex
-	fds map[int]T // registered fd → its owner value; guarded by mu
-
-	closeMu sync.Mutex
-	closed  bool // guarded by closeMu; wake must not write to a closed (maybe reused) fd
+	// mu guards fds and closed. Every use of epfd and wakefd outside Run happens under it
+	// with closed unset: once Close has run, their numbers may belong to other files.
+	mu     sync.RWMutex
+	fds    map[int]T // registered fd → its owner value
+	closed bool
 }
 
 // New returns a Poller. Close releases it.
@@ -70,6 +73,9 @@ func FD(conn net.Conn) (int, error) {
 func (p *Poller[T]) Add(fd int, owner T) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
 	p.fds[fd] = owner
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: armed, Fd: int32(fd)}); err != nil {
 		delete(p.fds, fd)
@@ -83,6 +89,9 @@ func (p *Poller[T]) Add(fd int, owner T) error {
 func (p *Poller[T]) Rearm(fd int, owner T) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
+	if p.closed {
+		return ErrClosed
+	}
 	if cur, ok := p.fds[fd]; !ok || cur != owner {
 		return nil
 	}
@@ -93,10 +102,14 @@ func (p *Poller[T]) Rearm(fd int, owner T) error {
 }
 
 // Remove unregisters fd if it is registered to owner. Call it before closing the socket,
-// so that a new socket reusing the number is never mistaken for the old one.
+// so that a new socket reusing the number is never mistaken for the old one. After Close it
+// does nothing.
 func (p *Poller[T]) Remove(fd int, owner T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
 	if cur, ok := p.fds[fd]; !ok || cur != owner {
 		return
 	}
@@ -105,8 +118,15 @@ func (p *Poller[T]) Remove(fd int, owner T) {
 }
 
 // Run waits for readiness and calls ready with the owner of each ready fd, from this
-// goroutine; ready must hand off and return at once. Run returns when ctx ends.
+// goroutine; ready must hand off and return at once. Run returns when ctx ends. It must not
+// run after Close, nor while it runs.
 func (p *Poller[T]) Run(ctx context.Context, ready func(T)) error {
+	p.mu.RLock()
+	closed := p.closed
+	p.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
 	stop := context.AfterFunc(ctx, p.wake)
 	defer stop()
 	events := make([]unix.EpollEvent, 256)
@@ -135,18 +155,19 @@ func (p *Poller[T]) Run(ctx context.Context, ready func(T)) error {
 }
 
 func (p *Poller[T]) wake() {
-	p.closeMu.Lock()
-	defer p.closeMu.Unlock()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	if !p.closed {
 		var one = [8]byte{1}
 		_, _ = unix.Write(p.wakefd, one[:])
 	}
 }
 
-// Close releases the epoll instance. Call it once Run has returned (or if it never ran).
+// Close releases the epoll instance. Call it once Run has returned (or if it never ran);
+// Add, Rearm and Remove may still be called, and leave the closed numbers alone.
 func (p *Poller[T]) Close() error {
-	p.closeMu.Lock()
-	defer p.closeMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
 		return nil
 	}
