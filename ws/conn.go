@@ -40,7 +40,8 @@ type Conn struct {
 	userID   string        // signed-in user id; "" before pusher:signin
 	gone     bool          // set once by release; no more subscriptions
 
-	// Socket lifetime for raw writes: fdClosed is set under fdmu before the socket closes.
+	// Socket lifetime for raw writes and the poller registration: fdClosed is set under
+	// fdmu before the socket closes.
 	fdmu     sync.Mutex
 	fdClosed bool
 
@@ -299,6 +300,18 @@ func (c *Conn) drain() {
 	}
 }
 
+// watch registers the socket with the poller, unless the connection was released already
+// (its writes failed, or the server shut down, before accept got here): the socket is then
+// closed and its number may belong to another file.
+func (c *Conn) watch() error {
+	c.fdmu.Lock()
+	defer c.fdmu.Unlock()
+	if c.fdClosed {
+		return nil
+	}
+	return c.srv.poller.Add(c.fd, c)
+}
+
 // release tears the connection down once: no more frames, the socket leaves the poller and
 // is closed, and every subscription is removed (presence members leave as usual).
 func (c *Conn) release() {
@@ -319,9 +332,9 @@ func (c *Conn) release() {
 	c.mu.Unlock()
 
 	s := c.srv
-	s.poller.Remove(c.fd, c)
-	c.fdmu.Lock()
+	c.fdmu.Lock() // watch registers the socket under fdmu: it is done, or will not be
 	c.fdClosed = true
+	s.poller.Remove(c.fd, c)
 	_ = c.nc.Close()
 	c.fdmu.Unlock()
 	if userID != "" {

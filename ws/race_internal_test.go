@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -152,5 +154,57 @@ func TestSigninRacingReleaseLeavesNoDeadConn(t *testing.T) {
 	s.hub.Deliver(context.Background(), registry.Event{AppID: "1", Channels: []string{user, registry.UserChannelPrefix + "8"}, Name: "notice", Data: "{}"})
 	if n := s.conns.len(); n != 0 {
 		t.Errorf("%d connections left open", n)
+	}
+}
+
+// epollWatches reports whether any epoll instance of the process watches fd.
+func epollWatches(t *testing.T, fd int) bool {
+	t.Helper()
+	links, err := filepath.Glob("/proc/self/fd/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, link := range links {
+		if target, err := os.Readlink(link); err != nil || target != "anon_inode:[eventpoll]" {
+			continue
+		}
+		info, err := os.ReadFile("/proc/self/fdinfo/" + filepath.Base(link))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		for line := range strings.Lines(string(info)) {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == "tfd:" && f[1] == strconv.Itoa(fd) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// A connection released before accept hands it to the poller (a client gone at once, or a
+// shutdown) is not registered: its socket's number may already belong to another file.
+func TestReleasedConnIsNotWatched(t *testing.T) {
+	s := raceServer(t, Params{})
+	c, _ := socketConn(t, s)
+	c.release()
+	// Another file takes the closed socket's number, as the next accepted socket may.
+	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reused, err := unix.FcntlInt(uintptr(efd), unix.F_DUPFD_CLOEXEC, c.fd)
+	unix.Close(efd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(reused) })
+	if reused != c.fd {
+		t.Fatalf("number %d taken by another file; got %d", c.fd, reused)
+	}
+	if err := c.watch(); err != nil {
+		t.Errorf("watch: %v", err)
+	}
+	if epollWatches(t, reused) {
+		t.Errorf("the file that took the released socket's number %d is watched", reused)
 	}
 }
