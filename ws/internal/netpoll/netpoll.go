@@ -25,11 +25,20 @@ type Poller[T comparable] struct {
 	epfd   int
 	wakefd int // eventfd that interrupts EpollWait when Close is called
 
-	// mu guards fds and closed. Every use of epfd and wakefd outside Run happens under it
-	// with closed unset: once Close has run, their numbers may belong to other files.
+	// mu guards fds, tags and closed. Every use of epfd and wakefd outside Run happens
+	// under it with closed unset: once Close has run, their numbers may belong to other files.
 	mu     sync.RWMutex
-	fds    map[int]T // registered fd → its owner value
+	fds    map[int]registration[T] // registered fd → its owner
+	tags   uint32                  // the last tag given to a registration
 	closed bool
+}
+
+// registration is a registered fd's owner and the tag its events carry (in the event data
+// next to the fd), so that an event read just before the fd was removed is not taken for
+// one of a new socket that got the same number.
+type registration[T comparable] struct {
+	owner T
+	tag   uint32
 }
 
 // New returns a Poller. Close releases it.
@@ -48,7 +57,7 @@ func New[T comparable]() (*Poller[T], error) {
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("netpoll: watch eventfd: %w", err)
 	}
-	return &Poller[T]{epfd: epfd, wakefd: wakefd, fds: map[int]T{}}, nil
+	return &Poller[T]{epfd: epfd, wakefd: wakefd, fds: map[int]registration[T]{}}, nil
 }
 
 // FD returns the file descriptor of conn without duplicating it (conn.File would dup it
@@ -76,8 +85,15 @@ func (p *Poller[T]) Add(fd int, owner T) error {
 	if p.closed {
 		return ErrClosed
 	}
-	p.fds[fd] = owner
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: armed, Fd: int32(fd)}); err != nil {
+	return p.add(fd, owner)
+}
+
+// add is Add with p.mu held.
+func (p *Poller[T]) add(fd int, owner T) error {
+	p.tags++
+	r := registration[T]{owner: owner, tag: p.tags}
+	p.fds[fd] = r
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, r.event(fd)); err != nil {
 		delete(p.fds, fd)
 		return fmt.Errorf("netpoll: add: %w", err)
 	}
@@ -92,10 +108,11 @@ func (p *Poller[T]) Rearm(fd int, owner T) error {
 	if p.closed {
 		return ErrClosed
 	}
-	if cur, ok := p.fds[fd]; !ok || cur != owner {
+	r, ok := p.fds[fd]
+	if !ok || r.owner != owner {
 		return nil
 	}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Events: armed, Fd: int32(fd)}); err != nil {
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, r.event(fd)); err != nil {
 		return fmt.Errorf("netpoll: rearm: %w", err)
 	}
 	return nil
@@ -107,10 +124,14 @@ func (p *Poller[T]) Rearm(fd int, owner T) error {
 func (p *Poller[T]) Remove(fd int, owner T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
-		return
+	if !p.closed {
+		p.remove(fd, owner)
 	}
-	if cur, ok := p.fds[fd]; !ok || cur != owner {
+}
+
+// remove is Remove with p.mu held.
+func (p *Poller[T]) remove(fd int, owner T) {
+	if r, ok := p.fds[fd]; !ok || r.owner != owner {
 		return
 	}
 	delete(p.fds, fd)
@@ -142,8 +163,8 @@ func (p *Poller[T]) Run(ctx context.Context, ready func(T)) error {
 		batch = batch[:0]
 		p.mu.RLock()
 		for _, ev := range events[:n] {
-			if owner, ok := p.fds[int(ev.Fd)]; ok {
-				batch = append(batch, owner)
+			if r, ok := p.fds[int(ev.Fd)]; ok && uint32(ev.Pad) == r.tag {
+				batch = append(batch, r.owner)
 			}
 		}
 		p.mu.RUnlock()
@@ -152,6 +173,11 @@ func (p *Poller[T]) Run(ctx context.Context, ready func(T)) error {
 		}
 	}
 	return nil
+}
+
+// event is the armed one-shot event of fd under r: its data holds fd and r's tag.
+func (r registration[T]) event(fd int) *unix.EpollEvent {
+	return &unix.EpollEvent{Events: armed, Fd: int32(fd), Pad: int32(r.tag)}
 }
 
 func (p *Poller[T]) wake() {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -143,4 +144,81 @@ func TestCloseRacingRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	onlyMarked(t, number)
+}
+
+// An event read for a socket that is then removed, closed and replaced by a new socket with
+// the same number is not handed to the new socket's owner, which has nothing to read.
+func TestStaleEventNotHandedToNewOwner(t *testing.T) {
+	p, err := New[int]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, oldPeer := fds[0], fds[1]
+	defer unix.Close(oldPeer)
+	if err := p.Add(old, 1); err != nil {
+		t.Fatal(err)
+	}
+	other, otherPeer := socketPair(t)
+	if err := p.Add(other, 3); err != nil {
+		t.Fatal(err)
+	}
+
+	ready := make(chan int, 8)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, func(owner int) { ready <- owner }) }()
+	poke := func() {
+		t.Helper()
+		if _, err := unix.Write(otherPeer, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		if owner := <-ready; owner != 3 {
+			t.Fatalf("ready(%d), want 3", owner)
+		}
+		if _, err := unix.Read(other, make([]byte, 8)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Rearm(other, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poke()      // Run is waiting for events
+	p.mu.Lock() // Run reads the event, then waits here to look up its owner
+	if _, err := unix.Write(oldPeer, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	// Meanwhile the socket is removed and closed, and a new socket gets its number.
+	p.remove(old, 1)
+	unix.Close(old)
+	fresh, freshPeer := socketPair(t) // the lowest free numbers: the old one among them
+	if freshPeer == old {
+		fresh = freshPeer
+	}
+	if fresh != old {
+		p.mu.Unlock()
+		t.Fatalf("number %d not taken by the new socket (%d)", old, fresh)
+	}
+	if err := p.add(fresh, 2); err != nil {
+		p.mu.Unlock()
+		t.Fatal(err)
+	}
+	p.mu.Unlock()
+
+	// A later event shows that Run has dealt with the stale one.
+	if _, err := unix.Write(otherPeer, []byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	if owner := <-ready; owner != 3 {
+		t.Errorf("ready(%d) before the later event: the new socket's owner got the old socket's event", owner)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
 }
