@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 	"golang.org/x/sys/unix"
 
 	"github.com/reverbd/reverbd/config"
@@ -206,5 +209,45 @@ func TestReleasedConnIsNotWatched(t *testing.T) {
 	}
 	if epollWatches(t, reused) {
 		t.Errorf("the file that took the released socket's number %d is watched", reused)
+	}
+}
+
+// A reader that finishes after Run has returned and closed the poller (Shutdown stops Run
+// first) leaves its connection open, so Shutdown's 4200 still reaches the client.
+func TestReaderAfterPollerClosedLeavesCloseToShutdown(t *testing.T) {
+	s := raceServer(t, Params{})
+	c, client := socketConn(t, s)
+	if err := c.watch(); err != nil {
+		t.Fatal(err)
+	}
+	if err := wsutil.WriteClientText(client, []byte(`{"event":"pusher:ping","data":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.poller.Close() // Run returns; the reader it started is still running
+	c.readable()
+	c.close(errShutdown)
+
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []string
+	for {
+		f, err := ws.ReadFrame(client)
+		if err != nil {
+			got = append(got, err.Error())
+			break
+		}
+		if f.Header.OpCode == ws.OpClose {
+			code, _ := ws.ParseCloseFrameData(f.Payload)
+			got = append(got, "close "+strconv.Itoa(int(code)))
+			break
+		}
+		got = append(got, string(f.Payload))
+	}
+	shutdown, err := ws.ReadFrame(bytes.NewReader(errorFrame(errShutdown)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`{"event":"pusher:pong"}`, string(shutdown.Payload), "close 4200"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("client read %q, want %q", got, want)
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 const armed = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
-// ErrClosed is returned by Add and Rearm once the Poller is closed.
+// ErrClosed is returned by Add and Run once the Poller is closed.
 var ErrClosed = errors.New("netpoll: poller closed")
 
 // Poller dispatches readiness of registered sockets. It is safe for concurrent use.
@@ -101,12 +101,13 @@ func (p *Poller[T]) add(fd int, owner T) error {
 }
 
 // Rearm arms the next readiness notification for fd, if fd is still registered to owner.
-// The owner check makes a late Rearm harmless after the fd was removed and reused.
+// The owner check makes a late Rearm harmless after the fd was removed and reused. After
+// Close it does nothing: the socket stays open for its owner to close.
 func (p *Poller[T]) Rearm(fd int, owner T) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
-		return ErrClosed
+		return nil
 	}
 	r, ok := p.fds[fd]
 	if !ok || r.owner != owner {
