@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -48,7 +50,7 @@ func socketConn(t *testing.T, s *Server) (*Conn, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, client := testFileConn(t, fds[0]), testFileConn(t, fds[1])
+	server, client := fileConn(t, fds[0]), fileConn(t, fds[1])
 	t.Cleanup(func() { server.Close(); client.Close() })
 	fd, err := netpoll.FD(server)
 	if err != nil {
@@ -58,17 +60,6 @@ func socketConn(t *testing.T, s *Server) (*Conn, net.Conn) {
 	s.live.Add(1)
 	c.id = s.conns.add(c)
 	return c, client
-}
-
-func testFileConn(t *testing.T, fd int) net.Conn {
-	t.Helper()
-	f := os.NewFile(uintptr(fd), "socket")
-	defer f.Close()
-	c, err := net.FileConn(f) // dups fd; f's copy is closed on return
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // subscribed reports whether c is in the hub's list for channel.
@@ -230,24 +221,38 @@ func TestReaderAfterPollerClosedLeavesCloseToShutdown(t *testing.T) {
 	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var got []string
 	for {
-		f, err := ws.ReadFrame(client)
+		h, payload, err := readServerFrame(client)
 		if err != nil {
 			got = append(got, err.Error())
 			break
 		}
-		if f.Header.OpCode == ws.OpClose {
-			code, _ := ws.ParseCloseFrameData(f.Payload)
+		if h.OpCode == ws.OpClose {
+			code, _ := ws.ParseCloseFrameData(payload)
 			got = append(got, "close "+strconv.Itoa(int(code)))
 			break
 		}
-		got = append(got, string(f.Payload))
+		got = append(got, string(payload))
 	}
-	shutdown, err := ws.ReadFrame(bytes.NewReader(errorFrame(errShutdown)))
+	_, shutdown, err := readServerFrame(bytes.NewReader(errorFrame(errShutdown)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{`{"event":"pusher:pong"}`, string(shutdown.Payload), "close 4200"}
+	want := []string{`{"event":"pusher:pong"}`, string(shutdown), "close 4200"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("client read %q, want %q", got, want)
 	}
+}
+
+// readServerFrame reads one unmasked frame of at most 64 KiB.
+func readServerFrame(r io.Reader) (ws.Header, []byte, error) {
+	h, err := ws.ReadHeader(r)
+	if err != nil {
+		return h, nil, err
+	}
+	if h.Masked || h.Length > 64<<10 {
+		return h, nil, fmt.Errorf("unexpected frame header %+v", h)
+	}
+	payload := make([]byte, h.Length)
+	_, err = io.ReadFull(r, payload)
+	return h, payload, err
 }
