@@ -73,12 +73,13 @@ func socketHub(b *testing.B, n int) *Server {
 	return s
 }
 
-func fileConn(b *testing.B, fd int) net.Conn {
+func fileConn(tb testing.TB, fd int) net.Conn {
+	tb.Helper()
 	f := os.NewFile(uintptr(fd), "socket")
 	defer f.Close()
 	c, err := net.FileConn(f) // dups fd; f's copy is closed on return
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return c
 }

@@ -43,7 +43,8 @@ type Conn struct {
 	userID   string        // signed-in user id; "" before pusher:signin
 	gone     bool          // set once by release; no more subscriptions
 
-	// Socket lifetime for raw writes: fdClosed is set under fdmu before the socket closes.
+	// Socket lifetime for raw writes and the poller registration: fdClosed is set under
+	// fdmu before the socket closes.
 	fdmu     sync.Mutex
 	fdClosed bool
 
@@ -51,6 +52,7 @@ type Conn struct {
 	// neither is, the queue is empty.
 	wmu        sync.Mutex
 	queue      net.Buffers // frames not yet written; the first may be a partly written rest
+	cut        bool        // queue[0] is the rest of a partly written frame
 	spare      net.Buffers // an empty array to swap with queue while a writer writes
 	queued     int         // bytes in queue (a batch being written counts again if put back)
 	scheduled  bool        // waiting in the writer pool
@@ -87,6 +89,7 @@ func (c *Conn) send(frame []byte, inline bool) {
 			return
 		}
 		frame = frame[n:] // the socket is full or failed: the pool writes the rest, or fails
+		c.cut = n > 0
 	}
 	c.queue = append(c.queue, frame)
 	c.queued += len(frame)
@@ -106,12 +109,20 @@ func (c *Conn) scheduleLocked() {
 
 // dropSlow disconnects a connection whose queue is full: the queued frames are dropped and
 // replaced by a 4100 error and close frame, written if the client reads again before the
-// write in progress times out, after which the connection is released either way. Called
-// with c.wmu held; it unlocks it.
+// write in progress times out, after which the connection is released either way. The rest
+// of a partly written frame stays in front of them, so the client never reads half a frame
+// followed by other bytes. Called with c.wmu held; it unlocks it.
 func (c *Conn) dropSlow() {
-	clear(c.queue)
-	c.queue = append(c.queue[:0], frameSlowError, frameSlowClose)
+	keep := 0
+	if c.cut {
+		keep = 1
+	}
+	clear(c.queue[keep:])
+	c.queue = append(c.queue[:keep], frameSlowError, frameSlowClose)
 	c.queued = len(frameSlowError) + len(frameSlowClose)
+	if c.cut {
+		c.queued += len(c.queue[0])
+	}
 	c.closing, c.closeAfter = true, true
 	c.srv.slowConsumers.Add(1)
 	c.srv.log.Warn("slow consumer dropped", "app_id", c.app.ID, "socket_id", c.id)
@@ -154,20 +165,21 @@ func (c *Conn) writeQueued(iov *[]unix.Iovec) {
 		}
 		return
 	}
-	batch, taken := c.queue, c.queued
+	batch, taken, cut := c.queue, c.queued, c.cut
 	c.queue, c.spare = c.spare, nil // c.scheduled stays set: Send only appends meanwhile
-	c.queued = 0
+	c.queued, c.cut = 0, false
 	c.wmu.Unlock()
 
 	n, err := c.writeSocket(batch, iov)
 
 	c.wmu.Lock()
 	c.queued += taken - n
-	rest := unwritten(batch, n)
+	rest, cut := unwritten(batch, n, cut)
 	if len(rest) > 0 {
-		// The rest goes before what was queued meanwhile.
+		// The rest goes before what was queued meanwhile (which a slow consumer's drop may
+		// have replaced with the final frames: they follow the rest).
 		newer := c.queue
-		c.queue = append(rest, newer...)
+		c.queue, c.cut = append(rest, newer...), cut
 		clear(newer)
 		c.spare = newer[:0]
 	} else {
@@ -235,8 +247,9 @@ func (c *Conn) writeOne(frame []byte) (int, error) {
 }
 
 // unwritten drops the first n bytes of batch, clearing the frames written in full, and
-// returns what is left, in batch's own array.
-func unwritten(batch net.Buffers, n int) net.Buffers {
+// returns what is left, in batch's own array, and whether its first buffer is the rest of a
+// partly written frame; cut tells whether batch's first buffer already was.
+func unwritten(batch net.Buffers, n int, cut bool) (net.Buffers, bool) {
 	k := 0
 	for k < len(batch) && n >= len(batch[k]) {
 		n -= len(batch[k])
@@ -248,7 +261,7 @@ func unwritten(batch net.Buffers, n int) net.Buffers {
 	if n > 0 {
 		batch[0] = batch[0][n:]
 	}
-	return batch
+	return batch, rest > 0 && (n > 0 || cut && k == 0)
 }
 
 // drain writes the queue with blocking writes (under a write deadline) until it is empty,
@@ -269,7 +282,7 @@ func (c *Conn) drain() {
 		}
 		batch = append(batch[:0], c.queue...)
 		clear(c.queue)
-		c.queue, c.queued = c.queue[:0], 0 // the batch no longer counts against the limit
+		c.queue, c.queued, c.cut = c.queue[:0], 0, false // the batch no longer counts against the limit
 		deadline := c.srv.writeTimeout
 		if c.closeAfter {
 			deadline = time.Second // final frames: do not wait long for a client going away
@@ -291,12 +304,24 @@ func (c *Conn) drain() {
 	}
 }
 
+// watch registers the socket with the poller, unless the connection was released already
+// (its writes failed, or the server shut down, before accept got here): the socket is then
+// closed and its number may belong to another file.
+func (c *Conn) watch() error {
+	c.fdmu.Lock()
+	defer c.fdmu.Unlock()
+	if c.fdClosed {
+		return nil
+	}
+	return c.srv.poller.Add(c.fd, c)
+}
+
 // release tears the connection down once: no more frames, the socket leaves the poller and
 // is closed, and every subscription is removed (presence members leave as usual).
 func (c *Conn) release() {
 	c.wmu.Lock()
 	c.closing = true
-	c.queue, c.queued = nil, 0
+	c.queue, c.queued, c.cut = nil, 0, false
 	c.wmu.Unlock()
 
 	c.mu.Lock()
@@ -311,9 +336,9 @@ func (c *Conn) release() {
 	c.mu.Unlock()
 
 	s := c.srv
-	s.poller.Remove(c.fd, c)
-	c.fdmu.Lock()
+	c.fdmu.Lock() // watch registers the socket under fdmu: it is done, or will not be
 	c.fdClosed = true
+	s.poller.Remove(c.fd, c)
 	_ = c.nc.Close()
 	c.fdmu.Unlock()
 	if userID != "" {

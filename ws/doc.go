@@ -34,6 +34,7 @@
 // goroutine. An event is encoded once; the same bytes go to every subscriber.
 //
 // Lock order: Conn.mu, then the Hub's presence stripe, then a Hub shard, then a connection's
-// write lock (Conn.wmu), then its socket lock (Conn.fdmu). Nothing is locked while fdmu is
-// held, and no goroutine waits on a socket while holding any of them.
+// write lock (Conn.wmu), then its socket lock (Conn.fdmu), then the poller's. Only the
+// poller's is locked while fdmu is held, and no goroutine waits on a socket while holding
+// any of them.
 package ws

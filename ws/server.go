@@ -344,7 +344,7 @@ func (s *Server) accept(nc net.Conn, key, origin, protocol string) {
 	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
 		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
 	c.Send(eventFrame("pusher:connection_established", "", data))
-	if err := s.poller.Add(fd, c); err != nil {
+	if err := c.watch(); err != nil {
 		s.log.Error("connection dropped: poller", "err", err)
 		c.release()
 	}

@@ -39,18 +39,19 @@ func (c *Conn) signin(raw json.RawMessage) {
 		c.close(errSigninNoID)
 		return
 	}
+	// The user channel changes under c.mu, as subscriptions do: release, which reads userID
+	// under it, then always removes the channel the hub holds.
 	c.mu.Lock()
 	if c.gone {
 		c.mu.Unlock()
 		return
 	}
-	previous := c.userID
-	c.userID = id
-	c.mu.Unlock()
-	if previous != "" && previous != id {
+	if previous := c.userID; previous != "" && previous != id {
 		c.srv.hub.remove(c.app.ID, registry.UserChannelPrefix+previous, c)
 	}
+	c.userID = id
 	c.srv.hub.add(c.app.ID, registry.UserChannelPrefix+id, c)
+	c.mu.Unlock()
 	c.Send(eventFrame("pusher:signin_success", "", mustJSON(map[string]string{"user_data": d.UserData})))
 }
 

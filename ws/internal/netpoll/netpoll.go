@@ -17,16 +17,28 @@ import (
 
 const armed = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
 
+// ErrClosed is returned by Add and Run once the Poller is closed.
+var ErrClosed = errors.New("netpoll: poller closed")
+
 // Poller dispatches readiness of registered sockets. It is safe for concurrent use.
 type Poller[T comparable] struct {
 	epfd   int
 	wakefd int // eventfd that interrupts EpollWait when Close is called
 
-	mu  sync.RWMutex
-	fds map[int]T // registered fd → its owner value; guarded by mu
+	// mu guards fds, tags and closed. Every use of epfd and wakefd outside Run happens
+	// under it with closed unset: once Close has run, their numbers may belong to other files.
+	mu     sync.RWMutex
+	fds    map[int]registration[T] // registered fd → its owner
+	tags   uint32                  // the last tag given to a registration
+	closed bool
+}
 
-	closeMu sync.Mutex
-	closed  bool // guarded by closeMu; wake must not write to a closed (maybe reused) fd
+// registration is a registered fd's owner and the tag its events carry (in the event data
+// next to the fd), so that an event read just before the fd was removed is not taken for
+// one of a new socket that got the same number.
+type registration[T comparable] struct {
+	owner T
+	tag   uint32
 }
 
 // New returns a Poller. Close releases it.
@@ -45,7 +57,7 @@ func New[T comparable]() (*Poller[T], error) {
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("netpoll: watch eventfd: %w", err)
 	}
-	return &Poller[T]{epfd: epfd, wakefd: wakefd, fds: map[int]T{}}, nil
+	return &Poller[T]{epfd: epfd, wakefd: wakefd, fds: map[int]registration[T]{}}, nil
 }
 
 // FD returns the file descriptor of conn without duplicating it (conn.File would dup it
@@ -70,8 +82,18 @@ func FD(conn net.Conn) (int, error) {
 func (p *Poller[T]) Add(fd int, owner T) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.fds[fd] = owner
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: armed, Fd: int32(fd)}); err != nil {
+	if p.closed {
+		return ErrClosed
+	}
+	return p.add(fd, owner)
+}
+
+// add is Add with p.mu held.
+func (p *Poller[T]) add(fd int, owner T) error {
+	p.tags++
+	r := registration[T]{owner: owner, tag: p.tags}
+	p.fds[fd] = r
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, r.event(fd)); err != nil {
 		delete(p.fds, fd)
 		return fmt.Errorf("netpoll: add: %w", err)
 	}
@@ -79,25 +101,38 @@ func (p *Poller[T]) Add(fd int, owner T) error {
 }
 
 // Rearm arms the next readiness notification for fd, if fd is still registered to owner.
-// The owner check makes a late Rearm harmless after the fd was removed and reused.
+// The owner check makes a late Rearm harmless after the fd was removed and reused. After
+// Close it does nothing: the socket stays open for its owner to close.
 func (p *Poller[T]) Rearm(fd int, owner T) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	if cur, ok := p.fds[fd]; !ok || cur != owner {
+	if p.closed {
 		return nil
 	}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Events: armed, Fd: int32(fd)}); err != nil {
+	r, ok := p.fds[fd]
+	if !ok || r.owner != owner {
+		return nil
+	}
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, r.event(fd)); err != nil {
 		return fmt.Errorf("netpoll: rearm: %w", err)
 	}
 	return nil
 }
 
 // Remove unregisters fd if it is registered to owner. Call it before closing the socket,
-// so that a new socket reusing the number is never mistaken for the old one.
+// so that a new socket reusing the number is never mistaken for the old one. After Close it
+// does nothing.
 func (p *Poller[T]) Remove(fd int, owner T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if cur, ok := p.fds[fd]; !ok || cur != owner {
+	if !p.closed {
+		p.remove(fd, owner)
+	}
+}
+
+// remove is Remove with p.mu held.
+func (p *Poller[T]) remove(fd int, owner T) {
+	if r, ok := p.fds[fd]; !ok || r.owner != owner {
 		return
 	}
 	delete(p.fds, fd)
@@ -105,8 +140,15 @@ func (p *Poller[T]) Remove(fd int, owner T) {
 }
 
 // Run waits for readiness and calls ready with the owner of each ready fd, from this
-// goroutine; ready must hand off and return at once. Run returns when ctx ends.
+// goroutine; ready must hand off and return at once. Run returns when ctx ends. It must not
+// run after Close, nor while it runs.
 func (p *Poller[T]) Run(ctx context.Context, ready func(T)) error {
+	p.mu.RLock()
+	closed := p.closed
+	p.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
 	stop := context.AfterFunc(ctx, p.wake)
 	defer stop()
 	events := make([]unix.EpollEvent, 256)
@@ -122,8 +164,8 @@ func (p *Poller[T]) Run(ctx context.Context, ready func(T)) error {
 		batch = batch[:0]
 		p.mu.RLock()
 		for _, ev := range events[:n] {
-			if owner, ok := p.fds[int(ev.Fd)]; ok {
-				batch = append(batch, owner)
+			if r, ok := p.fds[int(ev.Fd)]; ok && uint32(ev.Pad) == r.tag {
+				batch = append(batch, r.owner)
 			}
 		}
 		p.mu.RUnlock()
@@ -134,19 +176,25 @@ func (p *Poller[T]) Run(ctx context.Context, ready func(T)) error {
 	return nil
 }
 
+// event is the armed one-shot event of fd under r: its data holds fd and r's tag.
+func (r registration[T]) event(fd int) *unix.EpollEvent {
+	return &unix.EpollEvent{Events: armed, Fd: int32(fd), Pad: int32(r.tag)}
+}
+
 func (p *Poller[T]) wake() {
-	p.closeMu.Lock()
-	defer p.closeMu.Unlock()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	if !p.closed {
 		var one = [8]byte{1}
 		_, _ = unix.Write(p.wakefd, one[:])
 	}
 }
 
-// Close releases the epoll instance. Call it once Run has returned (or if it never ran).
+// Close releases the epoll instance. Call it once Run has returned (or if it never ran);
+// Add, Rearm and Remove may still be called, and leave the closed numbers alone.
 func (p *Poller[T]) Close() error {
-	p.closeMu.Lock()
-	defer p.closeMu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.closed {
 		return nil
 	}
