@@ -339,8 +339,8 @@ func (s *Server) accept(nc net.Conn, key, origin, protocol string) {
 		return
 	}
 	s.live.Add(1)
+	c.id = s.conns.add(c) // under acceptMu: Shutdown's close-all pass cannot miss it
 	s.acceptMu.Unlock()
-	c.id = s.conns.add(c)
 	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
 		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
 	c.Send(eventFrame("pusher:connection_established", "", data))
