@@ -76,16 +76,26 @@ func (h *Hub) add(app, channel string, c *Conn) bool {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	return sh.subscribersOf(k).insert(c)
+}
+
+// subscribersOf returns the subscribers of k, creating the entry. Called with sh.mu held.
+func (sh *hubShard) subscribersOf(k channelKey) *subscribers {
 	subs := sh.channels[k]
 	if subs == nil {
 		subs = &subscribers{index: map[*Conn]int{}}
 		sh.channels[k] = subs
 	}
-	if _, ok := subs.index[c]; ok {
+	return subs
+}
+
+// insert adds c, reporting false if it was there already.
+func (s *subscribers) insert(c *Conn) bool {
+	if _, ok := s.index[c]; ok {
 		return false
 	}
-	subs.index[c] = len(subs.conns)
-	subs.conns = append(subs.conns, c)
+	s.index[c] = len(s.conns)
+	s.conns = append(s.conns, c)
 	return true
 }
 
@@ -98,15 +108,8 @@ func (h *Hub) join(app, channel string, c *Conn, userID string, first []byte, ho
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	subs := sh.channels[k]
-	if subs == nil {
-		subs = &subscribers{index: map[*Conn]int{}}
-		sh.channels[k] = subs
-	}
-	if _, ok := subs.index[c]; !ok {
-		subs.index[c] = len(subs.conns)
-		subs.conns = append(subs.conns, c)
-	}
+	subs := sh.subscribersOf(k)
+	subs.insert(c)
 	if userID != "" {
 		if subs.users == nil {
 			subs.users = map[*Conn]string{}

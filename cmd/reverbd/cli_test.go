@@ -131,29 +131,11 @@ func TestAdminHandlerWithoutCredentialsRefusesAll(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer that a running command writes while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // command is `reverbd start` or `reverbd worker` running in this process through runContext.
 type command struct {
-	log  *syncBuffer // stderr: the log
-	addr string      // the public listener (start only)
-	stop func() int  // stops the command and returns its exit code
+	log  *lockedBuffer // stderr: the log
+	addr string        // the public listener (start only)
+	stop func() int    // stops the command and returns its exit code
 }
 
 var (
@@ -165,7 +147,7 @@ var (
 func startCommand(t *testing.T, args ...string) *command {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &command{log: new(syncBuffer)}
+	c := &command{log: new(lockedBuffer)}
 	done := make(chan int, 1)
 	go func() { done <- runContext(ctx, args, new(bytes.Buffer), c.log) }()
 	var once sync.Once
