@@ -6,9 +6,13 @@
 // subscribe times, deliveries per second, trigger→delivery latency percentiles, lost,
 // duplicated and reordered deliveries, the server's RSS (idle, after the run, per
 // connection) and the CPU share of the tool and of the server: a human table, then one JSON
-// line. See README.md for the scenarios it is meant for.
+// line. With --storm it replays a deploy's reconnect storm instead: N clients dial at once
+// and each subscribes to two private channels and one presence channel. See README.md for
+// the scenarios it is meant for.
 //
 //	reverbd-bench [--url ws://127.0.0.1:8080] [--conns N] [--channel NAME] [--events M] [--rate R] …
+//	reverbd-bench --storm [--conns N] [--tenant-size 50] [--server-pid PID]
+//	reverbd-bench --serve-bare ADDR
 package main
 
 import (
