@@ -52,8 +52,8 @@ type storm struct {
 	closed   bool // the tool has closed every registered socket; close new ones at once
 }
 
-// stormClient is one connection of the storm. Its goroutine owns every field but ended
-// until the run is over.
+// stormClient is one connection of the storm. Its goroutine owns every field (sock is
+// shared under s.mu) until the run is over.
 type stormClient struct {
 	wsConn
 	s        *storm
@@ -71,7 +71,6 @@ type stormClient struct {
 
 	errCodes []int  // codes of the pusher:error frames received
 	outcome  string // how the connection ended before the tool closed it; "" if it did not
-	ended    atomic.Bool
 
 	listSize int   // members in the presence channel's subscription_succeeded
 	view     int64 // members the client knows of: listSize, +1/−1 per later added/removed
@@ -247,7 +246,6 @@ func (c *stormClient) dial(ctx context.Context) error {
 // run reads the connection until it ends or the tool closes it: connection_established →
 // three pusher:subscribe → their answers, then presence member events.
 func (c *stormClient) run() {
-	defer c.ended.Store(true)
 	for {
 		op, p, err := c.next()
 		if err != nil {
@@ -273,7 +271,8 @@ func (c *stormClient) run() {
 
 // handle processes one text frame.
 func (c *stormClient) handle(p []byte) error {
-	switch string(frameEvent(p)) {
+	ev := frameEvent(p)
+	switch string(ev) {
 	case "pusher:connection_established":
 		id := socketIDOf(p)
 		if id == "" {
@@ -318,7 +317,7 @@ func (c *stormClient) handle(p []byte) error {
 			c.early++
 		case c.s.closing.Load():
 			// The tool is closing connections: not part of the storm.
-		case string(frameEvent(p)) == "pusher_internal:member_added":
+		case string(ev) == "pusher_internal:member_added":
 			c.members++
 			c.view++
 		default:
