@@ -36,10 +36,7 @@ type client struct {
 	ch   int // index of the channel it subscribes to
 	slow bool
 
-	nc   net.Conn
-	br   *bufio.Reader
-	skip int    // bytes of the payload handed out last, still to be discarded from br
-	big  []byte // payloads too large for br, and fragmented messages
+	wsConn
 
 	dialStart, dialDone, subscribedAt time.Time
 
@@ -63,6 +60,15 @@ type client struct {
 	outcome  string
 }
 
+// wsConn is the client side of one WebSocket connection: the socket and a small
+// bufio.Reader that frames are parsed from in place.
+type wsConn struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	skip int    // bytes of the payload handed out last, still to be discarded from br
+	big  []byte // payloads too large for br, and fragmented messages
+}
+
 // closeError is the server's close frame.
 type closeError struct{ code int }
 
@@ -76,12 +82,22 @@ func (e subscribeError) Error() string { return e.reason }
 // dialer returns the gobwas dialer for connection i: its TCP dial binds the i-th source
 // address round-robin, and slow connections get the small receive buffer if one was asked.
 func (b *bench) dialer(slow bool, i int) ws.Dialer {
-	nd := net.Dialer{Timeout: b.opt.dialTimeout}
-	if len(b.sourceIPs) > 0 {
-		nd.LocalAddr = &net.TCPAddr{IP: b.sourceIPs[i%len(b.sourceIPs)]}
+	rcvbuf := 0
+	if slow {
+		rcvbuf = b.opt.slowRcvbuf
 	}
-	if slow && b.opt.slowRcvbuf > 0 {
-		size := b.opt.slowRcvbuf
+	return newDialer(b.opt, b.sourceIPs, b.readBuf, rcvbuf, i)
+}
+
+// newDialer returns the gobwas dialer for connection i: its TCP dial binds the i-th of
+// sourceIPs round-robin (if any), and sets SO_RCVBUF when rcvbuf > 0.
+func newDialer(o *options, sourceIPs []net.IP, readBuf, rcvbuf, i int) ws.Dialer {
+	nd := net.Dialer{Timeout: o.dialTimeout}
+	if len(sourceIPs) > 0 {
+		nd.LocalAddr = &net.TCPAddr{IP: sourceIPs[i%len(sourceIPs)]}
+	}
+	if rcvbuf > 0 {
+		size := rcvbuf
 		nd.Control = func(_, _ string, rc syscall.RawConn) error {
 			var serr error
 			if err := rc.Control(func(fd uintptr) {
@@ -93,8 +109,8 @@ func (b *bench) dialer(slow bool, i int) ws.Dialer {
 		}
 	}
 	return ws.Dialer{
-		Timeout:        b.opt.dialTimeout,
-		ReadBufferSize: b.readBuf,
+		Timeout:        o.dialTimeout,
+		ReadBufferSize: readBuf,
 		NetDial:        nd.DialContext,
 	}
 }
@@ -102,17 +118,25 @@ func (b *bench) dialer(slow bool, i int) ws.Dialer {
 // dial opens the WebSocket connection; run takes it from there.
 func (c *client) dial(ctx context.Context) error {
 	c.dialStart = time.Now()
-	conn, br, _, err := c.b.dialer(c.slow, c.idx).Dial(ctx, c.b.wsURL)
+	if err := c.open(ctx, c.b.dialer(c.slow, c.idx), c.b.wsURL, c.b.readBuf); err != nil {
+		return err
+	}
+	c.dialDone = time.Now()
+	return nil
+}
+
+// open dials url with d and sets up the connection for next.
+func (c *wsConn) open(ctx context.Context, d ws.Dialer, url string, readBuf int) error {
+	conn, br, _, err := d.Dial(ctx, url)
 	if err != nil {
 		if conn != nil {
 			_ = conn.Close()
 		}
 		return err
 	}
-	c.dialDone = time.Now()
 	c.nc = conn
 	if br == nil {
-		br = bufio.NewReaderSize(conn, c.b.readBuf)
+		br = bufio.NewReaderSize(conn, readBuf)
 	}
 	c.br = br
 	return nil
@@ -267,7 +291,7 @@ func (c *client) onEvent(p []byte) {
 }
 
 // write sends one masked text frame.
-func (c *client) write(p []byte) error {
+func (c *wsConn) write(p []byte) error {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	return wsutil.WriteClientText(c.nc, p)
 }
@@ -276,7 +300,7 @@ func (c *client) write(p []byte) error {
 // call) and answers control frames on the way: ping → pong, close → close reply and a
 // closeError. Unfragmented payloads that fit br are returned in place, without copying;
 // larger ones and fragmented messages are assembled in c.big.
-func (c *client) next() (ws.OpCode, []byte, error) {
+func (c *wsConn) next() (ws.OpCode, []byte, error) {
 	if cap(c.big) > 1<<20 {
 		c.big = nil // do not keep a rare huge message's buffer
 	}

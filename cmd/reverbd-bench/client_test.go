@@ -17,7 +17,7 @@ import (
 func TestNextFrames(t *testing.T) {
 	srv, cli := net.Pipe()
 	defer srv.Close()
-	c := &client{nc: cli, br: bufio.NewReaderSize(cli, 64)}
+	c := &wsConn{nc: cli, br: bufio.NewReaderSize(cli, 64)}
 
 	big := strings.Repeat("y", 300) // larger than the 64-byte reader
 	go func() {
@@ -75,7 +75,7 @@ func TestNextTruncated(t *testing.T) {
 	_ = ws.WriteFrame(&buf, ws.NewTextFrame([]byte("complete")))
 	_ = ws.WriteFrame(&buf, ws.NewTextFrame([]byte(strings.Repeat("z", 100))))
 	data := buf.Bytes()[:buf.Len()-10]
-	c := &client{br: bufio.NewReaderSize(bytes.NewReader(data), 4096)}
+	c := &wsConn{br: bufio.NewReaderSize(bytes.NewReader(data), 4096)}
 	if _, p, err := c.next(); err != nil || string(p) != "complete" {
 		t.Fatalf("first frame: %q, %v", p, err)
 	}

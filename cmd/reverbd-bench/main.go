@@ -6,9 +6,13 @@
 // subscribe times, deliveries per second, trigger→delivery latency percentiles, lost,
 // duplicated and reordered deliveries, the server's RSS (idle, after the run, per
 // connection) and the CPU share of the tool and of the server: a human table, then one JSON
-// line. See README.md for the scenarios it is meant for.
+// line. With --storm it replays a deploy's reconnect storm instead: N clients dial at once
+// and each subscribes to two private channels and one presence channel. See README.md for
+// the scenarios it is meant for.
 //
 //	reverbd-bench [--url ws://127.0.0.1:8080] [--conns N] [--channel NAME] [--events M] [--rate R] …
+//	reverbd-bench --storm [--conns N] [--tenant-size 50] [--server-pid PID]
+//	reverbd-bench --serve-bare ADDR
 package main
 
 import (
@@ -27,6 +31,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/reverbd/reverbd/cmd/reverbd-bench/internal/bare"
 )
 
 // options are the command-line flags.
@@ -51,6 +57,10 @@ type options struct {
 	slowDrain                time.Duration
 	jsonOnly, idle, progress bool
 	cpuProfile               string
+	storm                    bool
+	tenantSize               int
+	settle                   time.Duration
+	serveBare                string
 }
 
 func main() {
@@ -68,10 +78,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if o.serveBare != "" {
+		return serveBare(ctx, o, stderr)
+	}
 	// The heap is mostly long-lived read buffers; collect less often.
 	debug.SetGCPercent(400)
 
-	b, err := newBench(o, stderr)
+	var runBench func(context.Context) reporter
+	if o.storm {
+		var s *storm
+		s, err = newStorm(o, stderr)
+		runBench = func(ctx context.Context) reporter { return s.run(ctx) }
+	} else {
+		var b *bench
+		b, err = newBench(o, stderr)
+		runBench = func(ctx context.Context) reporter { return b.run(ctx) }
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "reverbd-bench:", err)
 		return 2
@@ -89,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	rep := b.run(ctx)
+	rep := runBench(ctx)
 	if !o.jsonOnly {
 		rep.writeTable(stdout)
 	}
@@ -98,6 +120,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// reporter is the result of a run: a table for people, one JSON line for scripts.
+type reporter interface {
+	writeTable(io.Writer)
+	writeJSON(io.Writer) error
 }
 
 // parseFlags parses and checks the flags.
@@ -133,12 +161,21 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.hold, "hold", 10*time.Second, "with --idle, how long to hold the connections")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this file")
 	fs.BoolVar(&o.progress, "progress", true, "print progress to stderr (off with --json-only)")
+	fs.BoolVar(&o.storm, "storm", false, "reconnect storm: dial all --conns clients at once, each subscribes to private-tenant.{t}, private-user.{i} and presence-tenant.{t} (t = i / --tenant-size)")
+	fs.IntVar(&o.tenantSize, "tenant-size", 50, "with --storm, users per tenant")
+	fs.DurationVar(&o.settle, "settle", 2*time.Second, "with --storm, how long after the storm the settled RSS is sampled")
+	fs.StringVar(&o.serveBare, "serve-bare", "", "serve the bare baseline server on this address (e.g. 127.0.0.1:18090) instead of running a benchmark; see README.md")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: reverbd-bench [flags]   (see cmd/reverbd-bench/README.md)")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	dialersSet := false
+	fs.Visit(func(f *flag.Flag) { dialersSet = dialersSet || f.Name == "dialers" })
+	if o.storm && !dialersSet {
+		o.dialers = o.conns // a storm dials everyone at once
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -154,6 +191,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		o.httpURL = h
 	}
 	switch {
+	case o.serveBare != "":
+		return o, nil
 	case o.key == "":
 		return nil, errors.New("--key (or REVERB_APP_KEY) is required")
 	case o.conns < 1:
@@ -172,6 +211,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--slow must be between 0 and --conns-1")
 	case !o.idle && o.events > 0 && (o.appID == "" || o.secret == ""):
 		return nil, errors.New("--app-id and --secret (or REVERB_APP_ID/REVERB_APP_SECRET) are required to publish")
+	case o.storm && (o.idle || o.slow > 0):
+		return nil, errors.New("--storm does not go with --idle or --slow")
+	case o.storm && (o.tenantSize < 1 || o.secret == ""):
+		return nil, errors.New("--storm needs --tenant-size of at least 1 and --secret (or REVERB_APP_SECRET) to sign its subscriptions")
+	case o.storm && o.settle < 0:
+		return nil, errors.New("--settle must not be negative")
 	case channelKind(o.channel) != "public" && o.secret == "":
 		return nil, errors.New("--secret (or REVERB_APP_SECRET) is required to sign private and presence subscriptions")
 	}
@@ -257,4 +302,23 @@ func parseSourceIPs(s string) ([]net.IP, error) {
 		}
 	}
 	return ips, nil
+}
+
+// serveBare runs the bare baseline server (package bare) on --serve-bare until SIGINT or
+// SIGTERM.
+func serveBare(ctx context.Context, o *options, stderr io.Writer) int {
+	if _, err := raiseNofile(); err != nil {
+		fmt.Fprintln(stderr, "reverbd-bench: cannot raise the open-file limit:", err)
+	}
+	ln, err := net.Listen("tcp", o.serveBare)
+	if err != nil {
+		fmt.Fprintln(stderr, "reverbd-bench:", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "reverbd-bench: bare baseline server on %s (pid %d); it checks no signature and keeps no presence\n", ln.Addr(), os.Getpid())
+	if err := bare.Serve(ctx, ln); err != nil {
+		fmt.Fprintln(stderr, "reverbd-bench:", err)
+		return 1
+	}
+	return 0
 }

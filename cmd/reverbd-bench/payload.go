@@ -47,21 +47,7 @@ func appendJSONString(b []byte, s string) []byte {
 
 // frameEvent returns the value of the top-level "event" key of a Pusher frame, or nil. It
 // assumes, as every Pusher server does, that "event" is the first key holding that name.
-func frameEvent(frame []byte) []byte {
-	i := bytes.Index(frame, []byte(`"event"`))
-	if i < 0 {
-		return nil
-	}
-	j := skipTo(frame, i+len(`"event"`))
-	if j >= len(frame) || frame[j] != '"' {
-		return nil
-	}
-	end := bytes.IndexByte(frame[j+1:], '"')
-	if end < 0 {
-		return nil
-	}
-	return frame[j+1 : j+1+end]
-}
+func frameEvent(frame []byte) []byte { return stringField(frame, `"event"`) }
 
 // skipTo skips the separator between a key and its value — a closing escaped quote, the
 // colon and blanks — and returns the index of the value's first byte (for a string value
@@ -164,4 +150,22 @@ func userIDOf(frame []byte) string {
 		k++
 	}
 	return string(frame[j:k])
+}
+
+// stringField returns the string value of the top-level key (quoted, e.g. `"channel"`) of a
+// Pusher frame, or nil; like frameEvent it takes the first occurrence of the key.
+func stringField(frame []byte, key string) []byte {
+	i := bytes.Index(frame, []byte(key))
+	if i < 0 {
+		return nil
+	}
+	j := skipTo(frame, i+len(key))
+	if j >= len(frame) || frame[j] != '"' {
+		return nil
+	}
+	end := bytes.IndexByte(frame[j+1:], '"')
+	if end < 0 {
+		return nil
+	}
+	return frame[j+1 : j+1+end]
 }

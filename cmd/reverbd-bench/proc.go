@@ -118,3 +118,55 @@ func (m cpuMeter) shares(later cpuMeter) (self, srv float64) {
 	}
 	return self, srv
 }
+
+// listenCounters are the kernel's counters of connection attempts a listener could not take
+// at once (TcpExt in /proc/net/netstat, for the whole machine): ListenOverflows counts a full
+// accept queue (the client retries its SYN or final ACK after a second or more), SyncookiesSent
+// a full SYN queue answered with a cookie.
+type listenCounters struct {
+	ListenOverflows int64 `json:"listen_overflows"`
+	ListenDrops     int64 `json:"listen_drops"`
+	SyncookiesSent  int64 `json:"syncookies_sent"`
+}
+
+// readListenCounters reads the counters now; zero when /proc/net/netstat is unreadable.
+func readListenCounters() listenCounters {
+	b, err := os.ReadFile("/proc/net/netstat")
+	if err != nil {
+		return listenCounters{}
+	}
+	lines := bytes.Split(b, []byte("\n"))
+	var c listenCounters
+	for i := 0; i+1 < len(lines); i += 2 {
+		names, values := bytes.Fields(lines[i]), bytes.Fields(lines[i+1])
+		if len(names) == 0 || string(names[0]) != "TcpExt:" || len(values) != len(names) {
+			continue
+		}
+		for j, n := range names {
+			v, _ := strconv.ParseInt(string(values[j]), 10, 64)
+			switch string(n) {
+			case "ListenOverflows":
+				c.ListenOverflows = v
+			case "ListenDrops":
+				c.ListenDrops = v
+			case "SyncookiesSent":
+				c.SyncookiesSent = v
+			}
+		}
+	}
+	return c
+}
+
+// delta returns later − c.
+func (c listenCounters) delta(later listenCounters) listenCounters {
+	return listenCounters{
+		ListenOverflows: later.ListenOverflows - c.ListenOverflows,
+		ListenDrops:     later.ListenDrops - c.ListenDrops,
+		SyncookiesSent:  later.SyncookiesSent - c.SyncookiesSent,
+	}
+}
+
+// String formats the counters for the table.
+func (c listenCounters) String() string {
+	return fmt.Sprintf("%d listen overflows, %d listen drops, %d SYN cookies sent", c.ListenOverflows, c.ListenDrops, c.SyncookiesSent)
+}
