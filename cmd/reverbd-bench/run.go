@@ -67,8 +67,8 @@ func newBench(o *options, progress io.Writer) (*bench, error) {
 	if need := uint64(o.conns + o.publishers + 64); limit > 0 && need > limit {
 		return nil, fmt.Errorf("%d connections need about %d open files; the limit is %d", o.conns, need, limit)
 	}
-	if body := o.batch * (o.payload + o.payload/8 + 120); !o.idle && o.events > 0 && body > 10000 {
-		b.logf("note: requests of about %d bytes exceed reverbd's default REVERB_MAX_REQUEST_SIZE (10000) and will get 413", body)
+	if o.payload > 10240 && !o.idle && o.events > 0 {
+		b.logf("note: events with more than 10 KiB of data exceed Pusher's data limit and will get 413")
 	}
 	b.wsURL = strings.TrimRight(o.url, "/") + "/app/" + o.key + "?protocol=7&client=js&version=8.6.0&flash=false"
 	b.httpBase = strings.TrimRight(o.httpURL, "/")
