@@ -24,7 +24,8 @@ import (
 	"github.com/reverbd/reverbd/ws"
 )
 
-// shutdownTimeout bounds the whole stop sequence after SIGINT/SIGTERM.
+// shutdownTimeout bounds the whole stop sequence after SIGINT/SIGTERM. The process-manager
+// files in deployment/ wait clearly longer before SIGKILL (45 s; deployment_test.go checks).
 const shutdownTimeout = 30 * time.Second
 
 // publicTimeouts bound how long a client may take to send a request on the public port, so
