@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,27 +14,63 @@ import (
 // node does not block Redis for long.
 const reapBatch = 500
 
-// Run renews this node's lease every LeaseTTL/3 and, on each tick, reaps every node whose
-// lease has expired: it removes that node's connections and subscriptions and calls
-// gone(appID, channel, userID) for each presence user whose last connection on a channel was
-// on the dead node, exactly once across the cluster, however many nodes reap at the same
-// time. Redis errors are logged and retried on the next tick. Run returns nil when ctx ends,
-// leaving this node's state in place: a graceful stop unsubscribes connections one by one.
+// Run holds this node's lease and reaps dead nodes until ctx ends, then returns nil once
+// both loops have stopped, leaving this node's state in place (a graceful stop unsubscribes
+// connections one by one).
+//
+// The lease is renewed every LeaseTTL/3 on a goroutine of its own, each renewal bounded by
+// that interval, so a long reap (a big dead node, or a gone callback waiting on Redis) never
+// delays it. On its own ticker, also every LeaseTTL/3, Run reaps every node whose lease has
+// expired: it removes that node's connections and subscriptions and calls gone(appID,
+// channel, userID) for each presence user whose last connection on a channel was on the dead
+// node, exactly once across the cluster, however many nodes reap at the same time. Redis
+// errors are logged and retried on the next tick.
 func (o *RedisOccupancy) Run(ctx context.Context, gone func(appID, channel, userID string)) error {
-	t := time.NewTicker(max(o.ttl/3, time.Millisecond))
+	o.renewOnce(ctx, true) // the lease comes first, so the node is listed before it reaps
+	var wg sync.WaitGroup
+	wg.Go(func() { o.holdLease(ctx) })
+	o.reapLoop(ctx, gone)
+	wg.Wait()
+	return nil
+}
+
+// interval is how often the lease is renewed and dead nodes are looked for.
+func (o *RedisOccupancy) interval() time.Duration { return max(o.ttl/3, time.Millisecond) }
+
+// holdLease renews this node's lease every interval until ctx ends.
+func (o *RedisOccupancy) holdLease(ctx context.Context) {
+	t := time.NewTicker(o.interval())
 	defer t.Stop()
-	first := true
 	for {
-		if err := o.renew(ctx, first); err != nil && ctx.Err() == nil {
-			o.log.Warn("registry: lease renewal failed", "node", o.node, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
-		first = false
+		o.renewOnce(ctx, false)
+	}
+}
+
+// renewOnce renews the lease once, within one interval, and logs a failure.
+func (o *RedisOccupancy) renewOnce(ctx context.Context, first bool) {
+	rctx, cancel := context.WithTimeout(ctx, o.interval())
+	defer cancel()
+	if err := o.renew(rctx, first); err != nil && ctx.Err() == nil {
+		o.log.Warn("registry: lease renewal failed", "node", o.node, "err", err)
+	}
+}
+
+// reapLoop reaps dead nodes every interval until ctx ends.
+func (o *RedisOccupancy) reapLoop(ctx context.Context, gone func(appID, channel, userID string)) {
+	t := time.NewTicker(o.interval())
+	defer t.Stop()
+	for {
 		if err := o.reapDead(ctx, gone); err != nil && ctx.Err() == nil {
 			o.log.Warn("registry: reaping dead nodes failed", "node", o.node, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
 	}

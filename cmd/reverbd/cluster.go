@@ -61,6 +61,10 @@ func (p clusterPublisher) PublishFrame(ctx context.Context, appID, channel, exce
 	return p.c.relay.PublishFrame(ctx, appID, channel, except, payload)
 }
 
+// goneTimeout bounds publishing one member_removed of a reaped node to the other nodes, so a
+// Redis that hangs holds a reap for at most this long per member.
+const goneTimeout = time.Second
+
 // start runs the relay's subscriber, the lease, and the watch that re-asserts this node's
 // state when Redis comes back; members of a node found dead are removed here and on every
 // other node (exactly once cluster-wide, decided by the occupancy).
@@ -73,7 +77,9 @@ func (c *cluster) start(srv *ws.Server, rdb redis.UniversalClient) {
 		gone := func(appID, channel, userID string) {
 			payload := memberRemoved(channel, userID)
 			hub.DeliverFrame(appID, channel, "", payload)
-			if err := c.relay.PublishFrame(ctx, appID, channel, "", payload); err != nil {
+			pctx, cancel := context.WithTimeout(ctx, goneTimeout)
+			defer cancel()
+			if err := c.relay.PublishFrame(pctx, appID, channel, "", payload); err != nil {
 				c.log.Warn("member_removed not sent to the other nodes", "app_id", appID, "channel", channel, "err", err)
 			}
 		}
