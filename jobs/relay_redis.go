@@ -54,6 +54,18 @@ type RedisRelay struct {
 	mu     sync.Mutex
 	probes map[string]chan struct{} // guarded by mu; Probe waits on these
 	seq    atomic.Uint64
+
+	published atomic.Uint64
+	failed    atomic.Uint64
+}
+
+// RelayStats counts the messages a relay published since it started: events, frames,
+// terminate requests and probes alike.
+type RelayStats struct {
+	// Published counts the messages Redis took; Failed those it did not (Redis unreachable,
+	// or the caller's context ended first). A failed message reaches no node.
+	Published uint64
+	Failed    uint64
 }
 
 // NewRedisRelay returns a relay on the Redis channel for node, delivering to local.
@@ -62,6 +74,11 @@ func NewRedisRelay(rdb redis.UniversalClient, channel, node string, local LocalN
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &RedisRelay{rdb: rdb, channel: channel, node: node, local: local, log: log, probes: map[string]chan struct{}{}}
+}
+
+// Stats returns the counters. It is safe for concurrent use.
+func (r *RedisRelay) Stats() RelayStats {
+	return RelayStats{Published: r.published.Load(), Failed: r.failed.Load()}
 }
 
 // Probe publishes a message on the channel and waits until this node's own subscription
@@ -88,7 +105,8 @@ func (r *RedisRelay) Probe(ctx context.Context) error {
 	}
 }
 
-// Deliver implements Deliverer: the event goes to every node, this one included.
+// Deliver implements Deliverer: the event goes to every node, this one included. An event
+// Redis does not take reaches no node; it is counted in Stats as failed and logged.
 func (r *RedisRelay) Deliver(ctx context.Context, ev registry.Event) {
 	if err := r.publish(ctx, relayMessage{Kind: "event", Event: &ev}); err != nil {
 		r.log.Error("event not relayed to the nodes", "app_id", ev.AppID, "event", ev.Name, "err", err)
@@ -113,8 +131,10 @@ func (r *RedisRelay) publish(ctx context.Context, m relayMessage) error {
 		return fmt.Errorf("relay: encode: %w", err)
 	}
 	if err := r.rdb.Publish(ctx, r.channel, b).Err(); err != nil {
+		r.failed.Add(1)
 		return fmt.Errorf("relay: publish: %w", err)
 	}
+	r.published.Add(1)
 	return nil
 }
 

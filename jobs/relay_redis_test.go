@@ -1,7 +1,10 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -92,5 +95,30 @@ func TestRedisRelay(t *testing.T) {
 	}
 	if got := receive(t, a.frames); got != `1|private-chat||{"event":"client-y"}` {
 		t.Errorf("node a got %s, want only node b's frame", got)
+	}
+}
+
+// A publish Redis does not take is counted as failed, and an event lost that way is logged.
+func TestRedisRelayCountsFailedPublishes(t *testing.T) {
+	srv := redistest.StartServer(t)
+	var logs bytes.Buffer
+	r := jobs.NewRedisRelay(srv.Client(), redistest.Name(t), "node-a", newNode(), slog.New(slog.NewTextHandler(&logs, nil)))
+	ctx := context.Background()
+	ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid", Data: "{}", QueuedAt: time.Now()}
+	r.Deliver(ctx, ev)
+	if s := r.Stats(); s.Published != 1 || s.Failed != 0 {
+		t.Fatalf("with Redis up: %+v, want 1 published", s)
+	}
+
+	srv.Stop()
+	r.Deliver(ctx, ev)
+	if err := r.PublishFrame(ctx, "1", "private-chat", "", []byte(`{}`)); err == nil {
+		t.Error("PublishFrame succeeded with Redis down")
+	}
+	if s := r.Stats(); s.Published != 1 || s.Failed != 2 {
+		t.Errorf("with Redis down: %+v, want 1 published and 2 failed", s)
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "event=order.paid") {
+		t.Errorf("the lost event is not logged: %s", logs.String())
 	}
 }

@@ -41,6 +41,7 @@ func Client(t testing.TB) *redis.Client {
 	if err != nil {
 		t.Fatalf("REDIS_URL: %v", err)
 	}
+	opt.ContextTimeoutEnabled = true // as reverbd builds its clients: a context's deadline applies
 	c := redis.NewClient(opt)
 	t.Cleanup(func() { c.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -91,6 +92,16 @@ func StartServer(t testing.TB) *Server {
 
 // URL is the redis:// URL of the private server.
 func (s *Server) URL() string { return "redis://127.0.0.1:" + strconv.Itoa(s.Port) + "/0" }
+
+// Client returns a client of the private server that is closed with the test. Like reverbd's
+// clients it honours a context's deadline; it does not retry a command that failed.
+func (s *Server) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{
+		Addr: "127.0.0.1:" + strconv.Itoa(s.Port), MaxRetries: -1, ContextTimeoutEnabled: true,
+	})
+	s.t.Cleanup(func() { c.Close() })
+	return c
+}
 
 // Start starts the server (again) on its port and waits until it answers.
 func (s *Server) Start() {
