@@ -75,6 +75,22 @@ type Config struct {
 	RedisUsername string `envconfig:"REDIS_USERNAME"`
 	RedisPassword string `envconfig:"REDIS_PASSWORD"`
 	RedisDB       int    `envconfig:"REDIS_DB"`
+	// RedisScheme is Laravel's scheme option of a Redis connection: tcp, or tls for TLS to
+	// REDIS_HOST, to every REDIS_ADDRS address or to a redis:// REDIS_URL. A rediss:// or
+	// tls:// REDIS_URL turns TLS on by itself.
+	RedisScheme string `envconfig:"REDIS_SCHEME" default:"tcp"`
+	// RedisTimeout bounds connecting to Redis (phpredis's timeout option). RedisReadTimeout
+	// and RedisWriteTimeout bound waiting for one reply and sending one command. Each is a
+	// number of seconds as Laravel writes it (5, 2.5) or a Go duration (500ms); a caller's
+	// shorter deadline applies as well (a trigger waits at most 2 s for Redis, a client event
+	// 500 ms). A REDIS_URL query option (dial_timeout, read_timeout, write_timeout) wins.
+	RedisTimeout      Seconds `envconfig:"REDIS_TIMEOUT" default:"5s"`
+	RedisReadTimeout  Seconds `envconfig:"REDIS_READ_TIMEOUT" default:"3s"`
+	RedisWriteTimeout Seconds `envconfig:"REDIS_WRITE_TIMEOUT" default:"3s"`
+	// RedisPoolSize is the most connections the process opens to each Redis server, shared by
+	// the queue, the workers and the cluster state; 0 means go-redis's default, 10 per CPU (5
+	// per CPU and node in Cluster). A REDIS_URL pool_size option wins.
+	RedisPoolSize int `envconfig:"REDIS_POOL_SIZE"`
 
 	// CacheTTL is how long the last event of a cache channel is kept.
 	CacheTTL time.Duration `envconfig:"REVERB_CACHE_TTL" default:"30m"`
@@ -106,7 +122,9 @@ type Config struct {
 	ScalingLease time.Duration `envconfig:"REVERB_SCALING_LEASE" default:"10s"`
 
 	// RedisAddrs lists several Redis addresses for Sentinel (with RedisSentinelMaster) or
-	// Cluster (more than one address, no master name); it replaces REDIS_HOST/REDIS_PORT.
+	// Cluster (more than one address, no master name); it replaces the host and port of
+	// REDIS_URL or REDIS_HOST/REDIS_PORT, and keeps the rest: user, password, database, TLS
+	// and the client settings.
 	RedisAddrs string `envconfig:"REDIS_ADDRS"`
 	// RedisSentinelMaster is the Sentinel master name; set it to connect through Sentinel.
 	RedisSentinelMaster string `envconfig:"REDIS_SENTINEL_MASTER"`

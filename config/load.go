@@ -121,6 +121,8 @@ func parseError(err error, prefix string) error {
 		want = "a boolean (true or false)"
 	case "time.Duration":
 		want = "a duration (such as 500ms, 30s or 5m)"
+	case "config.Seconds":
+		want = "a number of seconds (such as 5 or 2.5) or a duration (such as 500ms)"
 	}
 	if errors.Is(pe.Err, strconv.ErrRange) {
 		return fmt.Errorf("config: %s: %q is out of range", key, pe.Value)

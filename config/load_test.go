@@ -89,6 +89,10 @@ func TestLoadDefaults(t *testing.T) {
 		QueueSize:             65536,
 		RedisHost:             "127.0.0.1",
 		RedisPort:             6379,
+		RedisScheme:           "tcp",
+		RedisTimeout:          Seconds(5 * time.Second),
+		RedisReadTimeout:      Seconds(3 * time.Second),
+		RedisWriteTimeout:     Seconds(3 * time.Second),
 		CacheTTL:              30 * time.Minute,
 		WriteBufferLimit:      1048576,
 		Apps: []App{{

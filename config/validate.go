@@ -44,6 +44,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: REDIS_PORT must be between 1 and 65535, got %d", c.RedisPort)
 	case c.RedisDB < 0:
 		return fmt.Errorf("config: REDIS_DB must be 0 or more, got %d", c.RedisDB)
+	case !strings.EqualFold(c.RedisScheme, "tcp") && !strings.EqualFold(c.RedisScheme, "tls"):
+		return fmt.Errorf("config: REDIS_SCHEME must be tcp or tls, got %q", c.RedisScheme)
+	case c.RedisTimeout <= 0:
+		return fmt.Errorf("config: REDIS_TIMEOUT must be more than 0, got %s", c.RedisTimeout)
+	case c.RedisReadTimeout <= 0:
+		return fmt.Errorf("config: REDIS_READ_TIMEOUT must be more than 0, got %s", c.RedisReadTimeout)
+	case c.RedisWriteTimeout <= 0:
+		return fmt.Errorf("config: REDIS_WRITE_TIMEOUT must be more than 0, got %s", c.RedisWriteTimeout)
+	case c.RedisPoolSize < 0:
+		return fmt.Errorf("config: REDIS_POOL_SIZE must be 0 (go-redis's default) or more, got %d", c.RedisPoolSize)
 	case c.CacheTTL <= 0:
 		return fmt.Errorf("config: REVERB_CACHE_TTL must be more than 0, got %s", c.CacheTTL)
 	case c.WriteBufferLimit < 1:
@@ -65,7 +75,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.QueueConnection == "redis" {
-		if _, err := c.RedisOptions(); err != nil {
+		if _, err := c.RedisUniversalOptions(); err != nil {
 			return err
 		}
 	}

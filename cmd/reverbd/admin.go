@@ -59,23 +59,13 @@ func basicAuth(user, password string) func(http.Handler) http.Handler {
 	}
 }
 
-// asynqConnOpt turns the universal client's options into asynq's matching connection option
-// (asynqmon opens its own connections).
-func asynqConnOpt(opt *redis.UniversalOptions) asynq.RedisConnOpt {
-	switch {
-	case opt.MasterName != "":
-		return asynq.RedisFailoverClientOpt{
-			MasterName: opt.MasterName, SentinelAddrs: opt.Addrs,
-			Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig,
-		}
-	case len(opt.Addrs) > 1:
-		return asynq.RedisClusterClientOpt{
-			Addrs: opt.Addrs, Username: opt.Username, Password: opt.Password, TLSConfig: opt.TLSConfig,
-		}
-	default:
-		return asynq.RedisClientOpt{
-			Addr: opt.Addrs[0], Username: opt.Username, Password: opt.Password,
-			DB: opt.DB, TLSConfig: opt.TLSConfig,
-		}
-	}
-}
+// asynqConnOpt is the connection option asynqmon opens its own connections with. It builds
+// the client the rest of the process uses, from the same options: asynq's own option types
+// leave out the context deadlines and, for a cluster, the pool size.
+func asynqConnOpt(opt *redis.UniversalOptions) asynq.RedisConnOpt { return universalConnOpt{opt} }
+
+// universalConnOpt is an asynq.RedisConnOpt of go-redis's universal client.
+type universalConnOpt struct{ opt *redis.UniversalOptions }
+
+// MakeRedisClient implements asynq.RedisConnOpt: a new redis.UniversalClient on each call.
+func (o universalConnOpt) MakeRedisClient() any { return redis.NewUniversalClient(o.opt) }
