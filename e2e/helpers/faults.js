@@ -771,8 +771,44 @@ function setDiff(got, want) {
   return `has ${got.length} users: missing ${fmt(missing)}, extra ${fmt(extra)}`;
 }
 
+// faultsSkip is the skip reason of a fault test file, or false when it runs: the files are
+// opt-in (E2E_FAULTS=1) and run once, in the redis pass, each with its own redis-server.
+// Under CI=true a missing redis-server fails the tests instead of skipping them.
+function faultsSkip() {
+  if (process.env.E2E_FAULTS !== '1') return 'the fault tests are opt-in: set E2E_FAULTS=1';
+  if ((process.env.E2E_QUEUE_CONNECTION || 'memory') !== 'redis') {
+    return 'the fault tests run once, in the redis pass (E2E_QUEUE_CONNECTION=redis)';
+  }
+  if (process.env.CI !== 'true' && !haveRedisServer()) return 'no redis-server binary (apt-get install -y redis-server)';
+  return false;
+}
+
+// rng is a small seeded generator (E2E_FAULTS_SEED, else the clock), so a failing random
+// sequence can be replayed: the test prints the seed.
+function rng(t) {
+  const seed = Number(process.env.E2E_FAULTS_SEED) || Date.now() % 1000000;
+  t.diagnostic(`seed ${seed} (replay with E2E_FAULTS_SEED=${seed})`);
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+const pick = (rand, list) => list[Math.floor(rand() * list.length)];
+
+// usersVia lists the user ids of a presence channel through a node's HTTP API.
+async function usersVia(node, channel) {
+  const res = await node.api.get({ path: `/channels/${channel}/users` });
+  return (await res.json()).users.map((u) => u.id).sort();
+}
+
 module.exports = {
   SETTLE_SLACK_MS,
+  faultsSkip,
+  rng,
+  pick,
+  usersVia,
   PrivateRedis,
   FaultCluster,
   haveRedisServer,
