@@ -1,5 +1,5 @@
 'use strict';
-// Fault injection for the cluster tests (test/17-cluster-faults.test.js).
+// Fault injection for the cluster tests (test/17-faults-*.test.js; e2e/README.md).
 //
 // - PrivateRedis: a redis-server of the test's own on a free port (no persistence), which the
 //   test may stop (SHUTDOWN NOSAVE or SIGKILL), start again empty on the same port, CLIENT
@@ -35,6 +35,35 @@ const resp = require('./resp');
 const SETTLE_SLACK_MS = 5000;
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// children are the processes the fault tests started (redis-servers, nodes). They are killed
+// when this process ends, even when the test runner stops it (SIGTERM on a timeout): a node
+// left stopped by SIGSTOP or a private redis-server must not outlive the test.
+const children = new Set();
+let hooked = false;
+
+function own(proc) {
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
+  if (hooked) return;
+  hooked = true;
+  const killAll = () => {
+    for (const c of children) {
+      try {
+        c.kill('SIGKILL');
+      } catch (e) {
+        // already gone
+      }
+    }
+  };
+  process.once('exit', killAll);
+  for (const sig of ['SIGTERM', 'SIGINT']) {
+    process.once(sig, () => {
+      killAll();
+      process.exit(1);
+    });
+  }
+}
 
 function redisServerBin() {
   return process.env.REDIS_SERVER_BIN || 'redis-server';
@@ -83,6 +112,7 @@ class PrivateRedis {
       '--dir', this.dir, '--loglevel', 'warning', '--maxclients', '10000',
     ];
     const proc = spawn(redisServerBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    own(proc);
     proc.on('error', (e) => {
       this.output += `${redisServerBin()}: ${e.message}\n`;
     });
@@ -164,6 +194,7 @@ async function pingMonitor(redis, every = 10) {
   const child = fork(path.join(__dirname, 'redis-ping.js'), [String(redis.port), String(every)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  own(child);
   await withTimeout(
     new Promise((resolve) => child.on('message', (m) => m && m.type === 'ready' && resolve())),
     'the PING monitor to get its first PONG',
@@ -372,6 +403,7 @@ class FaultCluster {
     const index = this.nodes.length;
     this.nodes.push(null); // the slot is taken at once, so nodes started together keep their order
     const server = await startServer({ env: { ...this.env, ...extraEnv } });
+    own(server.process);
     const node = {
       index, server, api: sdk(server), state: 'running', exit: null, label: `node ${index} (:${server.port})`,
     };
