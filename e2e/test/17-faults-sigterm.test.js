@@ -1,6 +1,6 @@
 'use strict';
-// A node stopped with SIGTERM announces its members gone (member_removed on the other nodes)
-// within 3 s, and keeps a user that still has a socket on another node.
+// A node with 300 members stopped with SIGTERM announces them gone (member_removed on the other
+// nodes) within 3 s, and keeps a user that still has a socket on another node.
 //
 // Case 17, fault injection: SIGTERM a node. helpers/faults.js starts a private redis-server and
 // reverbd nodes against it (lease 2 s) and checks the invariant with real pusher-js clients
@@ -16,10 +16,16 @@ describe('cluster under faults: SIGTERM a node', { skip: faultsSkip() }, () => {
     const c = await startFaultCluster(t, { nodes: 3 });
     const rooms = ['presence-term.1', 'presence-term.2'];
     const watchers = [await c.join(0, 'w0', rooms), await c.join(1, 'w1', rooms)];
+    // 300 members on the node that stops: ten pusher-js clients and 290 bare sockets.
     const leaving = [];
     for (let k = 0; k < 10; k++) {
       leaving.push(`t${k}`);
       await c.join(2, `t${k}`, rooms);
+    }
+    for (let k = 10; k < 300; k += 29) {
+      const batch = Array.from({ length: 29 }, (_, j) => `t${k + j}`);
+      leaving.push(...batch);
+      await Promise.all(batch.map((u) => c.connectBare(2, u, rooms)));
     }
     await c.join(0, 'both', rooms);
     await c.join(2, 'both', rooms);
