@@ -15,8 +15,9 @@ const { faultsSkip, startFaultCluster, settle, delay } = require('../helpers/fau
 
 describe('cluster under faults: kill -9 a node whose workers take deliveries', { skip: faultsSkip() }, () => {
   it('kill -9 a node whose workers take deliveries while triggers flow: at most one loss per killed worker, counted and logged', async (t) => {
-    // The victim runs many workers and the triggers come in batches faster than the workers
-    // deliver, so at the kill most of its workers hold a delivery.
+    // The victim runs 16 workers and 8 loops trigger batches of 10 events through the survivor,
+    // so the victim's workers are busy when it is killed (one of them holds a delivery at that
+    // instant in most runs).
     const VICTIM_WORKERS = 16;
     const c = await startFaultCluster(t, { nodes: 2, nodeEnv: [{}, { REVERB_QUEUE_CONCURRENCY: String(VICTIM_WORKERS) }] });
     const feed = 'kill-feed';
