@@ -181,9 +181,9 @@ func (c *Conn) writeQueued(iov *[]unix.Iovec) {
 		newer := c.queue
 		c.queue, c.cut = append(rest, newer...), cut
 		clear(newer)
-		c.spare = newer[:0]
+		c.spare = reusable(newer)
 	} else {
-		c.spare = batch[:0]
+		c.spare = reusable(batch)
 	}
 	switch {
 	case err != nil:
@@ -246,6 +246,20 @@ func (c *Conn) writeOne(frame []byte) (int, error) {
 	}
 }
 
+// keptQueueCap is the largest queue array a connection keeps once it is empty. A burst (a
+// presence channel's member_added frames, say) grows the array; keeping it would cost every
+// connection that once had a burst its size for as long as it stays connected.
+const keptQueueCap = 4
+
+// reusable returns the emptied array of q for reuse, or nil if it is bigger than
+// keptQueueCap. q's buffers must already be cleared.
+func reusable(q net.Buffers) net.Buffers {
+	if cap(q) > keptQueueCap {
+		return nil
+	}
+	return q[:0]
+}
+
 // unwritten drops the first n bytes of batch, clearing the frames written in full, and
 // returns what is left, in batch's own array, and whether its first buffer is the rest of a
 // partly written frame; cut tells whether batch's first buffer already was.
@@ -282,7 +296,7 @@ func (c *Conn) drain() {
 		}
 		batch = append(batch[:0], c.queue...)
 		clear(c.queue)
-		c.queue, c.queued, c.cut = c.queue[:0], 0, false // the batch no longer counts against the limit
+		c.queue, c.queued, c.cut = reusable(c.queue), 0, false // the batch no longer counts against the limit
 		deadline := c.srv.writeTimeout
 		if c.closeAfter {
 			deadline = time.Second // final frames: do not wait long for a client going away
