@@ -15,7 +15,8 @@ import (
 // Conn is one client WebSocket connection. No goroutine belongs to an idle Conn: the poller
 // hands it to a reading goroutine when bytes arrive; queued frames are written by the
 // server's writer pool with non-blocking writes, and only a socket whose buffer is full
-// gets a goroutine of its own, which waits for it to drain.
+// gets a goroutine of its own, which waits for it to drain. Every connection pays for its
+// size: it is 256 bytes (a size class of Go's allocator) on 64-bit platforms.
 type Conn struct {
 	// Set by accept, never changed.
 	srv *Server
@@ -52,9 +53,9 @@ type Conn struct {
 	// neither is, the queue is empty.
 	wmu        sync.Mutex
 	queue      net.Buffers // frames not yet written; the first may be a partly written rest
-	cut        bool        // queue[0] is the rest of a partly written frame
 	spare      net.Buffers // an empty array to swap with queue while a writer writes
 	queued     int         // bytes in queue (a batch being written counts again if put back)
+	cut        bool        // queue[0] is the rest of a partly written frame
 	scheduled  bool        // waiting in the writer pool
 	writing    bool        // a blocking writer goroutine (drain) owns the write side
 	closing    bool        // no frame is accepted after the final ones
