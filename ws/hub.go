@@ -29,6 +29,7 @@ type Hub struct {
 type hubShard struct {
 	mu       sync.RWMutex
 	channels map[channelKey]*subscribers
+	count    int // subscriptions in channels
 }
 
 type channelKey struct{ app, channel string }
@@ -84,7 +85,11 @@ func (h *Hub) add(app, channel string, c *Conn) bool {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.subscribersOf(k).insert(c)
+	if !sh.subscribersOf(k).insert(c) {
+		return false
+	}
+	sh.count++
+	return true
 }
 
 // subscribersOf returns the subscribers of k, creating the entry. Called with sh.mu held.
@@ -163,7 +168,9 @@ func (h *Hub) join(app, channel string, c *Conn, userID string, first []byte, ho
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	subs := sh.subscribersOf(k)
-	subs.insert(c)
+	if subs.insert(c) {
+		sh.count++
+	}
 	if userID != "" {
 		if subs.users == nil {
 			subs.users = map[*Conn]string{}
@@ -193,11 +200,26 @@ func (h *Hub) leave(app, channel string, c *Conn) (userID string) {
 	if subs == nil {
 		return ""
 	}
-	userID, _ = subs.delete(c)
+	userID, ok := subs.delete(c)
+	if ok {
+		sh.count--
+	}
 	if len(subs.conns) == 0 {
 		delete(sh.channels, k)
 	}
 	return userID
+}
+
+// subscriptions returns the number of subscriptions of this node's connections.
+func (h *Hub) subscriptions() int {
+	n := 0
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		n += sh.count
+		sh.mu.RUnlock()
+	}
+	return n
 }
 
 // hasUser reports whether a local subscriber of channel is the presence user userID.

@@ -38,6 +38,9 @@ func TestHubSubscribersAroundSmallChannel(t *testing.T) {
 				t.Helper()
 				step++
 				checkSubscribers(t, s.hub, what)
+				if n := s.hub.subscriptions(); n != len(in) {
+					t.Fatalf("%s: the hub counts %d subscriptions", what, n)
+				}
 				var except string
 				if len(in) > 0 && step%2 == 0 {
 					for hc := range in { // a random subscriber is left out
@@ -168,6 +171,9 @@ func TestHubPresenceUsersAcrossRemovals(t *testing.T) {
 		if got := s.hub.hasUser("1", "presence-room", u); got != want {
 			t.Errorf("hasUser(%s) = %v, want %v", u, got, want)
 		}
+	}
+	if got := s.hub.subscriptions(); got != n-4 {
+		t.Errorf("the hub counts %d subscriptions, want %d", got, n-4)
 	}
 	s.writers.waitIdle()
 	s.wg.Wait()

@@ -47,7 +47,7 @@ func (s *Server) sweep(ctx context.Context) {
 			return
 		case now := <-t.C:
 			s.conns.each(func(c *Conn) { c.checkLiveness(now) })
-			if n := s.conns.len(); burst.observe(now, n) {
+			if n := s.conns.len(); burst.observe(now, n, s.hub.subscriptions()) {
 				s.releaseMemory(n)
 			}
 		}
