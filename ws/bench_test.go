@@ -210,6 +210,9 @@ func stormState(b *testing.B, n int) *Server {
 	return s
 }
 
+// garbage holds what BenchmarkReleaseMemory makes before each release, until it drops it.
+var garbage [][]byte
+
 // BenchmarkReleaseMemory is the release after a burst of connections (see burstRelease):
 // a full collection and the return of free pages to the kernel, with n connections' state
 // live and 4 KiB of garbage per connection made before each release. gc-cpu-ms/op is the
@@ -226,7 +229,7 @@ func BenchmarkReleaseMemory(b *testing.B) {
 				// The garbage is made with the collector off, so that no collection it starts
 				// is still running when the release begins.
 				gcPercent := debug.SetGCPercent(-1)
-				garbage := make([][]byte, 0, 32*n)
+				garbage = make([][]byte, 0, 32*n)
 				for range 32 * n {
 					garbage = append(garbage, make([]byte, 128))
 				}
