@@ -124,8 +124,8 @@ func (s *subscribers) insert(c *Conn) bool {
 		s.index[c] = len(s.conns) - 1
 	case len(s.conns) > smallChannel:
 		s.index = make(map[*Conn]int, len(s.conns))
-		for i, c := range s.conns {
-			s.index[c] = i
+		for i, sub := range s.conns {
+			s.index[sub] = i
 		}
 	}
 	return true
