@@ -18,9 +18,9 @@ type appState struct {
 }
 
 type channelState struct {
-	sockets map[string]string // socket id → presence user id ("" elsewhere)
-	users   map[string]*userState
-	order   []string // presence user ids in join order
+	sockets socketSet
+	users   map[string]*userState // presence channels only
+	order   []string              // presence user ids in join order
 }
 
 type userState struct {
@@ -82,20 +82,20 @@ func (o *MemoryOccupancy) Subscribe(_ context.Context, appID, channel, socketID 
 	a := o.app(appID)
 	ch := a.channels[channel]
 	if ch == nil {
-		ch = &channelState{sockets: map[string]string{}}
+		ch = &channelState{}
 		a.channels[channel] = ch
 	}
-	if _, ok := ch.sockets[socketID]; ok {
+	if _, ok := ch.sockets.get(socketID); ok {
 		return false, nil
 	}
 	if m != nil && maxMembers > 0 && ch.users[m.UserID] == nil && len(ch.users) >= maxMembers {
 		return false, ErrPresenceFull // a new channel has no users, so it is never left empty here
 	}
 	if m == nil {
-		ch.sockets[socketID] = ""
+		ch.sockets.add(socketID, "")
 		return false, nil
 	}
-	ch.sockets[socketID] = m.UserID
+	ch.sockets.add(socketID, m.UserID)
 	if ch.users == nil {
 		ch.users = map[string]*userState{}
 	}
@@ -121,11 +121,10 @@ func (o *MemoryOccupancy) Unsubscribe(_ context.Context, appID, channel, socketI
 	if ch == nil {
 		return "", false, nil
 	}
-	userID, ok := ch.sockets[socketID]
+	userID, ok := ch.sockets.remove(socketID)
 	if !ok {
 		return "", false, nil
 	}
-	delete(ch.sockets, socketID)
 	last := false
 	if u := ch.users[userID]; userID != "" && u != nil {
 		u.conns--
@@ -140,7 +139,7 @@ func (o *MemoryOccupancy) Unsubscribe(_ context.Context, appID, channel, socketI
 			}
 		}
 	}
-	if len(ch.sockets) == 0 {
+	if ch.sockets.len() == 0 {
 		delete(a.channels, channel)
 	}
 	return userID, last, nil
@@ -193,5 +192,5 @@ func (o *MemoryOccupancy) Members(_ context.Context, appID, channel string) ([]M
 }
 
 func (ch *channelState) info() ChannelInfo {
-	return ChannelInfo{SubscriptionCount: len(ch.sockets), UserCount: len(ch.users)}
+	return ChannelInfo{SubscriptionCount: ch.sockets.len(), UserCount: len(ch.users)}
 }

@@ -2,10 +2,15 @@ package ws
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
 	"testing"
 	"time"
 
@@ -170,5 +175,80 @@ func BenchmarkReadMessage(b *testing.B) {
 		if err := c.readOne(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// stormState returns a server holding n connections as the reconnect storm leaves them
+// (cmd/reverbd-bench, scenario 6): connection i is user i, subscribed to private-tenant.{t},
+// private-user.{i} and presence-tenant.{t}, t = i / 50, in the hub and the occupancy. It has
+// no sockets: Go's net objects and the poller's are not included.
+func stormState(b *testing.B, n int) *Server {
+	b.Helper()
+	s := benchHub(b, 0)
+	app := s.apps.All()[0]
+	ctx := context.Background()
+	for i := range n {
+		c := &Conn{srv: s, app: app, nc: discardConn{}, fd: -1}
+		s.live.Add(1)
+		c.id = s.conns.add(c)
+		_ = s.occupancy.Connect(ctx, "1", 0)
+		t, id := strconv.Itoa(i/50), strconv.Itoa(i)
+		m := &registry.Member{UserID: id, RawID: json.RawMessage(id),
+			Info: json.RawMessage(`{"id":` + id + `,"name":"User ` + id + `"}`)}
+		for _, ch := range []string{"private-tenant." + t, "private-user." + id, "presence-tenant." + t} {
+			var member *registry.Member
+			if registry.KindOf(ch).IsPresence() {
+				member = m
+			}
+			if _, err := s.occupancy.Subscribe(ctx, "1", ch, c.id, member, 0); err != nil {
+				b.Fatal(err)
+			}
+			c.channels.add(subscription{channel: ch, member: member})
+			s.hub.add("1", ch, c)
+		}
+	}
+	return s
+}
+
+// garbage holds what BenchmarkReleaseMemory makes before each release, until it drops it.
+var garbage [][]byte
+
+// BenchmarkReleaseMemory is the release after a burst of connections (see burstRelease):
+// a full collection and the return of free pages to the kernel, with n connections' state
+// live and 4 KiB of garbage per connection made before each release. gc-cpu-ms/op is the
+// CPU the collection took on all cores, pause-µs the last one's stop-the-world pauses.
+func BenchmarkReleaseMemory(b *testing.B) {
+	for _, n := range []int{19000, 100000} {
+		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+			s := stormState(b, n)
+			gcCPU := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+			var cpu float64
+			var ms runtime.MemStats
+			for b.Loop() {
+				b.StopTimer()
+				// The garbage is made with the collector off, so that no collection it starts
+				// is still running when the release begins.
+				gcPercent := debug.SetGCPercent(-1)
+				garbage = make([][]byte, 0, 32*n)
+				for range 32 * n {
+					garbage = append(garbage, make([]byte, 128))
+				}
+				garbage = nil
+				debug.SetGCPercent(gcPercent)
+				metrics.Read(gcCPU)
+				before := gcCPU[0].Value.Float64()
+				b.StartTimer()
+				debug.FreeOSMemory()
+				b.StopTimer()
+				metrics.Read(gcCPU)
+				cpu += gcCPU[0].Value.Float64() - before
+				b.StartTimer()
+			}
+			runtime.ReadMemStats(&ms)
+			b.ReportMetric(cpu*1000/float64(b.N), "gc-cpu-ms/op")
+			b.ReportMetric(float64(ms.PauseNs[(ms.NumGC+255)%256])/1000, "pause-µs")
+			b.ReportMetric(float64(ms.HeapAlloc)/float64(n), "live-B/conn")
+			s.writers.stop() // the server and its connections can then be collected
+		})
 	}
 }

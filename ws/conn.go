@@ -15,7 +15,8 @@ import (
 // Conn is one client WebSocket connection. No goroutine belongs to an idle Conn: the poller
 // hands it to a reading goroutine when bytes arrive; queued frames are written by the
 // server's writer pool with non-blocking writes, and only a socket whose buffer is full
-// gets a goroutine of its own, which waits for it to drain.
+// gets a goroutine of its own, which waits for it to drain. Every connection pays for its
+// size: it is 256 bytes (a size class of Go's allocator) on 64-bit platforms.
 type Conn struct {
 	// Set by accept, never changed.
 	srv *Server
@@ -52,9 +53,9 @@ type Conn struct {
 	// neither is, the queue is empty.
 	wmu        sync.Mutex
 	queue      net.Buffers // frames not yet written; the first may be a partly written rest
-	cut        bool        // queue[0] is the rest of a partly written frame
 	spare      net.Buffers // an empty array to swap with queue while a writer writes
 	queued     int         // bytes in queue (a batch being written counts again if put back)
+	cut        bool        // queue[0] is the rest of a partly written frame
 	scheduled  bool        // waiting in the writer pool
 	writing    bool        // a blocking writer goroutine (drain) owns the write side
 	closing    bool        // no frame is accepted after the final ones
@@ -181,9 +182,9 @@ func (c *Conn) writeQueued(iov *[]unix.Iovec) {
 		newer := c.queue
 		c.queue, c.cut = append(rest, newer...), cut
 		clear(newer)
-		c.spare = newer[:0]
+		c.spare = reusable(newer)
 	} else {
-		c.spare = batch[:0]
+		c.spare = reusable(batch)
 	}
 	switch {
 	case err != nil:
@@ -246,6 +247,20 @@ func (c *Conn) writeOne(frame []byte) (int, error) {
 	}
 }
 
+// keptQueueCap is the largest queue array a connection keeps once it is empty. A burst (a
+// presence channel's member_added frames, say) grows the array; keeping it would cost every
+// connection that once had a burst its size for as long as it stays connected.
+const keptQueueCap = 4
+
+// reusable returns the emptied array of q for reuse, or nil if it is bigger than
+// keptQueueCap. q's buffers must already be cleared.
+func reusable(q net.Buffers) net.Buffers {
+	if cap(q) > keptQueueCap {
+		return nil
+	}
+	return q[:0]
+}
+
 // unwritten drops the first n bytes of batch, clearing the frames written in full, and
 // returns what is left, in batch's own array, and whether its first buffer is the rest of a
 // partly written frame; cut tells whether batch's first buffer already was.
@@ -282,7 +297,7 @@ func (c *Conn) drain() {
 		}
 		batch = append(batch[:0], c.queue...)
 		clear(c.queue)
-		c.queue, c.queued, c.cut = c.queue[:0], 0, false // the batch no longer counts against the limit
+		c.queue, c.queued, c.cut = reusable(c.queue), 0, false // the batch no longer counts against the limit
 		deadline := c.srv.writeTimeout
 		if c.closeAfter {
 			deadline = time.Second // final frames: do not wait long for a client going away

@@ -33,6 +33,10 @@
 // slow consumer (4100). Channels of a few subscribers are written inline by the delivering
 // goroutine. An event is encoded once; the same bytes go to every subscriber.
 //
+// Memory: what a connection keeps is small and has no buffer of its own; a queue array that a
+// burst of frames grew is dropped once written. After a burst of connections the liveness
+// sweep returns the heap's free pages to the kernel (see burstRelease).
+//
 // Lock order: Conn.mu, then the Hub's presence stripe, then a Hub shard, then a connection's
 // write lock (Conn.wmu), then its socket lock (Conn.fdmu), then the poller's. Only the
 // poller's is locked while fdmu is held, and no goroutine waits on a socket while holding

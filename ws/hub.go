@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"hash/maphash"
+	"slices"
 	"sync"
 
 	"github.com/reverbd/reverbd/registry"
@@ -28,14 +29,22 @@ type Hub struct {
 type hubShard struct {
 	mu       sync.RWMutex
 	channels map[channelKey]*subscribers
+	count    int // subscriptions in channels
 }
 
 type channelKey struct{ app, channel string }
 
-// subscribers is the local subscriber list of one channel: a slice for fast iteration and an
-// index for O(1) removal.
+// smallChannel is the most subscribers a channel keeps without an index. Most channels
+// (private-user.{id}, an order's channel) have one or two, and a search through a few
+// pointers is as fast as a map lookup without the map's memory.
+const smallChannel = 16
+
+// subscribers is the local subscriber list of one channel: a slice for fast iteration and,
+// past smallChannel subscribers, an index for O(1) removal.
 type subscribers struct {
 	conns []*Conn
+	// index is the place of each subscriber in conns once the channel has grown past
+	// smallChannel; it is dropped again when the channel shrinks to half of that.
 	index map[*Conn]int
 	// users is the presence user id of each subscriber of a presence channel; nil elsewhere.
 	users map[*Conn]string
@@ -76,27 +85,77 @@ func (h *Hub) add(app, channel string, c *Conn) bool {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	return sh.subscribersOf(k).insert(c)
+	if !sh.subscribersOf(k).insert(c) {
+		return false
+	}
+	sh.count++
+	return true
 }
 
 // subscribersOf returns the subscribers of k, creating the entry. Called with sh.mu held.
 func (sh *hubShard) subscribersOf(k channelKey) *subscribers {
 	subs := sh.channels[k]
 	if subs == nil {
-		subs = &subscribers{index: map[*Conn]int{}}
+		subs = &subscribers{}
 		sh.channels[k] = subs
 	}
 	return subs
 }
 
+// find returns the place of c in s.conns, or -1.
+func (s *subscribers) find(c *Conn) int {
+	if s.index == nil {
+		return slices.Index(s.conns, c)
+	}
+	if i, ok := s.index[c]; ok {
+		return i
+	}
+	return -1
+}
+
 // insert adds c, reporting false if it was there already.
 func (s *subscribers) insert(c *Conn) bool {
-	if _, ok := s.index[c]; ok {
+	if s.find(c) >= 0 {
 		return false
 	}
-	s.index[c] = len(s.conns)
 	s.conns = append(s.conns, c)
+	switch {
+	case s.index != nil:
+		s.index[c] = len(s.conns) - 1
+	case len(s.conns) > smallChannel:
+		s.index = make(map[*Conn]int, len(s.conns))
+		for i, sub := range s.conns {
+			s.index[sub] = i
+		}
+	}
 	return true
+}
+
+// delete removes c, moving the last subscriber to its place, and returns c's presence user
+// id; it reports false if c was not there.
+func (s *subscribers) delete(c *Conn) (userID string, ok bool) {
+	i := s.find(c)
+	if i < 0 {
+		return "", false
+	}
+	last := len(s.conns) - 1
+	moved := s.conns[last]
+	s.conns[i] = moved
+	s.conns[last] = nil
+	s.conns = s.conns[:last]
+	if s.index != nil {
+		delete(s.index, c)
+		if moved != c {
+			s.index[moved] = i
+		}
+		if len(s.conns) <= smallChannel/2 {
+			s.index = nil
+		}
+	}
+	userID = s.users[c]
+	delete(s.users, c)
+	delete(s.gates, c)
+	return userID, true
 }
 
 // join subscribes c to channel of app, if it is not yet, and queues first (the
@@ -109,7 +168,9 @@ func (h *Hub) join(app, channel string, c *Conn, userID string, first []byte, ho
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	subs := sh.subscribersOf(k)
-	subs.insert(c)
+	if subs.insert(c) {
+		sh.count++
+	}
 	if userID != "" {
 		if subs.users == nil {
 			subs.users = map[*Conn]string{}
@@ -139,24 +200,26 @@ func (h *Hub) leave(app, channel string, c *Conn) (userID string) {
 	if subs == nil {
 		return ""
 	}
-	i, ok := subs.index[c]
-	if !ok {
-		return ""
+	userID, ok := subs.delete(c)
+	if ok {
+		sh.count--
 	}
-	last := len(subs.conns) - 1
-	moved := subs.conns[last]
-	subs.conns[i] = moved
-	subs.index[moved] = i
-	subs.conns[last] = nil
-	subs.conns = subs.conns[:last]
-	delete(subs.index, c)
-	userID = subs.users[c]
-	delete(subs.users, c)
-	delete(subs.gates, c)
 	if len(subs.conns) == 0 {
 		delete(sh.channels, k)
 	}
 	return userID
+}
+
+// subscriptions returns the number of subscriptions of this node's connections.
+func (h *Hub) subscriptions() int {
+	n := 0
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		n += sh.count
+		sh.mu.RUnlock()
+	}
+	return n
 }
 
 // hasUser reports whether a local subscriber of channel is the presence user userID.

@@ -35,16 +35,21 @@ func checkLiveness(now, lastSeen, pingedAt time.Time, pingInterval, pongWindow t
 	return livenessNone
 }
 
-// sweep checks every connection's liveness each sweepInterval until ctx ends.
+// sweep checks every connection's liveness each sweepInterval until ctx ends, and returns
+// memory to the kernel after a burst of connections (see burstRelease).
 func (s *Server) sweep(ctx context.Context) {
 	t := time.NewTicker(s.sweepInterval)
 	defer t.Stop()
+	var burst burstRelease
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
 			s.conns.each(func(c *Conn) { c.checkLiveness(now) })
+			if n := s.conns.len(); burst.observe(now, n, s.hub.subscriptions()) {
+				s.releaseMemory(n)
+			}
 		}
 	}
 }

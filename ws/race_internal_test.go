@@ -72,8 +72,7 @@ func (h *Hub) subscribed(app, channel string, c *Conn) bool {
 	if subs == nil {
 		return false
 	}
-	_, ok := subs.index[c]
-	return ok
+	return subs.find(c) >= 0
 }
 
 // signinMessage is the data of a valid pusher:signin of c as userData.
