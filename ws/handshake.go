@@ -18,7 +18,9 @@ const DefaultMaxHeaderBytes = 8 << 10
 
 const (
 	// slotWait is how long a new connection waits for a handshake slot before it is closed.
-	slotWait = 100 * time.Millisecond
+	// Meanwhile the accept loop waits too and newer connections queue in the kernel's listen
+	// backlog: a reconnect storm is slowed down, not refused.
+	slotWait = time.Second
 	// lingerBytes and lingerTimeout bound what is read and dropped after a refused
 	// handshake's answer, so that closing does not reset the connection before the client
 	// has read it.

@@ -59,7 +59,7 @@ type Params struct {
 	// it); zero means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
 	// MaxHandshakes is the most connections the Listener holds before they are upgraded or
-	// handed to the HTTP server; past it a new connection waits up to 100 ms for a slot, then
+	// handed to the HTTP server; past it a new connection waits up to 1 s for a slot, then
 	// is closed. Zero means 1024.
 	MaxHandshakes int
 }
