@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/reverbd/reverbd/registry"
 )
@@ -24,7 +25,7 @@ type subscribeData struct {
 // open.
 func (c *Conn) subscribe(raw json.RawMessage) {
 	var d subscribeData
-	if err := json.Unmarshal(raw, &d); err != nil || d.Channel == "" {
+	if !decodeSubscribe(raw, &d) || d.Channel == "" {
 		c.logClient(slog.LevelInfo, "invalid subscribe")
 		c.Send(errorFrame(errInvalidMessage))
 		return
@@ -39,7 +40,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 		c.subscribeUser(d.Channel)
 		return
 	}
-	channelData := channelDataString(d.ChannelData)
+	channelData := channelDataBytes(d.ChannelData)
 	if kind.IsPrivate() && !c.validAuth(d.Auth, d.Channel, kind, channelData) {
 		c.refuseSubscription(d.Channel, "Invalid signature")
 		return
@@ -130,7 +131,7 @@ func (c *Conn) join(channel string, kind registry.Kind, member *registry.Member,
 // unsubscribe handles pusher:unsubscribe; an unknown channel is ignored (§3.7).
 func (c *Conn) unsubscribe(raw json.RawMessage) {
 	var d subscribeData
-	if err := json.Unmarshal(raw, &d); err != nil || d.Channel == "" {
+	if !decodeSubscribe(raw, &d) || d.Channel == "" {
 		c.logClient(slog.LevelInfo, "invalid unsubscribe")
 		c.Send(errorFrame(errInvalidMessage))
 		return
@@ -198,52 +199,70 @@ func (c *Conn) refuseSubscription(channel, reason string) {
 }
 
 // validAuth checks "{key}:{signature}" against the string to sign of §3.2, in constant time.
-func (c *Conn) validAuth(auth, channel string, kind registry.Kind, channelData string) bool {
+func (c *Conn) validAuth(auth, channel string, kind registry.Kind, channelData []byte) bool {
 	key, sig, ok := strings.Cut(auth, ":")
 	if !ok || key != c.app.Key || sig == "" {
 		return false
 	}
-	msg := c.id + ":" + channel
+	var msg string
 	if kind.IsPresence() {
-		msg += ":" + channelData
+		msg = c.id + ":" + channel + ":" + string(channelData)
+	} else {
+		msg = c.id + ":" + channel
 	}
 	return registry.ValidSignature(c.app.Secret, msg, sig)
 }
 
-// channelDataString returns channel_data as the exact text the app signed: the string's
-// value when it is a JSON string, else the raw JSON.
-func channelDataString(raw json.RawMessage) string {
+// channelDataBytes returns channel_data as the exact text the app signed: the string's
+// value when it is a JSON string, else the raw JSON. The result may alias raw.
+func channelDataBytes(raw json.RawMessage) []byte {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return ""
+		return nil
 	}
 	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
+		if s, ok := stringBytes(raw); ok {
 			return s
 		}
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return []byte(s)
+		}
 	}
-	return string(raw)
+	return raw
 }
 
 // parseMember reads user_id (a non-empty string or a number) and user_info from channel_data.
-func parseMember(channelData string) (*registry.Member, bool) {
+// The member holds copies of what it keeps.
+func parseMember(channelData []byte) (*registry.Member, bool) {
+	id, rawID, info, ok := fastMember(channelData)
+	if !ok {
+		id, rawID, info, ok = jsonMember(channelData)
+	}
+	if !ok {
+		return nil, false
+	}
+	m := &registry.Member{UserID: id, RawID: bytes.Clone(rawID)}
+	if len(info) > 0 {
+		m.Info = bytes.Clone(info)
+	}
+	return m, true
+}
+
+// jsonMember is parseMember's encoding/json path: the user id's string form, the user_id and
+// user_info JSON (aliasing channelData or not), and whether user_id is usable.
+func jsonMember(channelData []byte) (id string, rawID, info []byte, ok bool) {
 	var d struct {
 		UserID   json.RawMessage `json:"user_id"`
 		UserInfo json.RawMessage `json:"user_info"`
 	}
-	if json.Unmarshal([]byte(channelData), &d) != nil {
-		return nil, false
+	if json.Unmarshal(channelData, &d) != nil {
+		return "", nil, nil, false
 	}
-	id, ok := idString(d.UserID)
-	if !ok {
-		return nil, false
+	if id, ok = idString(d.UserID); !ok {
+		return "", nil, nil, false
 	}
-	m := &registry.Member{UserID: id, RawID: bytes.Clone(d.UserID)}
-	if info := bytes.TrimSpace(d.UserInfo); len(info) > 0 {
-		m.Info = bytes.Clone(info)
-	}
-	return m, true
+	return id, d.UserID, bytes.TrimSpace(d.UserInfo), true
 }
 
 // idString turns a JSON user id into its string form: a string's value or a number's text.
@@ -289,7 +308,26 @@ func (c *Conn) succeededFrame(channel string, kind registry.Kind) ([]byte, bool)
 		c.Send(subscriptionErrorFrame(channel, "ServerError", "Presence members could not be read", 500))
 		return nil, false
 	}
-	b := []byte(`{"presence":{"count":`)
+	buf := presenceBuffers.Get().(*[]byte)
+	data := appendPresenceData((*buf)[:0], members)
+	frame := eventFrame("pusher_internal:subscription_succeeded", channel, data)
+	if cap(data) <= maxPooledPresence {
+		*buf = data[:0]
+		presenceBuffers.Put(buf)
+	}
+	return frame, true
+}
+
+// presenceBuffers hold the member lists of presence subscription_succeeded frames while the
+// frames are built; a list over maxPooledPresence is left to the garbage collector.
+var presenceBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledPresence = 64 << 10
+
+// appendPresenceData appends the data of a presence subscription_succeeded:
+// {"presence":{"count":n,"ids":[…],"hash":{id:info,…}}} (§3.4).
+func appendPresenceData(b []byte, members []registry.Member) []byte {
+	b = append(b, `{"presence":{"count":`...)
 	b = strconv.AppendInt(b, int64(len(members)), 10)
 	b = append(b, `,"ids":[`...)
 	for i, m := range members {
@@ -311,8 +349,7 @@ func (c *Conn) succeededFrame(channel string, kind registry.Kind) ([]byte, bool)
 			b = append(b, "null"...)
 		}
 	}
-	b = append(b, "}}}"...)
-	return eventFrame("pusher_internal:subscription_succeeded", channel, string(b)), true
+	return append(b, "}}}"...)
 }
 
 func appendJSONStringBytes(s string) []byte { return appendJSONString(nil, s) }
