@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -162,12 +163,13 @@ func BenchmarkReadMessage(b *testing.B) {
 	s.live.Add(1)
 	c.id = s.conns.add(c)
 	frame := ws.MustCompileFrame(ws.MaskFrame(ws.NewTextFrame([]byte(`{"event":"pusher:ping","data":{}}`))))
+	br := bufio.NewReaderSize(server, readBufferSize)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := client.Write(frame); err != nil {
 			b.Fatal(err)
 		}
-		if err := c.readOne(); err != nil {
+		if err := c.readOne(br); err != nil {
 			b.Fatal(err)
 		}
 	}

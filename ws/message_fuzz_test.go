@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"testing"
@@ -111,9 +112,10 @@ func FuzzReadFrames(f *testing.F) {
 		c := &Conn{srv: s, app: s.apps.All()[0], nc: in, fd: -1}
 		s.live.Add(1)
 		c.id = s.conns.add(c)
+		br := bufio.NewReaderSize(in, readBufferSize)
 		var err error
-		for err == nil && in.r.Len() > 0 {
-			err = c.readOne()
+		for err == nil && (in.r.Len() > 0 || br.Buffered() > 0) {
+			_, err = c.readFrames(br)
 		}
 		if err != nil {
 			c.readFailed(err)

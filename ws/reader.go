@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -22,36 +23,79 @@ var readers = sync.Pool{New: func() any { return new(wsutil.Reader) }}
 
 var messageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
+// readBufferSize is the size of the buffer a wake-up reads the socket through: the frames a
+// client sent together (a reconnecting client's subscribes) come in with one system call.
+const readBufferSize = 4 << 10
+
+// maxFramesPerWake bounds the frames one wake-up handles, so that a client that keeps sending
+// cannot keep a reader for itself: past it, the connection queues for a reader again.
+const maxFramesPerWake = 16
+
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+
 // readHook, set only by tests, sees every message before it is handled.
 var readHook func(msg []byte)
 
-// readable runs when the poller saw bytes on the socket: it reads and handles one message (or
-// control frame), then re-arms the poller. It owns the read side of c while it runs.
+// readable runs when the poller saw bytes on the socket, or when a wake-up left frames
+// unread: it reads and handles the frames that are there, then re-arms the poller. It owns
+// the read side of c while it runs.
 func (c *Conn) readable() {
 	// A panic closes this connection alone; rmu stays locked, as no reader follows release.
 	defer c.closeOnPanic("reader")
 	// The poller's one-shot arming already gives one reader at a time; the lock makes that
 	// ordering visible to Go (and its race detector), which cannot see it through epoll.
 	c.rmu.Lock()
-	err := c.readOne()
-	c.rmu.Unlock()
-	if err != nil {
-		c.readFailed(err)
-		return
+	br := c.unread
+	c.unread = nil
+	if br == nil {
+		br = readBuffers.Get().(*bufio.Reader)
+		br.Reset(c.nc)
 	}
-	if err := c.srv.poller.Rearm(c.fd, c); err != nil {
-		c.release()
+	more, err := c.readFrames(br)
+	if more {
+		c.unread = br // bytes already read from the socket: the poller cannot see them
+	} else {
+		br.Reset(nil)
+		readBuffers.Put(br)
+	}
+	c.rmu.Unlock()
+	switch {
+	case err != nil:
+		c.readFailed(err)
+	case more:
+		c.srv.spawn(c.readable)
+	default:
+		if err := c.srv.poller.Rearm(c.fd, c); err != nil {
+			c.release()
+		}
 	}
 }
 
-// readOne reads one frame, or one whole data message with its continuation frames.
-func (c *Conn) readOne() error {
+// readFrames reads and handles one frame from br, then the next ones while their first bytes
+// are already buffered, up to maxFramesPerWake; a frame whose first bytes are buffered is
+// read whole (waiting for the rest, as for any frame). more reports that bytes are still
+// buffered: the next wake-up must not wait for the poller.
+func (c *Conn) readFrames(br *bufio.Reader) (more bool, err error) {
+	for range maxFramesPerWake {
+		if err := c.readOne(br); err != nil {
+			return false, err
+		}
+		if br.Buffered() == 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// readOne reads one frame, or one whole data message with its continuation frames, from br,
+// which reads c's socket.
+func (c *Conn) readOne(br *bufio.Reader) error {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readTimeout))
 	// A message is read whole within this call, so the reader keeps no state between calls
 	// and comes from a pool instead of costing every idle connection its size.
 	rd := readers.Get().(*wsutil.Reader)
 	*rd = wsutil.Reader{
-		Source:         c.nc,
+		Source:         br,
 		State:          ws.StateServerSide,
 		CheckUTF8:      true,
 		MaxMessageSize: int64(c.app.MaxMessageSize),
@@ -65,7 +109,7 @@ func (c *Conn) readOne() error {
 		if errors.Is(err, wsutil.ErrMessageTooLarge) && hdr.Length <= maxDiscard {
 			// Read the rest of the frame, so closing the socket sends FIN and not RST, and
 			// the client gets the close frame.
-			_, _ = io.CopyN(io.Discard, c.nc, hdr.Length)
+			_, _ = io.CopyN(io.Discard, br, hdr.Length)
 		}
 		return err
 	}
