@@ -19,7 +19,7 @@ const maxDiscard = 1 << 20
 // errClosedByClient ends reading after the client's close frame.
 var errClosedByClient = errors.New("ws: closed by client")
 
-var readers = sync.Pool{New: func() any { return new(wsutil.Reader) }}
+var frameReaders = sync.Pool{New: func() any { return new(wsutil.Reader) }}
 
 var messageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
@@ -63,7 +63,7 @@ func (c *Conn) readable() {
 	case err != nil:
 		c.readFailed(err)
 	case more:
-		c.srv.spawn(c.readable)
+		c.srv.readers.run(c)
 	default:
 		if err := c.srv.poller.Rearm(c.fd, c); err != nil {
 			c.release()
@@ -93,7 +93,7 @@ func (c *Conn) readOne(br *bufio.Reader) error {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readTimeout))
 	// A message is read whole within this call, so the reader keeps no state between calls
 	// and comes from a pool instead of costing every idle connection its size.
-	rd := readers.Get().(*wsutil.Reader)
+	rd := frameReaders.Get().(*wsutil.Reader)
 	*rd = wsutil.Reader{
 		Source:         br,
 		State:          ws.StateServerSide,
@@ -102,7 +102,7 @@ func (c *Conn) readOne(br *bufio.Reader) error {
 	}
 	defer func() {
 		*rd = wsutil.Reader{}
-		readers.Put(rd)
+		frameReaders.Put(rd)
 	}()
 	hdr, err := rd.NextFrame()
 	if err != nil {

@@ -3,6 +3,7 @@ package ws
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"strconv"
@@ -186,5 +187,87 @@ func TestReaderOversizedAfterBufferedFrame(t *testing.T) {
 	}
 	if code, _ := ws.ParseCloseFrameData(payload); code != ws.StatusMessageTooBig {
 		t.Errorf("close code %d, want 1009", code)
+	}
+}
+
+// runServer runs s (its poller and sweep) until the test ends.
+func runServer(t *testing.T, s *Server) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// expectPong reads a pusher:pong from the client's end.
+func expectPong(t *testing.T, client net.Conn) {
+	t.Helper()
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, payload, err := readServerFrame(client)
+	if err != nil || string(payload) != `{"event":"pusher:pong"}` {
+		t.Fatalf("got %q, %v; want a pusher:pong", payload, err)
+	}
+}
+
+var pingFrame = clientFrame(ws.NewTextFrame([]byte(`{"event":"pusher:ping","data":{}}`)))
+
+// Wake-ups run on reader goroutines that stay, idle, for the next ones while Run runs; a
+// wake-up never waits for a busy reader (one waiting for the rest of a frame), and the idle
+// readers end with Run.
+func TestReaderPool(t *testing.T) {
+	s := raceServer(t, Params{})
+	stop := runServer(t, s)
+	slow, slowClient := socketConn(t, s)
+	c, client := socketConn(t, s)
+	for _, conn := range []*Conn{slow, c} {
+		if err := conn.watch(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for range 3 {
+		if _, err := client.Write(pingFrame); err != nil {
+			t.Fatal(err)
+		}
+		expectPong(t, client)
+		waitFor(t, "an idle reader", func() bool { return s.readers.idle.Load() == 1 })
+	}
+
+	// A reader waits for the rest of slow's frame; c's ping is still answered at once.
+	if _, err := slowClient.Write(pingFrame[:5]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the idle reader to take the slow frame", func() bool { return s.readers.idle.Load() == 0 })
+	if _, err := client.Write(pingFrame); err != nil {
+		t.Fatal(err)
+	}
+	expectPong(t, client)
+	if _, err := slowClient.Write(pingFrame[5:]); err != nil {
+		t.Fatal(err)
+	}
+	expectPong(t, slowClient)
+	waitFor(t, "both readers idle", func() bool { return s.readers.idle.Load() == 2 })
+
+	stop()
+	waitFor(t, "the idle readers to end", func() bool { return s.readers.idle.Load() == 0 })
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 5 s", what)
+		}
 	}
 }

@@ -92,6 +92,7 @@ type Server struct {
 
 	conns    connSet
 	writers  writerPool
+	readers  readerPool
 	acceptMu sync.Mutex     // orders registrations and new listeners against Shutdown's flag change
 	live     sync.WaitGroup // one count per registered connection, done when released
 	accepted atomic.Bool    // set by New, cleared by Shutdown: whether new sockets are taken
@@ -130,6 +131,7 @@ func New(p Params) (*Server, error) {
 	s.hub = newHub()
 	s.conns.init()
 	s.writers.start(max(runtime.GOMAXPROCS(0), 2))
+	s.readers.init(s)
 	s.ctx = context.Background()
 	s.quit, s.stop = context.WithCancel(context.Background())
 	s.accepted.Store(true)
@@ -152,8 +154,9 @@ func (s *Server) Routes(r chi.Router) {
 }
 
 // Run reads from every connection until ctx ends or Shutdown is called, and checks their
-// liveness. It returns once its goroutines have stopped; connections stay open until
-// Shutdown closes them. Run owns the poller and releases it when it returns.
+// liveness. It returns once its goroutines have stopped (idle readers included; a reader
+// still busy with a wake-up ends with it); connections stay open until Shutdown closes
+// them. Run owns the poller and releases it when it returns.
 func (s *Server) Run(ctx context.Context) error {
 	defer close(s.running)
 	defer s.poller.Close()
@@ -164,7 +167,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.sweep(ctx) })
-	err := s.poller.Run(ctx, func(c *Conn) { s.spawn(c.readable) })
+	s.readers.start()
+	err := s.poller.Run(ctx, s.readers.run)
+	s.readers.stop()
 	cancel()
 	wg.Wait()
 	return err
