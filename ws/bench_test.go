@@ -169,7 +169,7 @@ func BenchmarkReadMessage(b *testing.B) {
 		if _, err := client.Write(frame); err != nil {
 			b.Fatal(err)
 		}
-		if err := c.readOne(br); err != nil {
+		if _, err := c.readFrames(br); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -352,83 +352,87 @@ func eventName(b []byte) string {
 	return string(b)
 }
 
-// decodeMessage decodes a client message into msg; false means it is not valid JSON of an
-// object with string event and channel (encoding/json's verdict). msg.Data may alias b.
-func decodeMessage(b []byte, msg *clientMessage) bool {
-	if fastMessage(b, msg) {
-		return true
+// decodeMessage decodes a client message; false means it is not valid JSON of an object
+// with string event and channel (encoding/json's verdict). Data may alias b.
+func decodeMessage(b []byte) (clientMessage, bool) {
+	if msg, ok := fastMessage(b); ok {
+		return msg, true
 	}
-	*msg = clientMessage{}
-	return json.Unmarshal(b, msg) == nil
+	return jsonMessage(b)
+}
+
+// jsonMessage is decodeMessage's encoding/json path.
+func jsonMessage(b []byte) (clientMessage, bool) {
+	var msg clientMessage
+	err := json.Unmarshal(b, &msg)
+	return msg, err == nil
 }
 
 // fastMessage is decodeMessage's single pass; false leaves the message to encoding/json.
-func fastMessage(b []byte, msg *clientMessage) bool {
+func fastMessage(b []byte) (clientMessage, bool) {
 	var m clientMessage
 	o := newObjectScanner(b)
 	for o.next() {
+		var ok bool
 		switch string(o.key) {
 		case "event":
-			if s, ok := plainString(o.val); ok {
+			var s []byte
+			if s, ok = plainString(o.val); ok {
 				m.Event = eventName(s)
-			} else if m.Event, ok = stringValue(o.val); !ok {
-				return false
+			} else {
+				m.Event, ok = stringValue(o.val)
 			}
 		case "channel":
-			var ok bool
-			if m.Channel, ok = stringValue(o.val); !ok {
-				return false
-			}
+			m.Channel, ok = stringValue(o.val)
 		case "data":
-			m.Data = o.val
+			m.Data, ok = o.val, true
 		default:
-			if o.foldsTo("event", "channel", "data") {
-				return false
-			}
+			ok = !o.foldsTo("event", "channel", "data")
+		}
+		if !ok {
+			return clientMessage{}, false
 		}
 	}
-	if !o.done() {
-		return false
-	}
-	*msg = m
-	return true
+	return m, o.done()
 }
 
-// decodeSubscribe decodes the data of pusher:subscribe or pusher:unsubscribe into d; false
-// means encoding/json finds it invalid. d.ChannelData may alias raw.
-func decodeSubscribe(raw []byte, d *subscribeData) bool {
-	if fastSubscribe(raw, d) {
-		return true
+// decodeSubscribe decodes the data of pusher:subscribe or pusher:unsubscribe; false means
+// encoding/json finds it invalid. ChannelData may alias raw.
+func decodeSubscribe(raw []byte) (subscribeData, bool) {
+	if d, ok := fastSubscribe(raw); ok {
+		return d, true
 	}
-	*d = subscribeData{}
-	return json.Unmarshal(raw, d) == nil
+	return jsonSubscribe(raw)
+}
+
+// jsonSubscribe is decodeSubscribe's encoding/json path.
+func jsonSubscribe(raw []byte) (subscribeData, bool) {
+	var d subscribeData
+	err := json.Unmarshal(raw, &d)
+	return d, err == nil
 }
 
 // fastSubscribe is decodeSubscribe's single pass; false leaves the data to encoding/json.
-func fastSubscribe(raw []byte, d *subscribeData) bool {
-	var s subscribeData
+func fastSubscribe(raw []byte) (subscribeData, bool) {
+	var d subscribeData
 	o := newObjectScanner(raw)
 	for o.next() {
 		var ok bool
 		switch string(o.key) {
 		case "channel":
-			s.Channel, ok = stringValue(o.val)
+			d.Channel, ok = stringValue(o.val)
 		case "auth":
-			s.Auth, ok = stringValue(o.val)
+			d.Auth, ok = stringValue(o.val)
 		case "channel_data":
-			s.ChannelData, ok = o.val, true
+			d.ChannelData, ok = o.val, true
 		default:
 			ok = !o.foldsTo("channel", "auth", "channel_data")
 		}
 		if !ok {
-			return false
+			return subscribeData{}, false
 		}
 	}
-	if !o.done() {
-		return false
-	}
-	*d = s
-	return true
+	return d, o.done()
 }
 
 // fastMember is parseMember's single pass over channel_data: user_id as a non-empty string

@@ -38,8 +38,7 @@ func FuzzFastDecoders(f *testing.F) {
 			t.Errorf("skipValue takes %q, which is not valid JSON", b)
 		}
 
-		var msg clientMessage
-		if fastMessage(b, &msg) {
+		if msg, ok := fastMessage(b); ok {
 			var want clientMessage
 			if err := json.Unmarshal(b, &want); err != nil {
 				t.Errorf("fastMessage takes %q, encoding/json: %v", b, err)
@@ -49,8 +48,7 @@ func FuzzFastDecoders(f *testing.F) {
 			}
 		}
 
-		var d subscribeData
-		if fastSubscribe(b, &d) {
+		if d, ok := fastSubscribe(b); ok {
 			var want subscribeData
 			if err := json.Unmarshal(b, &want); err != nil {
 				t.Errorf("fastSubscribe takes %q, encoding/json: %v", b, err)
@@ -83,12 +81,12 @@ func sameRaw(a, b []byte) bool { return (a == nil) == (b == nil) && bytes.Equal(
 // the results would be the same, only slower, so this is what keeps the fast path in use.
 func TestFastDecodersTakeWhatClientsSend(t *testing.T) {
 	presence := []byte(`{"event":"pusher:subscribe","data":{"auth":"k:1f2e","channel_data":"{\"user_id\":7,\"user_info\":{\"id\":7,\"name\":\"Zoë \\\"Z\\\"\"}}","channel":"presence-tenant.1"}}`)
-	var msg clientMessage
-	if !fastMessage(presence, &msg) || msg.Event != "pusher:subscribe" {
+	msg, ok := fastMessage(presence)
+	if !ok || msg.Event != "pusher:subscribe" {
 		t.Fatalf("fastMessage declined %s", presence)
 	}
-	var d subscribeData
-	if !fastSubscribe(unwrapData(msg.Data), &d) || d.Channel != "presence-tenant.1" || d.Auth != "k:1f2e" {
+	d, ok := fastSubscribe(unwrapData(msg.Data))
+	if !ok || d.Channel != "presence-tenant.1" || d.Auth != "k:1f2e" {
 		t.Fatalf("fastSubscribe declined %s", msg.Data)
 	}
 	channelData := channelDataBytes(d.ChannelData)
@@ -108,7 +106,7 @@ func TestFastDecodersTakeWhatClientsSend(t *testing.T) {
 		`{"event":"pusher:unsubscribe","data":{"channel":"private-x"}}`,
 		`{"event":"client-typing","channel":"private-x","data":{"text":"h\u00e9llo \ud83d\ude00"}}`,
 	} {
-		if !fastMessage([]byte(b), &msg) {
+		if _, ok := fastMessage([]byte(b)); !ok {
 			t.Errorf("fastMessage declined %s", b)
 		}
 	}
@@ -129,11 +127,10 @@ func TestDecodersFallBackToEncodingJSON(t *testing.T) {
 		{`{"event":1}`, "", "", false},
 		{`{"event":"a"`, "", "", false},
 	} {
-		var msg clientMessage
-		if fastMessage([]byte(tc.in), &msg) {
+		if _, ok := fastMessage([]byte(tc.in)); ok {
 			t.Errorf("fastMessage took %s", tc.in)
 		}
-		ok := decodeMessage([]byte(tc.in), &msg)
+		msg, ok := decodeMessage([]byte(tc.in))
 		if ok != tc.ok || msg.Event != tc.event || msg.Channel != tc.chan_ {
 			t.Errorf("decodeMessage(%s) = %q %q %v, want %q %q %v", tc.in, msg.Event, msg.Channel, ok, tc.event, tc.chan_, tc.ok)
 		}

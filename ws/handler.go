@@ -31,8 +31,8 @@ func (c *Conn) handleMessage(b []byte) {
 	if c.rateLimited() {
 		return
 	}
-	var msg clientMessage
-	if !decodeMessage(b, &msg) || msg.Event == "" {
+	msg, ok := decodeMessage(b)
+	if !ok || msg.Event == "" {
 		c.logClient(slog.LevelInfo, "invalid message", "size", len(b))
 		c.Send(errorFrame(errInvalidMessage))
 		return

@@ -107,6 +107,11 @@ func eventPayload[D ~string | ~[]byte](b []byte, name, channel string, data D) [
 	return append(b, '}')
 }
 
+// newEventPayload is eventPayload in a buffer of its exact size.
+func newEventPayload[D ~string | ~[]byte](name, channel string, data D) []byte {
+	return eventPayload(make([]byte, 0, eventPayloadLen(name, channel, data)), name, channel, data)
+}
+
 // eventPayloadLen is the length of eventPayload's output for name, channel and data.
 func eventPayloadLen[D ~string | ~[]byte](name, channel string, data D) int {
 	n := len(`{"event":`) + jsonStringLen(name) + len(`,"data":`) + jsonStringLen(data) + len(`}`)

@@ -75,8 +75,18 @@ func (c *Conn) readable() {
 // are already buffered, up to maxFramesPerWake; a frame whose first bytes are buffered is
 // read whole (waiting for the rest, as for any frame). more reports that bytes are still
 // buffered: the next wake-up must not wait for the poller.
+//
+// The read deadline gives each frame at least nine tenths of the read timeout: it is set
+// when the wake-up starts and set again before a frame once a tenth has passed, not for
+// every frame (each setting is a runtime timer update).
 func (c *Conn) readFrames(br *bufio.Reader) (more bool, err error) {
+	timeout := c.srv.readTimeout
+	var renew time.Time
 	for range maxFramesPerWake {
+		if now := time.Now(); !now.Before(renew) {
+			_ = c.nc.SetReadDeadline(now.Add(timeout))
+			renew = now.Add(timeout / 10)
+		}
 		if err := c.readOne(br); err != nil {
 			return false, err
 		}
@@ -88,9 +98,8 @@ func (c *Conn) readFrames(br *bufio.Reader) (more bool, err error) {
 }
 
 // readOne reads one frame, or one whole data message with its continuation frames, from br,
-// which reads c's socket.
+// which reads c's socket; the caller has set the read deadline.
 func (c *Conn) readOne(br *bufio.Reader) error {
-	_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.readTimeout))
 	// A message is read whole within this call, so the reader keeps no state between calls
 	// and comes from a pool instead of costing every idle connection its size.
 	rd := frameReaders.Get().(*wsutil.Reader)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -268,6 +269,29 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %s after 5 s", what)
+		}
+	}
+}
+
+// A frame whose rest does not arrive within the read timeout ends the connection, whether
+// its first bytes came alone or after a whole frame in the same read.
+func TestReaderTimesOutOnAnIncompleteFrame(t *testing.T) {
+	s := raceServer(t, Params{ReadTimeout: 200 * time.Millisecond})
+	runServer(t, s)
+	for _, sent := range [][]byte{pingFrame[:5], append(bytes.Clone(pingFrame), pingFrame[:5]...)} {
+		c, client := socketConn(t, s)
+		if err := c.watch(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Write(sent); err != nil {
+			t.Fatal(err)
+		}
+		if len(sent) > len(pingFrame) {
+			expectPong(t, client)
+		}
+		_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, _, err := readServerFrame(client); err != io.EOF {
+			t.Errorf("after %d bytes: read %v, want the connection closed (EOF)", len(sent), err)
 		}
 	}
 }

@@ -24,8 +24,8 @@ type subscribeData struct {
 // the cached event of a cache channel). A refusal is channel-scoped and leaves the connection
 // open.
 func (c *Conn) subscribe(raw json.RawMessage) {
-	var d subscribeData
-	if !decodeSubscribe(raw, &d) || d.Channel == "" {
+	d, ok := decodeSubscribe(raw)
+	if !ok || d.Channel == "" {
 		c.logClient(slog.LevelInfo, "invalid subscribe")
 		c.Send(errorFrame(errInvalidMessage))
 		return
@@ -102,7 +102,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	}
 	c.channels.add(subscription{channel: d.Channel, member: member})
 	if firstOfUser {
-		s.broadcast(c.app.ID, d.Channel, eventPayload(nil, "pusher_internal:member_added", d.Channel, memberData(member)), c.id)
+		s.broadcast(c.app.ID, d.Channel, memberAdded(d.Channel, member), c.id)
 	}
 	c.join(d.Channel, kind, member, succeeded)
 }
@@ -130,8 +130,8 @@ func (c *Conn) join(channel string, kind registry.Kind, member *registry.Member,
 
 // unsubscribe handles pusher:unsubscribe; an unknown channel is ignored (§3.7).
 func (c *Conn) unsubscribe(raw json.RawMessage) {
-	var d subscribeData
-	if !decodeSubscribe(raw, &d) || d.Channel == "" {
+	d, ok := decodeSubscribe(raw)
+	if !ok || d.Channel == "" {
 		c.logClient(slog.LevelInfo, "invalid unsubscribe")
 		c.Send(errorFrame(errInvalidMessage))
 		return
@@ -173,8 +173,10 @@ func (s *Server) leave(c *Conn, channel string) {
 
 // memberRemoved is the payload of pusher_internal:member_removed for userID.
 func memberRemoved(channel, userID string) []byte {
-	data := `{"user_id":` + string(appendJSONStringBytes(userID)) + `}`
-	return eventPayload(nil, "pusher_internal:member_removed", channel, data)
+	var buf [128]byte
+	data := append(buf[:0], `{"user_id":`...)
+	data = append(appendJSONString(data, userID), '}')
+	return newEventPayload("pusher_internal:member_removed", channel, data)
 }
 
 // subscribeUser answers a subscription to #server-to-user-{id}: allowed only for the
@@ -242,9 +244,11 @@ func parseMember(channelData []byte) (*registry.Member, bool) {
 	if !ok {
 		return nil, false
 	}
-	m := &registry.Member{UserID: id, RawID: bytes.Clone(rawID)}
+	// One copy holds both: RawID first, then Info.
+	kept := append(append(make([]byte, 0, len(rawID)+len(info)), rawID...), info...)
+	m := &registry.Member{UserID: id, RawID: kept[:len(rawID):len(rawID)]}
 	if len(info) > 0 {
-		m.Info = bytes.Clone(info)
+		m.Info = kept[len(rawID):]
 	}
 	return m, true
 }
@@ -285,14 +289,18 @@ func idString(raw json.RawMessage) (string, bool) {
 	return n.String(), true
 }
 
-// memberData is the data of member_added: {"user_id":…,"user_info":…}.
-func memberData(m *registry.Member) string {
-	b := append([]byte(`{"user_id":`), appendJSONStringBytes(m.UserID)...)
+// memberAdded is the payload of pusher_internal:member_added for m; its data is
+// {"user_id":…,"user_info":…}.
+func memberAdded(channel string, m *registry.Member) []byte {
+	var buf [256]byte
+	data := append(buf[:0], `{"user_id":`...)
+	data = appendJSONString(data, m.UserID)
 	if m.Info != nil {
-		b = append(b, `,"user_info":`...)
-		b = append(b, m.Info...)
+		data = append(data, `,"user_info":`...)
+		data = append(data, m.Info...)
 	}
-	return string(append(b, '}'))
+	data = append(data, '}')
+	return newEventPayload("pusher_internal:member_added", channel, data)
 }
 
 // succeededFrame is pusher_internal:subscription_succeeded; for presence channels its data
