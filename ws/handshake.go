@@ -3,11 +3,13 @@ package ws
 import (
 	"bufio"
 	"errors"
+	"hash/maphash"
 	"io"
 	"net"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -34,19 +36,34 @@ var responseHeaderTooLarge = []byte("HTTP/1.1 431 Request Header Fields Too Larg
 
 // handshakes tracks the connections between accept and registration. It bounds how many
 // the listener holds at once (a slot each) so that a flood of slow or oversized handshakes
-// costs bounded memory, and lets Shutdown cut them short and wait for them.
+// costs bounded memory, and lets Shutdown cut them short and wait for them. The connections
+// are kept in shards, so that handshakes in progress rarely wait for one another's lock.
 type handshakes struct {
 	slots chan struct{} // one value per slot taken by the listener
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{} // guarded by mu: in progress
-	closed bool                  // guarded by mu: set by cut; no handshake begins after it
-	wg     sync.WaitGroup        // one count per connection in conns
+	seed   maphash.Seed
+	closed atomic.Bool // set by cut; no handshake begins after it
+	shards [handshakeShards]struct {
+		mu    sync.Mutex
+		conns map[net.Conn]struct{} // in progress
+	}
+	wg sync.WaitGroup // one count per connection in progress
 }
+
+const handshakeShards = 64
 
 func (h *handshakes) init(max int) {
 	h.slots = make(chan struct{}, max)
-	h.conns = make(map[net.Conn]struct{})
+	h.seed = maphash.MakeSeed()
+	for i := range h.shards {
+		h.shards[i].conns = make(map[net.Conn]struct{})
+	}
+}
+
+// shard returns the lock and the map that hold nc.
+func (h *handshakes) shard(nc net.Conn) (*sync.Mutex, map[net.Conn]struct{}) {
+	sh := &h.shards[maphash.Comparable(h.seed, nc)%handshakeShards]
+	return &sh.mu, sh.conns
 }
 
 // acquire takes a slot, waiting up to slotWait for one; waited reports that none was free
@@ -72,14 +89,16 @@ func (h *handshakes) acquire(done <-chan struct{}) (ok, waited bool) {
 func (h *handshakes) release() { <-h.slots }
 
 // begin registers nc with the deadline its handshake must meet (zero: none); it returns
-// false once Shutdown has begun.
+// false once Shutdown has begun. The deadline is set under nc's shard lock, which cut takes
+// after setting closed, so cut's deadline in the past is never replaced.
 func (h *handshakes) begin(nc net.Conn, deadline time.Time) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
+	mu, conns := h.shard(nc)
+	mu.Lock()
+	defer mu.Unlock()
+	if h.closed.Load() {
 		return false
 	}
-	h.conns[nc] = struct{}{}
+	conns[nc] = struct{}{}
 	h.wg.Add(1)
 	_ = nc.SetDeadline(deadline)
 	return true
@@ -87,30 +106,35 @@ func (h *handshakes) begin(nc net.Conn, deadline time.Time) bool {
 
 // setReadDeadline sets nc's read deadline unless Shutdown has cut the handshakes.
 func (h *handshakes) setReadDeadline(nc net.Conn, t time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.closed {
+	mu, _ := h.shard(nc)
+	mu.Lock()
+	defer mu.Unlock()
+	if !h.closed.Load() {
 		_ = nc.SetReadDeadline(t)
 	}
 }
 
 // end unregisters a connection registered by begin.
 func (h *handshakes) end(nc net.Conn) {
-	h.mu.Lock()
-	delete(h.conns, nc)
-	h.mu.Unlock()
+	mu, conns := h.shard(nc)
+	mu.Lock()
+	delete(conns, nc)
+	mu.Unlock()
 	h.wg.Done()
 }
 
 // cut makes every read and write of the handshakes in progress fail at once, and refuses
 // new ones; wg then counts down as they return.
 func (h *handshakes) cut() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closed = true
+	h.closed.Store(true)
 	past := time.Unix(1, 0)
-	for nc := range h.conns {
-		_ = nc.SetDeadline(past)
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		for nc := range sh.conns {
+			_ = nc.SetDeadline(past)
+		}
+		sh.mu.Unlock()
 	}
 }
 

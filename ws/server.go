@@ -93,7 +93,7 @@ type Server struct {
 	conns    connSet
 	writers  writerPool
 	readers  readerPool
-	acceptMu sync.Mutex     // orders registrations and new listeners against Shutdown's flag change
+	acceptMu sync.RWMutex   // orders registrations (read-locked) and new listeners against Shutdown's flag change
 	live     sync.WaitGroup // one count per registered connection, done when released
 	accepted atomic.Bool    // set by New, cleared by Shutdown: whether new sockets are taken
 	wg       sync.WaitGroup
@@ -336,16 +336,16 @@ func (s *Server) accept(nc net.Conn, key, origin, protocol string) {
 	}
 	c := &Conn{srv: s, app: app, nc: nc, fd: fd}
 	c.lastSeen.Store(time.Now().UnixNano())
-	s.acceptMu.Lock()
+	s.acceptMu.RLock()
 	if !s.accepted.Load() {
-		s.acceptMu.Unlock()
+		s.acceptMu.RUnlock()
 		_ = s.occupancy.Disconnect(s.ctx, app.ID)
 		refuse(nc, errShutdown)
 		return
 	}
 	s.live.Add(1)
 	c.id = s.conns.add(c) // under acceptMu: Shutdown's close-all pass cannot miss it
-	s.acceptMu.Unlock()
+	s.acceptMu.RUnlock()
 	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
 		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
 	c.Send(eventFrame("pusher:connection_established", "", data))
