@@ -2,12 +2,12 @@ package ws
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"hash/maphash"
 	"io"
 	"net"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,13 +164,7 @@ func (s *Server) upgrade(nc net.Conn, br *bufio.Reader, deadline time.Time) {
 	var key, origin, protocol string
 	u := ws.Upgrader{
 		OnRequest: func(uri []byte) error {
-			// The slices are valid only during the callback: copy what is kept.
-			path, query, _ := strings.Cut(string(uri), "?")
-			_, rest, _ := strings.Cut(path, "/app/")
-			key, _ = url.PathUnescape(rest)
-			if q, err := url.ParseQuery(query); err == nil {
-				protocol = q.Get("protocol")
-			}
+			key, protocol = appKeyAndProtocol(uri)
 			return nil
 		},
 		OnHeader: func(k, v []byte) error {
@@ -180,13 +174,23 @@ func (s *Server) upgrade(nc net.Conn, br *bufio.Reader, deadline time.Time) {
 			return nil
 		},
 	}
+	// The Upgrader's answer is kept, so that the 101 leaves with the first frame.
+	resp := messageBuffers.Get().(*bytes.Buffer)
+	resp.Reset()
+	defer func() {
+		resp.Reset()
+		messageBuffers.Put(resp)
+	}()
 	rw := struct {
 		io.Reader
 		io.Writer
-	}{&limitedReader{r: br, n: s.maxHeaderBytes}, nc}
+	}{&limitedReader{r: br, n: s.maxHeaderBytes}, resp}
 	if _, err := u.Upgrade(rw); err != nil {
 		// The Upgrader has answered what it refused itself (400, 405, 426); a read error
 		// (too large, deadline, reset) is answered here or not at all.
+		if resp.Len() > 0 {
+			_, _ = nc.Write(resp.Bytes())
+		}
 		if errors.Is(err, errHeaderTooLarge) {
 			_, _ = nc.Write(responseHeaderTooLarge)
 		}
@@ -197,10 +201,10 @@ func (s *Server) upgrade(nc net.Conn, br *bufio.Reader, deadline time.Time) {
 	_ = nc.SetDeadline(time.Time{})
 	if br.Buffered() > 0 {
 		// Clients send nothing before the 101; bytes here break the framing.
-		refuse(nc, errInvalidMessage)
+		refuse(nc, resp.Bytes(), errInvalidMessage)
 		return
 	}
-	s.accept(nc, key, origin, protocol)
+	s.accept(nc, resp.Bytes(), key, origin, protocol)
 }
 
 // lingerClose closes a refused handshake's connection so that the client can read the
@@ -216,4 +220,33 @@ func (s *Server) lingerClose(nc net.Conn, deadline time.Time) {
 		_, _ = io.CopyN(io.Discard, nc, lingerBytes)
 	}
 	_ = nc.Close()
+}
+
+// appKeyAndProtocol returns the app key of a request URI /…/app/{key}?… and its protocol
+// query parameter, as url.PathUnescape and url.ParseQuery read them (a query that
+// url.ParseQuery refuses gives no protocol). The common URIs, without escapes and with
+// queries of at most 1 KiB (far under url.ParseQuery's bound on the number of parameters),
+// are read without them. uri is the Upgrader's buffer: what is kept is copied.
+func appKeyAndProtocol(uri []byte) (key, protocol string) {
+	path, query, _ := bytes.Cut(uri, []byte("?"))
+	_, rest, _ := bytes.Cut(path, []byte("/app/"))
+	if bytes.IndexByte(rest, '%') < 0 {
+		key = string(rest)
+	} else {
+		key, _ = url.PathUnescape(string(rest))
+	}
+	if len(query) > 1024 || bytes.ContainsAny(query, "%+;") {
+		if q, err := url.ParseQuery(string(query)); err == nil {
+			protocol = q.Get("protocol")
+		}
+		return key, protocol
+	}
+	for len(query) > 0 {
+		var param []byte
+		param, query, _ = bytes.Cut(query, []byte("&"))
+		if name, value, _ := bytes.Cut(param, []byte("=")); string(name) == "protocol" {
+			return key, string(value)
+		}
+	}
+	return key, ""
 }

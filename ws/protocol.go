@@ -129,6 +129,13 @@ func eventFrame[D ~string | ~[]byte](name, channel string, data D) []byte {
 	return eventPayload(appendTextHeader(b, n), name, channel, data)
 }
 
+// prefixedEventFrame is eventFrame after prefix, in one buffer of their exact size.
+func prefixedEventFrame(prefix []byte, name, channel, data string) []byte {
+	n := eventPayloadLen(name, channel, data)
+	b := append(make([]byte, 0, len(prefix)+textHeaderLen(n)+n), prefix...)
+	return eventPayload(appendTextHeader(b, n), name, channel, data)
+}
+
 // channelFrame is a frame with an event and channel and no data, e.g. pusher:cache_miss.
 func channelFrame(name, channel string) []byte {
 	b := append([]byte(`{"event":`), appendJSONString(nil, name)...)
