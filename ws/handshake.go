@@ -177,10 +177,7 @@ func (s *Server) upgrade(nc net.Conn, br *bufio.Reader, deadline time.Time) {
 	// The Upgrader's answer is kept, so that the 101 leaves with the first frame.
 	resp := messageBuffers.Get().(*bytes.Buffer)
 	resp.Reset()
-	defer func() {
-		resp.Reset()
-		messageBuffers.Put(resp)
-	}()
+	defer putMessageBuffer(resp)
 	rw := struct {
 		io.Reader
 		io.Writer

@@ -112,10 +112,12 @@ func FuzzReadFrames(f *testing.F) {
 		c := &Conn{srv: s, app: s.apps.All()[0], nc: in, fd: -1}
 		s.live.Add(1)
 		c.id = s.conns.add(c)
-		br := bufio.NewReaderSize(in, readBufferSize)
 		var err error
-		for err == nil && (in.r.Len() > 0 || br.Buffered() > 0) {
-			_, err = c.readFrames(br)
+		for err == nil && in.r.Len() > 0 { // one wake-up a round, as readable does them
+			br := bufio.NewReaderSize(in, readBufferSize)
+			for more := true; more && err == nil; {
+				more, err = c.readFrames(br)
+			}
 		}
 		if err != nil {
 			c.readFailed(err)

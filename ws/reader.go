@@ -54,9 +54,6 @@ func (c *Conn) readable() {
 	more, err := c.readFrames(br)
 	if more {
 		c.unread = br // bytes already read from the socket: the poller cannot see them
-	} else {
-		br.Reset(nil)
-		readBuffers.Put(br)
 	}
 	c.rmu.Unlock()
 	switch {
@@ -74,7 +71,9 @@ func (c *Conn) readable() {
 // readFrames reads and handles one frame from br, then the next ones while their first bytes
 // are already buffered, up to maxFramesPerWake; a frame whose first bytes are buffered is
 // read whole (waiting for the rest, as for any frame). more reports that bytes are still
-// buffered: the next wake-up must not wait for the poller.
+// buffered: the next wake-up must not wait for the poller. Unless more is set, br goes back
+// to its pool, as soon as it is empty: before the last message is handled, which may wait
+// for locks, so that a waiting reader does not hold it.
 //
 // The read deadline gives each frame at least nine tenths of the read timeout: it is set
 // when the wake-up starts and set again before a frame once a tenth has passed, not for
@@ -87,19 +86,26 @@ func (c *Conn) readFrames(br *bufio.Reader) (more bool, err error) {
 			_ = c.nc.SetReadDeadline(now.Add(timeout))
 			renew = now.Add(timeout / 10)
 		}
-		if err := c.readOne(br); err != nil {
-			return false, err
+		msg, err := c.readOne(br)
+		last := err != nil || br.Buffered() == 0
+		if last {
+			br.Reset(nil)
+			readBuffers.Put(br)
 		}
-		if br.Buffered() == 0 {
-			return false, nil
+		if msg != nil {
+			c.handle(msg)
+		}
+		if last {
+			return false, err
 		}
 	}
 	return true, nil
 }
 
 // readOne reads one frame, or one whole data message with its continuation frames, from br,
-// which reads c's socket; the caller has set the read deadline.
-func (c *Conn) readOne(br *bufio.Reader) error {
+// which reads c's socket; the caller has set the read deadline. A control frame is answered
+// here; a data message is returned in a pooled buffer for handle.
+func (c *Conn) readOne(br *bufio.Reader) (*bytes.Buffer, error) {
 	// A message is read whole within this call, so the reader keeps no state between calls
 	// and comes from a pool instead of costing every idle connection its size.
 	rd := frameReaders.Get().(*wsutil.Reader)
@@ -120,7 +126,7 @@ func (c *Conn) readOne(br *bufio.Reader) error {
 			// the client gets the close frame.
 			_, _ = io.CopyN(io.Discard, br, hdr.Length)
 		}
-		return err
+		return nil, err
 	}
 	c.touch()
 	if hdr.OpCode.IsControl() {
@@ -132,29 +138,36 @@ func (c *Conn) readOne(br *bufio.Reader) error {
 		var closed wsutil.ClosedError
 		if errors.As(err, &closed) {
 			c.closeWith(out.Bytes()) // echo the client's close frame, then release
-			return errClosedByClient
+			return nil, errClosedByClient
 		}
 		if out.Len() > 0 && err == nil {
 			c.Send(out.Bytes()) // a pong
 		}
-		return err
+		return nil, err
 	}
 	buf := messageBuffers.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 64<<10 {
-			buf.Reset()
-			messageBuffers.Put(buf)
-		}
-	}()
 	buf.Reset()
 	if _, err := buf.ReadFrom(rd); err != nil {
-		return err
+		putMessageBuffer(buf)
+		return nil, err
 	}
+	return buf, nil
+}
+
+// handle handles a message readOne returned, then gives its buffer back.
+func (c *Conn) handle(msg *bytes.Buffer) {
+	defer putMessageBuffer(msg)
 	if readHook != nil {
-		readHook(buf.Bytes())
+		readHook(msg.Bytes())
 	}
-	c.handleMessage(buf.Bytes())
-	return nil
+	c.handleMessage(msg.Bytes())
+}
+
+func putMessageBuffer(buf *bytes.Buffer) {
+	if buf.Cap() <= 64<<10 {
+		buf.Reset()
+		messageBuffers.Put(buf)
+	}
 }
 
 // readFailed ends the connection after a read error, with the close code RFC 6455 and
