@@ -119,6 +119,8 @@ func TestPresenceSucceededFrame(t *testing.T) {
 		{UserID: "u-9", RawID: []byte(`"u-9"`), Info: []byte(`{"name":"Zoë \"Z\" <b>\u2028"}`)},
 		{UserID: "q\"é\u2028", RawID: []byte(`"q\"é\u2028"`), Info: []byte(`"just a string"`)},
 		{UserID: "1.5e3", RawID: []byte("1.5e3"), Info: []byte("null")},
+		{UserID: "tab\there\\ \x01 " + strings.Repeat("long ", 20), RawID: []byte(`"tab\there\\ \u0001 ` + strings.Repeat("long ", 20) + `"`)},
+		{UserID: "bad \xff\xe2\x80", RawID: []byte("\"bad \xff\xe2\x80\""), Info: []byte("{\"cut\":\"\xf0\x9f\"}")},
 	}
 	for _, count := range []int{0, 1, 5, 40, 2000} {
 		channel := "presence-" + strconv.Itoa(count)
@@ -144,4 +146,23 @@ func TestPresenceSucceededFrame(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzPresenceData checks the member list escaped piece by piece against the list escaped
+// whole, for members with arbitrary ids and infos.
+func FuzzPresenceData(f *testing.F) {
+	f.Add("7", "7", `{"name":"Zoë"}`, "u\"1", `"u\"1"`, "")
+	f.Add("bad \xff", "\"\xe2\x80", "\u2028", "\x00", "1e3", "null")
+	f.Fuzz(func(t *testing.T, id1, raw1, info1, id2, raw2, info2 string) {
+		members := []registry.Member{{UserID: id1, RawID: []byte(raw1)}, {UserID: id2, RawID: []byte(raw2)}}
+		for i, info := range []string{info1, info2} {
+			if info != "" {
+				members[i].Info = []byte(info)
+			}
+		}
+		got := escapedEventFrame("pusher_internal:subscription_succeeded", "presence-x", appendPresenceData(nil, members))
+		if want := referenceSucceededFrame("presence-x", members); string(got) != string(want) {
+			t.Errorf("members %q:\n%q\nwant\n%q", members, got, want)
+		}
+	})
 }

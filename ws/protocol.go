@@ -129,6 +129,16 @@ func eventFrame[D ~string | ~[]byte](name, channel string, data D) []byte {
 	return eventPayload(appendTextHeader(b, n), name, channel, data)
 }
 
+// escapedEventFrame is eventFrame for data given already escaped as the content of a JSON
+// string.
+func escapedEventFrame(name, channel string, escaped []byte) []byte {
+	n := eventPayloadLen(name, channel, "") + len(escaped)
+	b := make([]byte, 0, textHeaderLen(n)+n)
+	b = eventPayload(appendTextHeader(b, n), name, channel, "")
+	b = append(b[:len(b)-2], escaped...) // in place of the empty data's closing quote and brace
+	return append(b, `"}`...)
+}
+
 // prefixedEventFrame is eventFrame after prefix, in one buffer of their exact size.
 func prefixedEventFrame(prefix []byte, name, channel, data string) []byte {
 	n := eventPayloadLen(name, channel, data)
@@ -172,7 +182,13 @@ const hexDigits = "0123456789abcdef"
 // alone, so relayed payloads keep their bytes; invalid UTF-8 becomes U+FFFD.
 // jsonStringLen must follow the same rules.
 func appendJSONString[S ~string | ~[]byte](b []byte, s S) []byte {
-	b = append(b, '"')
+	return append(appendJSONStringContent(append(b, '"'), s), '"')
+}
+
+// appendJSONStringContent is appendJSONString without the quotes. Escaping works byte by
+// byte, and rune by rune for UTF-8, so the content of a text made of pieces joined by ASCII
+// is the pieces' contents joined by the same ASCII.
+func appendJSONStringContent[S ~string | ~[]byte](b []byte, s S) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -215,8 +231,7 @@ func appendJSONString[S ~string | ~[]byte](b []byte, s S) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
 
 // jsonStringLen is len(appendJSONString(nil, s)).

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/reverbd/reverbd/registry"
 )
@@ -318,7 +319,7 @@ func (c *Conn) succeededFrame(channel string, kind registry.Kind) ([]byte, bool)
 	}
 	buf := presenceBuffers.Get().(*[]byte)
 	data := appendPresenceData((*buf)[:0], members)
-	frame := eventFrame("pusher_internal:subscription_succeeded", channel, data)
+	frame := escapedEventFrame("pusher_internal:subscription_succeeded", channel, data)
 	if cap(data) <= maxPooledPresence {
 		*buf = data[:0]
 		presenceBuffers.Put(buf)
@@ -332,32 +333,49 @@ var presenceBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 const maxPooledPresence = 64 << 10
 
-// appendPresenceData appends the data of a presence subscription_succeeded:
-// {"presence":{"count":n,"ids":[…],"hash":{id:info,…}}} (§3.4).
+// appendPresenceData appends the data of a presence subscription_succeeded,
+// {"presence":{"count":n,"ids":[…],"hash":{id:info,…}}} (§3.4), already escaped as the
+// content of the JSON string the frame carries it in: each member's parts are escaped on
+// their own (see appendJSONStringContent), not the whole list once more.
 func appendPresenceData(b []byte, members []registry.Member) []byte {
-	b = append(b, `{"presence":{"count":`...)
+	b = append(b, `{\"presence\":{\"count\":`...)
 	b = strconv.AppendInt(b, int64(len(members)), 10)
-	b = append(b, `,"ids":[`...)
+	b = append(b, `,\"ids\":[`...)
 	for i, m := range members {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, m.RawID...)
+		b = appendJSONStringContent(b, m.RawID)
 	}
-	b = append(b, `],"hash":{`...)
+	b = append(b, `],\"hash\":{`...)
+	var quoted [64]byte
 	for i, m := range members {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, m.UserID)
+		if plainJSON(m.UserID) {
+			b = append(append(append(b, `\"`...), m.UserID...), `\"`...) // escaped twice, unchanged
+		} else {
+			b = appendJSONStringContent(b, appendJSONString(quoted[:0], m.UserID))
+		}
 		b = append(b, ':')
 		if m.Info != nil {
-			b = append(b, m.Info...)
+			b = appendJSONStringContent(b, m.Info)
 		} else {
 			b = append(b, "null"...)
 		}
 	}
 	return append(b, "}}}"...)
+}
+
+// plainJSON reports whether s is the same once escaped as JSON string content.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func appendJSONStringBytes(s string) []byte { return appendJSONString(nil, s) }
