@@ -279,11 +279,12 @@ func plainString(v []byte) ([]byte, bool) {
 	return s, true
 }
 
-// stringBytes returns the value of the JSON string literal v, aliasing v when it holds no
-// escape; ok is false for other values and for strings left to encoding/json (escaped
-// surrogates, invalid UTF-8, which it replaces).
+// stringBytes returns the value of v, aliasing v when it holds no escape; ok is false for
+// values other than strings and for strings left to encoding/json (escaped surrogates,
+// invalid UTF-8, which it replaces). v must be a whole JSON value that was validated (by the
+// object scanner or by encoding/json), as every value of a decoded message is.
 func stringBytes(v []byte) ([]byte, bool) {
-	if skipString(v, 0) != len(v) {
+	if len(v) < 2 || v[0] != '"' {
 		return nil, false
 	}
 	if s, ok := plainString(v); ok {
