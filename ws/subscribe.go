@@ -377,5 +377,3 @@ func plainJSON(s string) bool {
 	}
 	return true
 }
-
-func appendJSONStringBytes(s string) []byte { return appendJSONString(nil, s) }
