@@ -334,7 +334,7 @@ var presenceBuffers = sync.Pool{New: func() any { return new([]byte) }}
 const maxPooledPresence = 64 << 10
 
 // appendPresenceData appends the data of a presence subscription_succeeded,
-// {"presence":{"count":n,"ids":[…],"hash":{id:info,…}}} (§3.4), already escaped as the
+// {"presence":{"count":n,"ids":[…],"hash":{id:info,…}}}, already escaped as the
 // content of the JSON string the frame carries it in: each member's parts are escaped on
 // their own (see appendJSONStringContent), not the whole list once more.
 func appendPresenceData(b []byte, members []registry.Member) []byte {
