@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,8 @@ type Conn struct {
 	logSuppressed   uint32 // lines logClient turned to debug since its last one
 	clientEventsTAT int64  // max_client_events_per_second: see allowClientEvent
 	logTAT          int64  // the log lines this client causes: see logClient
+	// unread holds the bytes a wake-up read past its last frame (see readable); nil when none.
+	unread *bufio.Reader
 
 	// Liveness, written by readers and the liveness sweep.
 	controlPinger atomic.Bool  // the client sent control frames: ping it with control frames

@@ -11,7 +11,9 @@
 //  2. pusher:connection_established carries the socket id ("123.456") and activity_timeout.
 //     The HTTP handler then returns: an idle connection has no goroutine. Its socket is
 //     registered with an epoll instance (internal/netpoll, one-shot, level-triggered), and a
-//     readiness event hands it to one short-lived goroutine that reads one message.
+//     readiness event hands it to one reader goroutine (an idle one kept from earlier
+//     wake-ups, or a new one), which reads the messages that arrived, at most 16, then
+//     re-arms the socket.
 //  3. pusher:subscribe checks the name and, for private, presence and encrypted channels, the
 //     HMAC of "socket_id:channel[:channel_data]". Success is subscription_succeeded (with the
 //     member list on presence channels, after member_added went to the others) and, on cache
@@ -38,7 +40,7 @@
 // sweep returns the heap's free pages to the kernel (see burstRelease).
 //
 // Lock order: Conn.mu, then the Hub's presence stripe, then a Hub shard, then a connection's
-// write lock (Conn.wmu), then its socket lock (Conn.fdmu), then the poller's. Only the
-// poller's is locked while fdmu is held, and no goroutine waits on a socket while holding
-// any of them.
+// write lock (Conn.wmu), then its socket lock (Conn.fdmu), then the poller's (its read lock,
+// then the socket's shard). Only the poller's are locked while fdmu is held, and no goroutine
+// waits on a socket while holding any of them.
 package ws

@@ -16,7 +16,9 @@ const (
 	logInterval = 10 * time.Second
 )
 
-// clientMessage is one frame from a client (pusher-protocol.md §1.2).
+// clientMessage is one frame from a client (pusher-protocol.md §1.2). Decoded by
+// decodeMessage, Data may alias the frame's bytes, which are reused once handleMessage
+// returns: what outlives the message is copied.
 type clientMessage struct {
 	Event   string          `json:"event"`
 	Channel string          `json:"channel"`
@@ -29,8 +31,8 @@ func (c *Conn) handleMessage(b []byte) {
 	if c.rateLimited() {
 		return
 	}
-	var msg clientMessage
-	if err := json.Unmarshal(b, &msg); err != nil || msg.Event == "" {
+	msg, ok := decodeMessage(b)
+	if !ok || msg.Event == "" {
 		c.logClient(slog.LevelInfo, "invalid message", "size", len(b))
 		c.Send(errorFrame(errInvalidMessage))
 		return
@@ -56,10 +58,14 @@ func (c *Conn) handleMessage(b []byte) {
 	}
 }
 
-// unwrapData accepts data as an object or as a JSON string holding one (§1.2 rule 3).
+// unwrapData accepts data as an object or as a JSON string holding one (§1.2 rule 3). The
+// result may alias raw.
 func unwrapData(raw json.RawMessage) json.RawMessage {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > 0 && raw[0] == '"' {
+		if s, ok := stringBytes(raw); ok {
+			return s
+		}
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
 			return json.RawMessage(s)

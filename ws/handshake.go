@@ -2,12 +2,14 @@ package ws
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
+	"hash/maphash"
 	"io"
 	"net"
 	"net/url"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -36,19 +38,34 @@ var responseHeaderTooLarge = []byte("HTTP/1.1 431 Request Header Fields Too Larg
 
 // handshakes tracks the connections between accept and registration. It bounds how many
 // the listener holds at once (a slot each) so that a flood of slow or oversized handshakes
-// costs bounded memory, and lets Shutdown cut them short and wait for them.
+// costs bounded memory, and lets Shutdown cut them short and wait for them. The connections
+// are kept in shards, so that handshakes in progress rarely wait for one another's lock.
 type handshakes struct {
 	slots chan struct{} // one value per slot taken by the listener
 
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{} // guarded by mu: in progress
-	closed bool                  // guarded by mu: set by cut; no handshake begins after it
-	wg     sync.WaitGroup        // one count per connection in conns
+	seed   maphash.Seed
+	closed atomic.Bool // set by cut; no handshake begins after it
+	shards [handshakeShards]struct {
+		mu    sync.Mutex
+		conns map[net.Conn]struct{} // in progress
+	}
+	wg sync.WaitGroup // one count per connection in progress
 }
+
+const handshakeShards = 64
 
 func (h *handshakes) init(max int) {
 	h.slots = make(chan struct{}, max)
-	h.conns = make(map[net.Conn]struct{})
+	h.seed = maphash.MakeSeed()
+	for i := range h.shards {
+		h.shards[i].conns = make(map[net.Conn]struct{})
+	}
+}
+
+// shard returns the lock and the map that hold nc.
+func (h *handshakes) shard(nc net.Conn) (*sync.Mutex, map[net.Conn]struct{}) {
+	sh := &h.shards[maphash.Comparable(h.seed, nc)%handshakeShards]
+	return &sh.mu, sh.conns
 }
 
 // acquire takes a slot, waiting up to slotWait for one; waited reports that none was free
@@ -74,14 +91,16 @@ func (h *handshakes) acquire(done <-chan struct{}) (ok, waited bool) {
 func (h *handshakes) release() { <-h.slots }
 
 // begin registers nc with the deadline its handshake must meet (zero: none); it returns
-// false once Shutdown has begun.
+// false once Shutdown has begun. The deadline is set under nc's shard lock, which cut takes
+// after setting closed, so cut's deadline in the past is never replaced.
 func (h *handshakes) begin(nc net.Conn, deadline time.Time) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
+	mu, conns := h.shard(nc)
+	mu.Lock()
+	defer mu.Unlock()
+	if h.closed.Load() {
 		return false
 	}
-	h.conns[nc] = struct{}{}
+	conns[nc] = struct{}{}
 	h.wg.Add(1)
 	_ = nc.SetDeadline(deadline)
 	return true
@@ -89,30 +108,35 @@ func (h *handshakes) begin(nc net.Conn, deadline time.Time) bool {
 
 // setReadDeadline sets nc's read deadline unless Shutdown has cut the handshakes.
 func (h *handshakes) setReadDeadline(nc net.Conn, t time.Time) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.closed {
+	mu, _ := h.shard(nc)
+	mu.Lock()
+	defer mu.Unlock()
+	if !h.closed.Load() {
 		_ = nc.SetReadDeadline(t)
 	}
 }
 
 // end unregisters a connection registered by begin.
 func (h *handshakes) end(nc net.Conn) {
-	h.mu.Lock()
-	delete(h.conns, nc)
-	h.mu.Unlock()
+	mu, conns := h.shard(nc)
+	mu.Lock()
+	delete(conns, nc)
+	mu.Unlock()
 	h.wg.Done()
 }
 
 // cut makes every read and write of the handshakes in progress fail at once, and refuses
 // new ones; wg then counts down as they return.
 func (h *handshakes) cut() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.closed = true
+	h.closed.Store(true)
 	past := time.Unix(1, 0)
-	for nc := range h.conns {
-		_ = nc.SetDeadline(past)
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		for nc := range sh.conns {
+			_ = nc.SetDeadline(past)
+		}
+		sh.mu.Unlock()
 	}
 }
 
@@ -142,13 +166,7 @@ func (s *Server) upgrade(nc net.Conn, br *bufio.Reader, deadline time.Time) {
 	var key, origin, protocol string
 	u := ws.Upgrader{
 		OnRequest: func(uri []byte) error {
-			// The slices are valid only during the callback: copy what is kept.
-			path, query, _ := strings.Cut(string(uri), "?")
-			_, rest, _ := strings.Cut(path, "/app/")
-			key, _ = url.PathUnescape(rest)
-			if q, err := url.ParseQuery(query); err == nil {
-				protocol = q.Get("protocol")
-			}
+			key, protocol = appKeyAndProtocol(uri)
 			return nil
 		},
 		OnHeader: func(k, v []byte) error {
@@ -158,13 +176,20 @@ func (s *Server) upgrade(nc net.Conn, br *bufio.Reader, deadline time.Time) {
 			return nil
 		},
 	}
+	// The Upgrader's answer is kept, so that the 101 leaves with the first frame.
+	resp := messageBuffers.Get().(*bytes.Buffer)
+	resp.Reset()
+	defer putMessageBuffer(resp)
 	rw := struct {
 		io.Reader
 		io.Writer
-	}{&limitedReader{r: br, n: s.maxHeaderBytes}, nc}
+	}{&limitedReader{r: br, n: s.maxHeaderBytes}, resp}
 	if _, err := u.Upgrade(rw); err != nil {
 		// The Upgrader has answered what it refused itself (400, 405, 426); a read error
 		// (too large, deadline, reset) is answered here or not at all.
+		if resp.Len() > 0 {
+			_, _ = nc.Write(resp.Bytes())
+		}
 		if errors.Is(err, errHeaderTooLarge) {
 			_, _ = nc.Write(responseHeaderTooLarge)
 		}
@@ -175,10 +200,10 @@ func (s *Server) upgrade(nc net.Conn, br *bufio.Reader, deadline time.Time) {
 	_ = nc.SetDeadline(time.Time{})
 	if br.Buffered() > 0 {
 		// Clients send nothing before the 101; bytes here break the framing.
-		refuse(nc, errInvalidMessage)
+		refuse(nc, resp.Bytes(), errInvalidMessage)
 		return
 	}
-	s.accept(nc, key, origin, protocol)
+	s.accept(nc, resp.Bytes(), key, origin, protocol)
 }
 
 // lingerClose closes a refused handshake's connection so that the client can read the
@@ -194,4 +219,33 @@ func (s *Server) lingerClose(nc net.Conn, deadline time.Time) {
 		_, _ = io.CopyN(io.Discard, nc, lingerBytes)
 	}
 	_ = nc.Close()
+}
+
+// appKeyAndProtocol returns the app key of a request URI /…/app/{key}?… and its protocol
+// query parameter, as url.PathUnescape and url.ParseQuery read them (a query that
+// url.ParseQuery refuses gives no protocol). The common URIs, without escapes and with
+// queries of at most 1 KiB (far under url.ParseQuery's bound on the number of parameters),
+// are read without them. uri is the Upgrader's buffer: what is kept is copied.
+func appKeyAndProtocol(uri []byte) (key, protocol string) {
+	path, query, _ := bytes.Cut(uri, []byte("?"))
+	_, rest, _ := bytes.Cut(path, []byte("/app/"))
+	if bytes.IndexByte(rest, '%') < 0 {
+		key = string(rest)
+	} else {
+		key, _ = url.PathUnescape(string(rest))
+	}
+	if len(query) > 1024 || bytes.ContainsAny(query, "%+;") {
+		if q, err := url.ParseQuery(string(query)); err == nil {
+			protocol = q.Get("protocol")
+		}
+		return key, protocol
+	}
+	for len(query) > 0 {
+		var param []byte
+		param, query, _ = bytes.Cut(query, []byte("&"))
+		if name, value, _ := bytes.Cut(param, []byte("=")); string(name) == "protocol" {
+			return key, string(value)
+		}
+	}
+	return key, ""
 }

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"testing"
@@ -112,8 +113,11 @@ func FuzzReadFrames(f *testing.F) {
 		s.live.Add(1)
 		c.id = s.conns.add(c)
 		var err error
-		for err == nil && in.r.Len() > 0 {
-			err = c.readOne()
+		for err == nil && in.r.Len() > 0 { // one wake-up a round, as readable does them
+			br := bufio.NewReaderSize(in, readBufferSize)
+			for more := true; more && err == nil; {
+				more, err = c.readFrames(br)
+			}
 		}
 		if err != nil {
 			c.readFailed(err)

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
@@ -46,9 +47,35 @@ var (
 	frameSlowClose = closeFrame(errSlowConsumer.Code, errSlowConsumer.Message)
 )
 
-// textFrame compiles payload into one unmasked WebSocket text frame.
+// textFrame compiles payload into one unmasked WebSocket text frame, in a buffer of its exact
+// size.
 func textFrame(payload []byte) []byte {
-	return ws.MustCompileFrame(ws.NewTextFrame(payload))
+	b := make([]byte, 0, textHeaderLen(len(payload))+len(payload))
+	return append(appendTextHeader(b, len(payload)), payload...)
+}
+
+// textHeaderLen is the size of the header of an unmasked frame of n payload bytes
+// (RFC 6455 §5.2).
+func textHeaderLen(n int) int {
+	switch {
+	case n < 126:
+		return 2
+	case n <= 0xffff:
+		return 4
+	}
+	return 10
+}
+
+// appendTextHeader appends the header of a final, unmasked text frame of n payload bytes
+// (RFC 6455 §5.2): FIN and opcode 1, then the length in 7, 7+16 or 7+64 bits.
+func appendTextHeader(b []byte, n int) []byte {
+	switch {
+	case n < 126:
+		return append(b, 0x81, byte(n))
+	case n <= 0xffff:
+		return append(b, 0x81, 126, byte(n>>8), byte(n))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0x81, 127), uint64(n))
 }
 
 // closeFrame compiles a close frame with code and reason.
@@ -68,7 +95,7 @@ func errorFrame(e *Error) []byte {
 
 // eventPayload appends {"event":name,"channel":channel,"data":"<data as a JSON string>"}
 // to b; channel is omitted when empty. data is relayed as the string value, unchanged.
-func eventPayload(b []byte, name, channel, data string) []byte {
+func eventPayload[D ~string | ~[]byte](b []byte, name, channel string, data D) []byte {
 	b = append(b, `{"event":`...)
 	b = appendJSONString(b, name)
 	if channel != "" {
@@ -80,9 +107,43 @@ func eventPayload(b []byte, name, channel, data string) []byte {
 	return append(b, '}')
 }
 
-// eventFrame is the compiled frame of one event on one channel.
-func eventFrame(name, channel, data string) []byte {
-	return textFrame(eventPayload(make([]byte, 0, 48+len(name)+len(channel)+len(data)*11/10), name, channel, data))
+// newEventPayload is eventPayload in a buffer of its exact size.
+func newEventPayload[D ~string | ~[]byte](name, channel string, data D) []byte {
+	return eventPayload(make([]byte, 0, eventPayloadLen(name, channel, data)), name, channel, data)
+}
+
+// eventPayloadLen is the length of eventPayload's output for name, channel and data.
+func eventPayloadLen[D ~string | ~[]byte](name, channel string, data D) int {
+	n := len(`{"event":`) + jsonStringLen(name) + len(`,"data":`) + jsonStringLen(data) + len(`}`)
+	if channel != "" {
+		n += len(`,"channel":`) + jsonStringLen(channel)
+	}
+	return n
+}
+
+// eventFrame is the compiled frame of one event on one channel, built in one buffer of its
+// exact size.
+func eventFrame[D ~string | ~[]byte](name, channel string, data D) []byte {
+	n := eventPayloadLen(name, channel, data)
+	b := make([]byte, 0, textHeaderLen(n)+n)
+	return eventPayload(appendTextHeader(b, n), name, channel, data)
+}
+
+// escapedEventFrame is eventFrame for data given already escaped as the content of a JSON
+// string.
+func escapedEventFrame(name, channel string, escaped []byte) []byte {
+	n := eventPayloadLen(name, channel, "") + len(escaped)
+	b := make([]byte, 0, textHeaderLen(n)+n)
+	b = eventPayload(appendTextHeader(b, n), name, channel, "")
+	b = append(b[:len(b)-2], escaped...) // in place of the empty data's closing quote and brace
+	return append(b, `"}`...)
+}
+
+// prefixedEventFrame is eventFrame after prefix, in one buffer of their exact size.
+func prefixedEventFrame(prefix []byte, name, channel, data string) []byte {
+	n := eventPayloadLen(name, channel, data)
+	b := append(make([]byte, 0, len(prefix)+textHeaderLen(n)+n), prefix...)
+	return eventPayload(appendTextHeader(b, n), name, channel, data)
 }
 
 // channelFrame is a frame with an event and channel and no data, e.g. pusher:cache_miss.
@@ -119,8 +180,15 @@ const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as a JSON string. Unlike encoding/json it leaves <, > and &
 // alone, so relayed payloads keep their bytes; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
+// jsonStringLen must follow the same rules.
+func appendJSONString[S ~string | ~[]byte](b []byte, s S) []byte {
+	return append(appendJSONStringContent(append(b, '"'), s), '"')
+}
+
+// appendJSONStringContent is appendJSONString without the quotes. Escaping works byte by
+// byte, and rune by rune for UTF-8, so the content of a text made of pieces joined by ASCII
+// is the pieces' contents joined by the same ASCII.
+func appendJSONStringContent[S ~string | ~[]byte](b []byte, s S) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -146,7 +214,7 @@ func appendJSONString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := decodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
@@ -163,8 +231,40 @@ func appendJSONString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
+}
+
+// jsonStringLen is len(appendJSONString(nil, s)).
+func jsonStringLen[S ~string | ~[]byte](s S) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c >= 0x20 && c != '"' && c != '\\':
+			case c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t':
+				n++
+			default:
+				n += 5 // \u00XX
+			}
+			i++
+			continue
+		}
+		r, size := decodeRune(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 5 // \ufffd for one byte
+		case r == '\u2028' || r == '\u2029':
+			n += 3 // \u202X for three bytes
+		}
+		i += size
+	}
+	return n
+}
+
+// decodeRune is utf8.DecodeRune for a string or a byte slice.
+func decodeRune[S ~string | ~[]byte](s S) (rune, int) {
+	return utf8.DecodeRuneInString(string(s[:min(len(s), utf8.UTFMax)]))
 }
 
 // EventPayload returns the JSON of a Pusher event frame, {"event":…,"channel":…,"data":…},

@@ -92,7 +92,8 @@ type Server struct {
 
 	conns    connSet
 	writers  writerPool
-	acceptMu sync.Mutex     // orders registrations and new listeners against Shutdown's flag change
+	readers  readerPool
+	acceptMu sync.RWMutex   // orders registrations (read-locked) and new listeners against Shutdown's flag change
 	live     sync.WaitGroup // one count per registered connection, done when released
 	accepted atomic.Bool    // set by New, cleared by Shutdown: whether new sockets are taken
 	wg       sync.WaitGroup
@@ -130,6 +131,7 @@ func New(p Params) (*Server, error) {
 	s.hub = newHub()
 	s.conns.init()
 	s.writers.start(max(runtime.GOMAXPROCS(0), 2))
+	s.readers.init(s)
 	s.ctx = context.Background()
 	s.quit, s.stop = context.WithCancel(context.Background())
 	s.accepted.Store(true)
@@ -152,8 +154,9 @@ func (s *Server) Routes(r chi.Router) {
 }
 
 // Run reads from every connection until ctx ends or Shutdown is called, and checks their
-// liveness. It returns once its goroutines have stopped; connections stay open until
-// Shutdown closes them. Run owns the poller and releases it when it returns.
+// liveness. It returns once its goroutines have stopped (idle readers included; a reader
+// still busy with a wake-up ends with it); connections stay open until Shutdown closes
+// them. Run owns the poller and releases it when it returns.
 func (s *Server) Run(ctx context.Context) error {
 	defer close(s.running)
 	defer s.poller.Close()
@@ -164,7 +167,9 @@ func (s *Server) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.sweep(ctx) })
-	err := s.poller.Run(ctx, func(c *Conn) { s.spawn(c.readable) })
+	s.readers.start()
+	err := s.poller.Run(ctx, s.readers.run)
+	s.readers.stop()
 	cancel()
 	wg.Wait()
 	return err
@@ -278,47 +283,48 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	raw, ok := unwrapConn(nc)
 	// The HTTP server's read and write deadlines no longer apply to the socket.
 	if !s.hs.begin(raw, time.Time{}) {
-		refuse(nc, errShutdown)
+		refuse(nc, nil, errShutdown)
 		return
 	}
 	defer s.hs.end(raw)
 	defer s.closeOnPanic("handshake", nc)
 	if !ok || (rw != nil && rw.Reader.Buffered() > 0) {
 		// Clients send nothing before the 101; bytes here break the framing.
-		refuse(nc, errInvalidMessage)
+		refuse(nc, nil, errInvalidMessage)
 		return
 	}
-	s.accept(raw, key, origin, protocol)
+	s.accept(raw, nil, key, origin, protocol)
 }
 
 // accept runs the checks that come before the handshake (pusher-protocol.md §1.1) and
-// registers the connection.
-func (s *Server) accept(nc net.Conn, key, origin, protocol string) {
+// registers the connection. head, when not empty, is the 101 response still to be written:
+// it leaves in the same write as the first frame, the refusal or connection_established.
+func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) {
 	app, err := s.apps.ByKey(key)
 	if err != nil {
 		s.log.Info("connection refused: unknown app key")
-		refuse(nc, errUnknownApp)
+		refuse(nc, head, errUnknownApp)
 		return
 	}
 	if protocol != "" {
 		if v, err := strconv.Atoi(protocol); err == nil && (v < 5 || v > 7) {
 			s.log.Info("connection refused: unsupported protocol", "app_id", app.ID, "protocol", v)
-			refuse(nc, errUnsupportedProto)
+			refuse(nc, head, errUnsupportedProto)
 			return
 		}
 	}
 	if !originAllowed(app.AllowedOrigins, origin) {
 		s.log.Info("connection refused: origin not allowed", "app_id", app.ID, "origin", origin)
-		refuse(nc, errOriginNotAllowed)
+		refuse(nc, head, errOriginNotAllowed)
 		return
 	}
 	if err := s.occupancy.Connect(s.ctx, app.ID, app.MaxConnections); err != nil {
 		if errors.Is(err, registry.ErrOverQuota) {
 			s.log.Info("connection refused: over quota", "app_id", app.ID)
-			refuse(nc, errOverQuota)
+			refuse(nc, head, errOverQuota)
 		} else {
 			s.log.Error("connection refused: occupancy unavailable", "app_id", app.ID, "err", err)
-			refuse(nc, &Error{4100, "Server is unavailable, try again"})
+			refuse(nc, head, &Error{4100, "Server is unavailable, try again"})
 		}
 		return
 	}
@@ -331,19 +337,20 @@ func (s *Server) accept(nc net.Conn, key, origin, protocol string) {
 	}
 	c := &Conn{srv: s, app: app, nc: nc, fd: fd}
 	c.lastSeen.Store(time.Now().UnixNano())
-	s.acceptMu.Lock()
+	s.acceptMu.RLock()
 	if !s.accepted.Load() {
-		s.acceptMu.Unlock()
+		s.acceptMu.RUnlock()
 		_ = s.occupancy.Disconnect(s.ctx, app.ID)
-		refuse(nc, errShutdown)
+		refuse(nc, head, errShutdown)
 		return
 	}
 	s.live.Add(1)
 	c.id = s.conns.add(c) // under acceptMu: Shutdown's close-all pass cannot miss it
-	s.acceptMu.Unlock()
+	s.acceptMu.RUnlock()
 	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
 		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
-	c.Send(eventFrame("pusher:connection_established", "", data))
+	// Written at once (the socket is empty), with the 101 when it is still to go.
+	c.send(prefixedEventFrame(head, "pusher:connection_established", "", data), true)
 	if err := c.watch(); err != nil {
 		s.log.Error("connection dropped: poller", "err", err)
 		c.release()
@@ -373,10 +380,10 @@ func (s *Server) forget(c *Conn) {
 }
 
 // refuse writes e and a close frame with its code to a socket that was never registered,
-// then closes it.
-func refuse(nc net.Conn, e *Error) {
+// after head (the 101 response when it is still to be written), then closes it.
+func refuse(nc net.Conn, head []byte, e *Error) {
 	_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-	bufs := net.Buffers{errorFrame(e), closeFrame(e.Code, e.Message)}
+	bufs := net.Buffers{head, errorFrame(e), closeFrame(e.Code, e.Message)}
 	_, _ = bufs.WriteTo(nc)
 	_ = nc.Close()
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/reverbd/reverbd/registry"
 )
@@ -23,8 +25,8 @@ type subscribeData struct {
 // the cached event of a cache channel). A refusal is channel-scoped and leaves the connection
 // open.
 func (c *Conn) subscribe(raw json.RawMessage) {
-	var d subscribeData
-	if err := json.Unmarshal(raw, &d); err != nil || d.Channel == "" {
+	d, ok := decodeSubscribe(raw)
+	if !ok || d.Channel == "" {
 		c.logClient(slog.LevelInfo, "invalid subscribe")
 		c.Send(errorFrame(errInvalidMessage))
 		return
@@ -39,7 +41,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 		c.subscribeUser(d.Channel)
 		return
 	}
-	channelData := channelDataString(d.ChannelData)
+	channelData := channelDataBytes(d.ChannelData)
 	if kind.IsPrivate() && !c.validAuth(d.Auth, d.Channel, kind, channelData) {
 		c.refuseSubscription(d.Channel, "Invalid signature")
 		return
@@ -101,7 +103,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	}
 	c.channels.add(subscription{channel: d.Channel, member: member})
 	if firstOfUser {
-		s.broadcast(c.app.ID, d.Channel, eventPayload(nil, "pusher_internal:member_added", d.Channel, memberData(member)), c.id)
+		s.broadcast(c.app.ID, d.Channel, memberAdded(d.Channel, member), c.id)
 	}
 	c.join(d.Channel, kind, member, succeeded)
 }
@@ -129,8 +131,8 @@ func (c *Conn) join(channel string, kind registry.Kind, member *registry.Member,
 
 // unsubscribe handles pusher:unsubscribe; an unknown channel is ignored (§3.7).
 func (c *Conn) unsubscribe(raw json.RawMessage) {
-	var d subscribeData
-	if err := json.Unmarshal(raw, &d); err != nil || d.Channel == "" {
+	d, ok := decodeSubscribe(raw)
+	if !ok || d.Channel == "" {
 		c.logClient(slog.LevelInfo, "invalid unsubscribe")
 		c.Send(errorFrame(errInvalidMessage))
 		return
@@ -172,8 +174,10 @@ func (s *Server) leave(c *Conn, channel string) {
 
 // memberRemoved is the payload of pusher_internal:member_removed for userID.
 func memberRemoved(channel, userID string) []byte {
-	data := `{"user_id":` + string(appendJSONStringBytes(userID)) + `}`
-	return eventPayload(nil, "pusher_internal:member_removed", channel, data)
+	var buf [128]byte
+	data := append(buf[:0], `{"user_id":`...)
+	data = append(appendJSONString(data, userID), '}')
+	return newEventPayload("pusher_internal:member_removed", channel, data)
 }
 
 // subscribeUser answers a subscription to #server-to-user-{id}: allowed only for the
@@ -198,52 +202,72 @@ func (c *Conn) refuseSubscription(channel, reason string) {
 }
 
 // validAuth checks "{key}:{signature}" against the string to sign of §3.2, in constant time.
-func (c *Conn) validAuth(auth, channel string, kind registry.Kind, channelData string) bool {
+func (c *Conn) validAuth(auth, channel string, kind registry.Kind, channelData []byte) bool {
 	key, sig, ok := strings.Cut(auth, ":")
 	if !ok || key != c.app.Key || sig == "" {
 		return false
 	}
-	msg := c.id + ":" + channel
+	var msg string
 	if kind.IsPresence() {
-		msg += ":" + channelData
+		msg = c.id + ":" + channel + ":" + string(channelData)
+	} else {
+		msg = c.id + ":" + channel
 	}
 	return registry.ValidSignature(c.app.Secret, msg, sig)
 }
 
-// channelDataString returns channel_data as the exact text the app signed: the string's
-// value when it is a JSON string, else the raw JSON.
-func channelDataString(raw json.RawMessage) string {
+// channelDataBytes returns channel_data as the exact text the app signed: the string's
+// value when it is a JSON string, else the raw JSON. The result may alias raw.
+func channelDataBytes(raw json.RawMessage) []byte {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
-		return ""
+		return nil
 	}
 	if raw[0] == '"' {
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
+		if s, ok := stringBytes(raw); ok {
 			return s
 		}
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return []byte(s)
+		}
 	}
-	return string(raw)
+	return raw
 }
 
 // parseMember reads user_id (a non-empty string or a number) and user_info from channel_data.
-func parseMember(channelData string) (*registry.Member, bool) {
+// The member holds copies of what it keeps.
+func parseMember(channelData []byte) (*registry.Member, bool) {
+	id, rawID, info, ok := fastMember(channelData)
+	if !ok {
+		id, rawID, info, ok = jsonMember(channelData)
+	}
+	if !ok {
+		return nil, false
+	}
+	// One copy holds both: RawID first, then Info.
+	kept := append(append(make([]byte, 0, len(rawID)+len(info)), rawID...), info...)
+	m := &registry.Member{UserID: id, RawID: kept[:len(rawID):len(rawID)]}
+	if len(info) > 0 {
+		m.Info = kept[len(rawID):]
+	}
+	return m, true
+}
+
+// jsonMember is parseMember's encoding/json path: the user id's string form, the user_id and
+// user_info JSON (aliasing channelData or not), and whether user_id is usable.
+func jsonMember(channelData []byte) (id string, rawID, info []byte, ok bool) {
 	var d struct {
 		UserID   json.RawMessage `json:"user_id"`
 		UserInfo json.RawMessage `json:"user_info"`
 	}
-	if json.Unmarshal([]byte(channelData), &d) != nil {
-		return nil, false
+	if json.Unmarshal(channelData, &d) != nil {
+		return "", nil, nil, false
 	}
-	id, ok := idString(d.UserID)
-	if !ok {
-		return nil, false
+	if id, ok = idString(d.UserID); !ok {
+		return "", nil, nil, false
 	}
-	m := &registry.Member{UserID: id, RawID: bytes.Clone(d.UserID)}
-	if info := bytes.TrimSpace(d.UserInfo); len(info) > 0 {
-		m.Info = bytes.Clone(info)
-	}
-	return m, true
+	return id, d.UserID, bytes.TrimSpace(d.UserInfo), true
 }
 
 // idString turns a JSON user id into its string form: a string's value or a number's text.
@@ -266,14 +290,18 @@ func idString(raw json.RawMessage) (string, bool) {
 	return n.String(), true
 }
 
-// memberData is the data of member_added: {"user_id":…,"user_info":…}.
-func memberData(m *registry.Member) string {
-	b := append([]byte(`{"user_id":`), appendJSONStringBytes(m.UserID)...)
+// memberAdded is the payload of pusher_internal:member_added for m; its data is
+// {"user_id":…,"user_info":…}.
+func memberAdded(channel string, m *registry.Member) []byte {
+	var buf [256]byte
+	data := append(buf[:0], `{"user_id":`...)
+	data = appendJSONString(data, m.UserID)
 	if m.Info != nil {
-		b = append(b, `,"user_info":`...)
-		b = append(b, m.Info...)
+		data = append(data, `,"user_info":`...)
+		data = append(data, m.Info...)
 	}
-	return string(append(b, '}'))
+	data = append(data, '}')
+	return newEventPayload("pusher_internal:member_added", channel, data)
 }
 
 // succeededFrame is pusher_internal:subscription_succeeded; for presence channels its data
@@ -289,30 +317,63 @@ func (c *Conn) succeededFrame(channel string, kind registry.Kind) ([]byte, bool)
 		c.Send(subscriptionErrorFrame(channel, "ServerError", "Presence members could not be read", 500))
 		return nil, false
 	}
-	b := []byte(`{"presence":{"count":`)
-	b = strconv.AppendInt(b, int64(len(members)), 10)
-	b = append(b, `,"ids":[`...)
-	for i, m := range members {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, m.RawID...)
+	buf := presenceBuffers.Get().(*[]byte)
+	data := appendPresenceData((*buf)[:0], members)
+	frame := escapedEventFrame("pusher_internal:subscription_succeeded", channel, data)
+	if cap(data) <= maxPooledPresence {
+		*buf = data[:0]
+		presenceBuffers.Put(buf)
 	}
-	b = append(b, `],"hash":{`...)
+	return frame, true
+}
+
+// presenceBuffers hold the member lists of presence subscription_succeeded frames while the
+// frames are built; a list over maxPooledPresence is left to the garbage collector.
+var presenceBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+const maxPooledPresence = 64 << 10
+
+// appendPresenceData appends the data of a presence subscription_succeeded,
+// {"presence":{"count":n,"ids":[…],"hash":{id:info,…}}}, already escaped as the
+// content of the JSON string the frame carries it in: each member's parts are escaped on
+// their own (see appendJSONStringContent), not the whole list once more.
+func appendPresenceData(b []byte, members []registry.Member) []byte {
+	b = append(b, `{\"presence\":{\"count\":`...)
+	b = strconv.AppendInt(b, int64(len(members)), 10)
+	b = append(b, `,\"ids\":[`...)
 	for i, m := range members {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, m.UserID)
+		b = appendJSONStringContent(b, m.RawID)
+	}
+	b = append(b, `],\"hash\":{`...)
+	var quoted [64]byte
+	for i, m := range members {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if plainJSON(m.UserID) {
+			b = append(append(append(b, `\"`...), m.UserID...), `\"`...) // escaped twice, unchanged
+		} else {
+			b = appendJSONStringContent(b, appendJSONString(quoted[:0], m.UserID))
+		}
 		b = append(b, ':')
 		if m.Info != nil {
-			b = append(b, m.Info...)
+			b = appendJSONStringContent(b, m.Info)
 		} else {
 			b = append(b, "null"...)
 		}
 	}
-	b = append(b, "}}}"...)
-	return eventFrame("pusher_internal:subscription_succeeded", channel, string(b)), true
+	return append(b, "}}}"...)
 }
 
-func appendJSONStringBytes(s string) []byte { return appendJSONString(nil, s) }
+// plainJSON reports whether s is the same once escaped as JSON string content.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}

@@ -62,9 +62,12 @@ func start(ctx context.Context, args []string, stderr io.Writer) error {
 }
 
 // listen binds addr; when the port is taken, the error says what usually holds it and which
-// setting moves reverbd elsewhere.
+// setting moves reverbd elsewhere. Accepted connections get no TCP keep-alive: WebSockets
+// have the protocol's ping, HTTP connections the server's idle timeout, and each accept
+// would otherwise cost four more system calls and every idle socket a probe each 15 s.
 func listen(addr, setting string) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if errors.Is(err, syscall.EADDRINUSE) {
 		return nil, fmt.Errorf("listen on %s: address already in use: another reverbd, or Reverb's `php artisan reverb:start`, may be running on this port; stop it or choose another port (%s)", addr, setting)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -25,13 +26,26 @@ type Poller[T comparable] struct {
 	epfd   int
 	wakefd int // eventfd that interrupts EpollWait when Close is called
 
-	// mu guards fds, tags and closed. Every use of epfd and wakefd outside Run happens
-	// under it with closed unset: once Close has run, their numbers may belong to other files.
+	// mu guards closed. Every use of epfd and wakefd outside Run happens under it (read
+	// locked) with closed unset: once Close has run, their numbers may belong to other files.
 	mu     sync.RWMutex
-	fds    map[int]registration[T] // registered fd → its owner
-	tags   uint32                  // the last tag given to a registration
 	closed bool
+	tags   atomic.Uint32 // the last tag given to a registration
+
+	// shards hold the registrations by fd. The calls on one fd (Add, Rearm, Remove, and Run's
+	// look-up of its events) are ordered by its shard's lock, held across their epoll_ctl, so
+	// calls on different sockets rarely wait for each other.
+	shards [shardCount]shard[T]
 }
+
+const shardCount = 64
+
+type shard[T comparable] struct {
+	mu  sync.Mutex
+	fds map[int]registration[T] // registered fd → its owner
+}
+
+func (p *Poller[T]) shard(fd int) *shard[T] { return &p.shards[uint(fd)%shardCount] }
 
 // registration is a registered fd's owner and the tag its events carry (in the event data
 // next to the fd), so that an event read just before the fd was removed is not taken for
@@ -57,7 +71,11 @@ func New[T comparable]() (*Poller[T], error) {
 		unix.Close(wakefd)
 		return nil, fmt.Errorf("netpoll: watch eventfd: %w", err)
 	}
-	return &Poller[T]{epfd: epfd, wakefd: wakefd, fds: map[int]registration[T]{}}, nil
+	p := &Poller[T]{epfd: epfd, wakefd: wakefd}
+	for i := range p.shards {
+		p.shards[i].fds = map[int]registration[T]{}
+	}
+	return p, nil
 }
 
 // FD returns the file descriptor of conn without duplicating it (conn.File would dup it
@@ -80,21 +98,23 @@ func FD(conn net.Conn) (int, error) {
 
 // Add registers fd with its owner value and arms one readiness notification.
 func (p *Poller[T]) Add(fd int, owner T) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	if p.closed {
 		return ErrClosed
 	}
-	return p.add(fd, owner)
+	sh := p.shard(fd)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return p.add(sh, fd, owner)
 }
 
-// add is Add with p.mu held.
-func (p *Poller[T]) add(fd int, owner T) error {
-	p.tags++
-	r := registration[T]{owner: owner, tag: p.tags}
-	p.fds[fd] = r
+// add is Add with p.mu read-locked and sh, fd's shard, locked.
+func (p *Poller[T]) add(sh *shard[T], fd int, owner T) error {
+	r := registration[T]{owner: owner, tag: p.tags.Add(1)}
+	sh.fds[fd] = r
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, r.event(fd)); err != nil {
-		delete(p.fds, fd)
+		delete(sh.fds, fd)
 		return fmt.Errorf("netpoll: add: %w", err)
 	}
 	return nil
@@ -109,7 +129,10 @@ func (p *Poller[T]) Rearm(fd int, owner T) error {
 	if p.closed {
 		return nil
 	}
-	r, ok := p.fds[fd]
+	sh := p.shard(fd)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r, ok := sh.fds[fd]
 	if !ok || r.owner != owner {
 		return nil
 	}
@@ -123,19 +146,23 @@ func (p *Poller[T]) Rearm(fd int, owner T) error {
 // so that a new socket reusing the number is never mistaken for the old one. After Close it
 // does nothing.
 func (p *Poller[T]) Remove(fd int, owner T) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.closed {
-		p.remove(fd, owner)
-	}
-}
-
-// remove is Remove with p.mu held.
-func (p *Poller[T]) remove(fd int, owner T) {
-	if r, ok := p.fds[fd]; !ok || r.owner != owner {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
 		return
 	}
-	delete(p.fds, fd)
+	sh := p.shard(fd)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	p.remove(sh, fd, owner)
+}
+
+// remove is Remove with p.mu read-locked and sh, fd's shard, locked.
+func (p *Poller[T]) remove(sh *shard[T], fd int, owner T) {
+	if r, ok := sh.fds[fd]; !ok || r.owner != owner {
+		return
+	}
+	delete(sh.fds, fd)
 	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil) // fails only if already gone
 }
 
@@ -162,13 +189,14 @@ func (p *Poller[T]) Run(ctx context.Context, ready func(T)) error {
 			return fmt.Errorf("netpoll: wait: %w", err)
 		}
 		batch = batch[:0]
-		p.mu.RLock()
 		for _, ev := range events[:n] {
-			if r, ok := p.fds[int(ev.Fd)]; ok && uint32(ev.Pad) == r.tag {
+			sh := p.shard(int(ev.Fd))
+			sh.mu.Lock()
+			if r, ok := sh.fds[int(ev.Fd)]; ok && uint32(ev.Pad) == r.tag {
 				batch = append(batch, r.owner)
 			}
+			sh.mu.Unlock()
 		}
-		p.mu.RUnlock()
 		for _, owner := range batch {
 			ready(owner)
 		}

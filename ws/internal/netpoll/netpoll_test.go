@@ -186,28 +186,29 @@ func TestStaleEventNotHandedToNewOwner(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	poke()      // Run is waiting for events
-	p.mu.Lock() // Run reads the event, then waits here to look up its owner
+	poke() // Run is waiting for events
+	sh := p.shard(old)
+	sh.mu.Lock() // Run reads the event, then waits here to look up its owner
 	if _, err := unix.Write(oldPeer, []byte{1}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond)
 	// Meanwhile the socket is removed and closed, and a new socket gets its number.
-	p.remove(old, 1)
+	p.remove(sh, old, 1)
 	unix.Close(old)
 	fresh, freshPeer := socketPair(t) // the lowest free numbers: the old one among them
 	if freshPeer == old {
 		fresh = freshPeer
 	}
 	if fresh != old {
-		p.mu.Unlock()
+		sh.mu.Unlock()
 		t.Fatalf("number %d not taken by the new socket (%d)", old, fresh)
 	}
-	if err := p.add(fresh, 2); err != nil {
-		p.mu.Unlock()
+	if err := p.add(sh, fresh, 2); err != nil {
+		sh.mu.Unlock()
 		t.Fatal(err)
 	}
-	p.mu.Unlock()
+	sh.mu.Unlock()
 
 	// A later event shows that Run has dealt with the stale one.
 	if _, err := unix.Write(otherPeer, []byte{1}); err != nil {
