@@ -60,7 +60,8 @@ type Params struct {
 	MaxHeaderBytes int
 	// MaxHandshakes is the most connections the Listener holds before they are upgraded or
 	// handed to the HTTP server; past it a new connection waits up to 1 s for a slot, then
-	// is closed. Zero means 1024.
+	// is closed. Zero means 16384: far more than a reconnect storm keeps in flight, so the
+	// accept loop does not stall, while the bound still caps a flood (about 10 KiB each).
 	MaxHandshakes int
 }
 
@@ -127,7 +128,7 @@ func New(p Params) (*Server, error) {
 		handshakeTimeout: orDefault(p.HandshakeTimeout, 10*time.Second),
 		maxHeaderBytes:   orDefault(p.MaxHeaderBytes, DefaultMaxHeaderBytes),
 	}
-	s.hs.init(orDefault(p.MaxHandshakes, 1024))
+	s.hs.init(orDefault(p.MaxHandshakes, 16384))
 	s.hub = newHub()
 	s.conns.init()
 	s.writers.start(max(runtime.GOMAXPROCS(0), 2))
