@@ -61,39 +61,57 @@ func (p clusterPublisher) PublishFrame(ctx context.Context, appID, channel, exce
 	return p.c.relay.PublishFrame(ctx, appID, channel, except, payload)
 }
 
-// goneTimeout bounds publishing one member_removed of a reaped node to the other nodes, so a
-// Redis that hangs holds a reap for at most this long per member.
-const goneTimeout = time.Second
+// announceTimeout bounds publishing one member event of a repair (a reap, a write-back) to
+// the other nodes, so a Redis that hangs holds a repair for at most this long.
+const announceTimeout = time.Second
 
-// start runs the relay's subscriber, the lease, and the watch that re-asserts this node's
-// state when Redis comes back; members of a node found dead are removed here and on every
-// other node (exactly once cluster-wide, decided by the occupancy).
+// start runs the relay's subscriber, the lease (with the reaping of dead nodes and the
+// write-back of this node's state whenever Redis lost it), and the watch that asks for a
+// write-back when Redis comes back after an outage.
 func (c *cluster) start(srv *ws.Server, rdb redis.UniversalClient) {
-	hub := srv.Hub()
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.wg.Go(func() { c.runRelay(ctx) })
 	c.wg.Go(func() {
-		gone := func(appID, channel, userID string) {
-			payload := memberRemoved(channel, userID)
-			hub.DeliverFrame(appID, channel, "", payload)
-			pctx, cancel := context.WithTimeout(ctx, goneTimeout)
-			defer cancel()
-			if err := c.relay.PublishFrame(pctx, appID, channel, "", payload); err != nil {
-				c.log.Warn("member_removed not sent to the other nodes", "app_id", appID, "channel", channel, "err", err)
-			}
-		}
-		if err := c.occupancy.Run(ctx, gone); err != nil {
+		if err := c.occupancy.Run(ctx, func(changes []registry.MemberChange) { c.announce(ctx, srv.Hub(), changes) }); err != nil {
 			c.log.Error("lease stopped", "err", err)
 		}
 	})
-	c.wg.Go(func() { c.watchRedis(ctx, srv, rdb) })
+	c.wg.Go(func() { c.watchRedis(ctx, rdb) })
 }
 
-// watchRedis pings Redis every second; when it answers again after failing, this node's
-// connections and members are written into Redis again, so the cluster state converges
-// (a Redis restarted without persistence has lost them).
-func (c *cluster) watchRedis(ctx context.Context, srv *ws.Server, rdb redis.UniversalClient) {
+// announce tells every node's clients, this node's included, the member changes a repair of
+// the shared state made: member_removed for the members of a reaped node (the occupancy
+// decides once for the cluster which ones), member_added and member_removed for what a
+// write-back of this node's state changed. This node's clients are told after a relay probe,
+// so the member events that others published before (a reaper's member_removed, read only
+// now by a node that was paused) reach them first.
+func (c *cluster) announce(ctx context.Context, hub *ws.Hub, changes []registry.MemberChange) {
+	if c.subscribed.Load() {
+		pctx, cancel := context.WithTimeout(ctx, announceTimeout)
+		_ = c.relay.Probe(pctx)
+		cancel()
+	}
+	var failed error
+	for _, ch := range changes {
+		payload := memberEvent(ch)
+		hub.DeliverFrame(ch.AppID, ch.Channel, "", payload)
+		if failed != nil {
+			continue // Redis is not answering: the others will not hear the rest either
+		}
+		pctx, cancel := context.WithTimeout(ctx, announceTimeout)
+		failed = c.relay.PublishFrame(pctx, ch.AppID, ch.Channel, "", payload)
+		cancel()
+	}
+	if failed != nil {
+		c.log.Warn("member events not sent to the other nodes", "count", len(changes), "err", failed)
+	}
+}
+
+// watchRedis pings Redis every second and keeps the relay's readiness; when Redis answers
+// again after failing, it asks for this node's connections and members to be written back
+// (a Redis restarted without persistence has lost them, and writes failed meanwhile).
+func (c *cluster) watchRedis(ctx context.Context, rdb redis.UniversalClient) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	up := true
@@ -111,11 +129,8 @@ func (c *cluster) watchRedis(ctx context.Context, srv *ws.Server, rdb redis.Univ
 		c.subscribed.Store(ok && c.relay.Probe(pctx) == nil)
 		cancel()
 		if ok && !up {
-			if err := srv.Reassert(ctx); err != nil {
-				c.log.Warn("re-asserting this node's state failed; retrying", "err", err)
-				continue // stay "down" so the next tick tries again
-			}
-			c.log.Info("redis is back: this node's connections and members are re-asserted")
+			c.log.Info("redis is back: this node's connections and members are written back")
+			c.occupancy.RequestReassert()
 		}
 		up = ok
 	}
@@ -155,9 +170,17 @@ func (n localNode) DeliverFrame(appID, channel, except string, payload []byte) {
 }
 func (n localNode) TerminateUser(appID, userID string) { n.srv.TerminateUser(appID, userID) }
 
-// memberRemoved is the pusher_internal:member_removed frame payload for userID.
-func memberRemoved(channel, userID string) []byte {
-	return ws.EventPayload("pusher_internal:member_removed", channel, `{"user_id":`+ws.JSONString(userID)+`}`)
+// memberEvent is the pusher_internal:member_added or member_removed frame payload of a
+// member change.
+func memberEvent(c registry.MemberChange) []byte {
+	data := `{"user_id":` + ws.JSONString(c.Member.UserID)
+	if !c.Added {
+		return ws.EventPayload("pusher_internal:member_removed", c.Channel, data+`}`)
+	}
+	if c.Member.Info != nil {
+		data += `,"user_info":` + string(c.Member.Info)
+	}
+	return ws.EventPayload("pusher_internal:member_added", c.Channel, data+`}`)
 }
 
 func newNodeID() string {
