@@ -98,6 +98,7 @@ var (
 	subscribeScript   = occupancyScript("subscribe")
 	unsubscribeScript = occupancyScript("unsubscribe")
 	membersScript     = occupancyScript("members")
+	membersOfScript   = occupancyScript("members_of")
 	reapScript        = occupancyScript("reap")
 )
 
@@ -274,6 +275,31 @@ func (o *RedisOccupancy) Members(ctx context.Context, appID, channel string) ([]
 			return nil, err
 		}
 		out = append(out, m)
+	}
+	return out, nil
+}
+
+// MembersOf returns, for each of userIDs, the user's member on the presence channel as Redis
+// has it now, or nil when the user is not on the channel. A repair's announcements are made
+// from it, so that they tell the state as it is when they go out.
+func (o *RedisOccupancy) MembersOf(ctx context.Context, appID, channel string, userIDs []string) ([]*Member, error) {
+	args := make([]any, 0, 3*len(userIDs))
+	for _, u := range userIDs {
+		args = append(args, appID, channel, u)
+	}
+	res, err := o.run(ctx, membersOfScript, args...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("registry: members of %s: %w", channel, err)
+	}
+	out := make([]*Member, len(userIDs))
+	for i := range out {
+		if i < len(res) && res[i] != "" {
+			m, err := decodeMember(res[i])
+			if err != nil {
+				return nil, err
+			}
+			out[i] = &m
+		}
 	}
 	return out, nil
 }

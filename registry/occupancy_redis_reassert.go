@@ -10,7 +10,6 @@ import (
 var (
 	reassertScript       = occupancyScript("reassert")
 	reassertRemoveScript = occupancyScript("reassert_remove")
-	membersOfScript      = occupancyScript("members_of")
 )
 
 // reassertBatchTimeout bounds one batch of a write-back: the node's own writes wait for it.
@@ -82,15 +81,11 @@ func (o *RedisOccupancy) reassert(ctx context.Context, announce func([]MemberCha
 			return st, err
 		}
 	}
-	for len(left) > 0 {
-		n := min(len(left), o.batch)
-		changes, err := o.presenceOf(ctx, left[:n])
-		if err != nil {
-			return st, err
-		}
-		left = left[n:]
-		say(changes)
+	changes, err := o.presenceOf(ctx, left)
+	if err != nil {
+		return st, err
 	}
+	say(changes)
 	return st, nil
 }
 
@@ -208,23 +203,15 @@ func (o *RedisOccupancy) removeItems(ctx context.Context, set string, items []st
 // presenceOf reports each user as Redis now has it: present (member_added, with the member)
 // or gone (member_removed).
 func (o *RedisOccupancy) presenceOf(ctx context.Context, users []userKey) ([]MemberChange, error) {
-	args := make([]any, 0, 3*len(users))
-	for _, u := range users {
-		args = append(args, u.app, u.channel, u.user)
-	}
-	res, err := o.run(ctx, membersOfScript, args...).StringSlice()
-	if err != nil {
-		return nil, fmt.Errorf("registry: reassert node %s: members: %w", o.node, err)
-	}
 	changes := make([]MemberChange, 0, len(users))
-	for i, u := range users {
+	for _, u := range users {
+		ms, err := o.MembersOf(ctx, u.app, u.channel, []string{u.user})
+		if err != nil {
+			return nil, fmt.Errorf("registry: reassert node %s: %w", o.node, err)
+		}
 		c := MemberChange{AppID: u.app, Channel: u.channel, Member: Member{UserID: u.user}}
-		if i < len(res) && res[i] != "" {
-			m, err := decodeMember(res[i])
-			if err != nil {
-				return nil, err
-			}
-			c.Member, c.Added = m, true
+		if ms[0] != nil {
+			c.Member, c.Added = *ms[0], true
 		}
 		changes = append(changes, c)
 	}

@@ -396,3 +396,16 @@ func newSocketID() string {
 	b = append(b, '.')
 	return string(strconv.AppendUint(b, rand.Uint64N(1e10)+1, 10))
 }
+
+// AnnounceMembers tells the members of a presence channel, on this node and the others, the
+// member events that a repair of the shared state made (the reap of a dead node, this node's
+// state written back). It holds the channel's presence lock, which this node's own
+// subscribes and leaves hold while they update the occupancy and tell the members, so events
+// builds the payloads from the state as it is then and they go out in order with this node's
+// own member events.
+func (s *Server) AnnounceMembers(appID, channel string, events func() [][]byte) {
+	defer s.hub.lockPresence(appID, channel)()
+	for _, payload := range events() {
+		s.broadcast(appID, channel, payload, "")
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,9 +63,8 @@ func (p clusterPublisher) PublishFrame(ctx context.Context, appID, channel, exce
 	return p.c.relay.PublishFrame(ctx, appID, channel, except, payload)
 }
 
-// announceTimeout bounds publishing one member event of a repair (a reap, a write-back) to
-// the other nodes, so a Redis that hangs holds a repair for at most this long.
-const announceTimeout = time.Second
+// probeTimeout bounds the relay probe that comes before a repair's announcements.
+const probeTimeout = time.Second
 
 // start runs the relay's subscriber, the lease (with the reaping of dead nodes and the
 // write-back of this node's state whenever Redis lost it), and the watch that asks for a
@@ -73,38 +74,60 @@ func (c *cluster) start(srv *ws.Server, rdb redis.UniversalClient) {
 	c.cancel = cancel
 	c.wg.Go(func() { c.runRelay(ctx) })
 	c.wg.Go(func() {
-		if err := c.occupancy.Run(ctx, func(changes []registry.MemberChange) { c.announce(ctx, srv.Hub(), changes) }); err != nil {
+		if err := c.occupancy.Run(ctx, func(changes []registry.MemberChange) { c.announce(ctx, srv, changes) }); err != nil {
 			c.log.Error("lease stopped", "err", err)
 		}
 	})
 	c.wg.Go(func() { c.watchRedis(ctx, rdb) })
 }
 
-// announce tells every node's clients, this node's included, the member changes a repair of
-// the shared state made: member_removed for the members of a reaped node (the occupancy
-// decides once for the cluster which ones), member_added and member_removed for what a
-// write-back of this node's state changed. This node's clients are told after a relay probe,
-// so the member events that others published before (a reaper's member_removed, read only
-// now by a node that was paused) reach them first.
-func (c *cluster) announce(ctx context.Context, hub *ws.Hub, changes []registry.MemberChange) {
+// announce tells every node's clients, this node's included, about the members that a
+// repair of the shared state changed: the members of a reaped node (the occupancy decides
+// once for the cluster which ones), and what a write-back of this node's state added or
+// removed. Each user is announced as Redis has it when the event goes out (member_added or
+// member_removed), under the channel's presence lock (ws.Server.AnnounceMembers), so a
+// subscribe or leave of this node that raced the repair cannot be told out of order.
+//
+// A relay probe comes first, so that member events the others published before (a
+// reaper's member_removed, which a node that was paused reads only now) reach this node's
+// clients before these.
+func (c *cluster) announce(ctx context.Context, srv *ws.Server, changes []registry.MemberChange) {
 	if c.subscribed.Load() {
-		pctx, cancel := context.WithTimeout(ctx, announceTimeout)
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		_ = c.relay.Probe(pctx)
 		cancel()
 	}
-	var failed error
+	type channelKey struct{ app, channel string }
+	var order []channelKey
+	made := map[channelKey]map[string]registry.MemberChange{} // per channel, user → last change
 	for _, ch := range changes {
-		payload := memberEvent(ch)
-		hub.DeliverFrame(ch.AppID, ch.Channel, "", payload)
-		if failed != nil {
-			continue // Redis is not answering: the others will not hear the rest either
+		k := channelKey{ch.AppID, ch.Channel}
+		if made[k] == nil {
+			made[k] = map[string]registry.MemberChange{}
+			order = append(order, k)
 		}
-		pctx, cancel := context.WithTimeout(ctx, announceTimeout)
-		failed = c.relay.PublishFrame(pctx, ch.AppID, ch.Channel, "", payload)
-		cancel()
+		made[k][ch.Member.UserID] = ch
 	}
-	if failed != nil {
-		c.log.Warn("member events not sent to the other nodes", "count", len(changes), "err", failed)
+	for _, k := range order {
+		srv.AnnounceMembers(k.app, k.channel, func() [][]byte {
+			users := slices.Sorted(maps.Keys(made[k]))
+			now, err := c.occupancy.MembersOf(ctx, k.app, k.channel, users)
+			if err != nil {
+				c.log.Warn("members not read again before their announcement; announced as changed", "channel", k.channel, "err", err)
+			}
+			payloads := make([][]byte, 0, len(users))
+			for i, u := range users {
+				ch := made[k][u]
+				if err == nil {
+					ch.Added = now[i] != nil
+					if ch.Added {
+						ch.Member = *now[i]
+					}
+				}
+				payloads = append(payloads, memberEvent(ch))
+			}
+			return payloads
+		})
 	}
 }
 
