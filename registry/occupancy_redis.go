@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -54,6 +55,10 @@ type RedisOccupancy struct {
 	writes sync.RWMutex
 	// kick asks Run to write this node's state back (capacity 1: requests coalesce).
 	kick chan struct{}
+	// leaving is set by Leave: the node's state is never written back again.
+	leaving atomic.Bool
+	// repair is held by a write-back and by Leave, which never run at once.
+	repair sync.Mutex
 }
 
 // RedisOccupancyParams configures NewRedisOccupancy.

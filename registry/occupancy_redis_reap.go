@@ -52,7 +52,7 @@ func (o *RedisOccupancy) reassertLoop(ctx context.Context, announce func([]Membe
 		start := time.Now()
 		st, err := o.reassert(ctx, announce)
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && !errors.Is(err, errLeaving) {
 				o.log.Warn("registry: writing this node's state back failed; retrying after the next lease renewal", "node", o.node, "err", err)
 			}
 			continue
@@ -129,6 +129,9 @@ func (o *RedisOccupancy) renew(ctx context.Context, first bool) error {
 	if err != nil {
 		return fmt.Errorf("registry: renew lease of node %s: %w", o.node, err)
 	}
+	if o.leaving.Load() {
+		return nil // Leave removed the state on purpose
+	}
 	expired, lost := errors.Is(prev.Err(), redis.Nil) && !first, marker.Val() == 0
 	if (expired || lost) && !first {
 		o.log.Warn("registry: this node's state may be missing from Redis; writing it back", "node", o.node,
@@ -157,9 +160,31 @@ func (o *RedisOccupancy) reapDead(ctx context.Context, announce func([]MemberCha
 
 // reap removes the state of node, batch by batch, if its lease has expired.
 func (o *RedisOccupancy) reap(ctx context.Context, node string, announce func([]MemberChange)) error {
+	return o.reapNode(ctx, node, false, announce)
+}
+
+// Leave removes this node's connections and subscriptions from Redis at once, for a
+// graceful stop: batch by batch, as a reap does, passing to announce each presence user
+// whose last connection on a channel was here. From then on the node's state is never
+// written back; connections that close afterwards find nothing left to remove, and a write
+// made meanwhile is removed as its connection closes.
+func (o *RedisOccupancy) Leave(ctx context.Context, announce func([]MemberChange)) error {
+	o.leaving.Store(true) // a write-back under way stops at its next batch
+	o.repair.Lock()
+	defer o.repair.Unlock()
+	return o.reapNode(ctx, o.node, true, announce)
+}
+
+// reapNode removes the state of node batch by batch; unless force is set, only while the
+// node's lease has expired.
+func (o *RedisOccupancy) reapNode(ctx context.Context, node string, force bool, announce func([]MemberChange)) error {
+	forced := ""
+	if force {
+		forced = "1"
+	}
 	removed := 0
 	for {
-		res, err := o.run(ctx, reapScript, node, o.batch).Slice()
+		res, err := o.run(ctx, reapScript, node, o.batch, forced).Slice()
 		if err != nil {
 			return fmt.Errorf("registry: reap node %s: %w", node, err)
 		}
@@ -179,7 +204,11 @@ func (o *RedisOccupancy) reap(ctx context.Context, node string, announce func([]
 		case 0: // alive
 			return nil
 		case 2:
-			o.log.Info("registry: reaped a node whose lease expired", "node", node, "members_removed", removed)
+			if force {
+				o.log.Info("registry: this node's state was removed", "node", node, "members_removed", removed)
+			} else {
+				o.log.Info("registry: reaped a node whose lease expired", "node", node, "members_removed", removed)
+			}
 			return nil
 		}
 	}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,6 +15,9 @@ var (
 
 // reassertBatchTimeout bounds one batch of a write-back: the node's own writes wait for it.
 const reassertBatchTimeout = 2 * time.Second
+
+// errLeaving ends a write-back when the node leaves the cluster (Leave).
+var errLeaving = errors.New("registry: the node is leaving")
 
 // RequestReassert asks Run to write this node's state back into Redis (see reassert), for
 // instance when Redis answers again after an outage. Requests made while one is pending
@@ -47,6 +51,11 @@ type reassertStats struct {
 // then the record is written; then what Redis holds for the node beyond the record is
 // removed. A failure leaves the node marked dirty: the next lease renewal tries again.
 func (o *RedisOccupancy) reassert(ctx context.Context, announce func([]MemberChange)) (st reassertStats, err error) {
+	o.repair.Lock()
+	defer o.repair.Unlock()
+	if o.leaving.Load() {
+		return st, errLeaving
+	}
 	keys, left, undo := o.book.begin()
 	defer func() {
 		if err != nil {
@@ -69,6 +78,9 @@ func (o *RedisOccupancy) reassert(ctx context.Context, announce func([]MemberCha
 		return st, fmt.Errorf("registry: reassert node %s: %w", o.node, err)
 	}
 	for len(keys) > 0 {
+		if o.leaving.Load() {
+			return st, errLeaving
+		}
 		var changes []MemberChange
 		keys, changes, err = o.reassertBatch(ctx, keys, &st)
 		if err != nil {

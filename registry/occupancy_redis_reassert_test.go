@@ -350,3 +350,42 @@ func TestRedisOccupancyReassertRacesWrites(t *testing.T) {
 		}
 	}
 }
+
+// A node stopping gracefully removes its connections and subscriptions at once and reports
+// the users whose last connection was there; a user still connected through another node
+// stays. Its state is not written back afterwards.
+func TestRedisOccupancyLeave(t *testing.T) {
+	nodes, _, _ := redisNodes(t, 2, 300*time.Millisecond)
+	a, b, ctx := nodes[0], nodes[1], context.Background()
+	a.batch = 2 // several batches
+	runNode(t, a, nil)
+	runNode(t, b, nil)
+	for i, u := range []string{"7", "9", "11"} {
+		s := fmt.Sprint("a.", i)
+		mustConnect(t, a, s)
+		mustSubscribe(t, a, "app", "presence-room", s, member(u), true)
+		mustSubscribe(t, a, "app", "orders", s, nil, false)
+	}
+	mustConnect(t, b, "b.1")
+	mustSubscribe(t, b, "app", "presence-room", "b.1", member("7"), false)
+	var log goneLog
+	if err := a.Leave(ctx, log.announce); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := log.snapshot(), map[string]int{"app presence-room 9": 1, "app presence-room 11": 1}; !reflect.DeepEqual(got, want) {
+		t.Errorf("announced %v, want %v", got, want)
+	}
+	want := state{Connections: 1, Channels: map[string]ChannelInfo{"presence-room": {SubscriptionCount: 1, UserCount: 1}},
+		Members: map[string][]string{"presence-room": {"7"}}}
+	if got := readState(t, b, "app"); !reflect.DeepEqual(got, want) {
+		t.Errorf("after a left: %+v, want %+v", got, want)
+	}
+	time.Sleep(400 * time.Millisecond) // more than a lease renewal of a
+	if got := readState(t, b, "app"); !reflect.DeepEqual(got, want) {
+		t.Errorf("a's state came back after it left: %+v", got)
+	}
+	// a's connections close afterwards: nothing is left to remove, nothing is reported.
+	if _, last, err := a.Unsubscribe(ctx, "app", "presence-room", "a.1"); err != nil || last {
+		t.Errorf("Unsubscribe after Leave = last %v, %v", last, err)
+	}
+}

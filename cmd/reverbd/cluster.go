@@ -29,6 +29,7 @@ type cluster struct {
 	log       *slog.Logger
 
 	subscribed atomic.Bool // the relay's subscription is confirmed
+	srv        *ws.Server  // set by start
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 }
@@ -71,7 +72,7 @@ const probeTimeout = time.Second
 // write-back when Redis comes back after an outage.
 func (c *cluster) start(srv *ws.Server, rdb redis.UniversalClient) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
+	c.cancel, c.srv = cancel, srv
 	c.wg.Go(func() { c.runRelay(ctx) })
 	c.wg.Go(func() {
 		if err := c.occupancy.Run(ctx, func(changes []registry.MemberChange) { c.announce(ctx, srv, changes) }); err != nil {
@@ -173,6 +174,18 @@ func (c *cluster) runRelay(ctx context.Context) {
 		case <-ctx.Done():
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// leave removes this node's members and connections from the shared state at once, for a
+// graceful stop before the sockets close, and tells every node's clients the members that
+// left (a user still connected through another node stays).
+func (c *cluster) leave(ctx context.Context) {
+	if c.srv == nil {
+		return // never started
+	}
+	if err := c.occupancy.Leave(ctx, func(changes []registry.MemberChange) { c.announce(ctx, c.srv, changes) }); err != nil {
+		c.log.Warn("this node's state was not removed at once; its connections remove it as they close", "err", err)
 	}
 }
 
