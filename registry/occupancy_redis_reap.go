@@ -11,13 +11,13 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// reapBatch is how many subscriptions of a dead node one reap script removes, so that a big
-// node does not block Redis for long.
+// reapBatch is how many entries (subscriptions, connections) of a node one reap or
+// write-back script handles, so that a big node does not block Redis for long.
 const reapBatch = 500
 
 // Run holds this node's lease, reaps dead nodes and writes this node's state back whenever
 // Redis lost it, until ctx ends; then it returns nil once its loops have stopped, leaving
-// this node's state in place (a graceful stop unsubscribes connections one by one).
+// this node's state in place (a graceful stop removes it first with Leave).
 //
 // The lease is renewed every LeaseTTL/3 on a goroutine of its own, each renewal bounded by
 // that interval, so a long reap (a big dead node, or an announcement waiting on Redis) never
