@@ -146,8 +146,8 @@ func TestTerminateConnections(t *testing.T) {
 func TestConnections(t *testing.T) {
 	e := newEnv(t, options{})
 	want(t, e.call(t, http.MethodGet, "/apps/3/connections", nil, ""), http.StatusOK, `{"connections":0}`)
-	for range 2 {
-		if err := e.occ.Connect(t.Context(), appID, 0); err != nil {
+	for _, socket := range []string{"1.1", "1.2"} {
+		if err := e.occ.Connect(t.Context(), appID, socket, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -36,6 +36,12 @@ const archiveSweepInterval = 5 * time.Second
 // archiveSweepInterval: Redis memory stays bounded however many events expire. A task the
 // handler itself finds stale is revoked (deleted at once, never archived). Successful tasks
 // are deleted at once (no retention).
+//
+// Lost tasks: a task whose worker's process dies while holding it stays active until asynq
+// archives it, one to two minutes later (30 s after its lease expired, on the recoverer's
+// next one-minute round); one try is the rule, so it is not retried. Run finds such a task
+// within DefaultLostAfter (see checkLost) and counts it in the worker's Stats as lost, with
+// a warning; the archive sweep reports those it did not find.
 type AsynqQueue struct {
 	worker    *Worker
 	rules     Rules
@@ -50,6 +56,8 @@ type AsynqQueue struct {
 	healthy atomic.Bool // Redis answered the last health check
 
 	enqueueOnly bool
+	lostAfter   time.Duration
+	lost        lostWatch // owned by Run's goroutine
 
 	mu      sync.Mutex
 	started bool // guarded by mu: the asynq server was started
@@ -74,7 +82,10 @@ type AsynqParams struct {
 	// EnqueueOnly leaves the tasks to workers in other processes (`reverbd worker`): Run
 	// checks Redis and sweeps the archive but runs no handler.
 	EnqueueOnly bool
-	Log         *slog.Logger
+	// LostAfter is how long a task may stay active while no live asynq server lists it
+	// before it counts as lost; zero means DefaultLostAfter.
+	LostAfter time.Duration
+	Log       *slog.Logger
 }
 
 // NewAsynqQueue returns a queue on p.Redis. It does not contact Redis.
@@ -85,10 +96,15 @@ func NewAsynqQueue(p AsynqParams) *AsynqQueue {
 	if p.ShutdownTimeout <= 0 {
 		p.ShutdownTimeout = 8 * time.Second
 	}
+	if p.LostAfter <= 0 {
+		p.LostAfter = DefaultLostAfter
+	}
 	q := &AsynqQueue{
 		worker: p.Worker, rules: p.Rules, queue: p.Queue, log: p.Log, rdb: p.Redis, enqueueOnly: p.EnqueueOnly,
 		client:    asynq.NewClientFromRedisClient(p.Redis),
 		inspector: asynq.NewInspectorFromRedisClient(p.Redis),
+		lostAfter: p.LostAfter,
+		lost:      lostWatch{unlisted: map[string]time.Time{}, reported: map[string]bool{}},
 	}
 	q.server = asynq.NewServerFromRedisClient(p.Redis, asynq.Config{
 		Concurrency:       max(p.Concurrency, 1),
@@ -125,8 +141,8 @@ func (q *AsynqQueue) Enqueue(ctx context.Context, ev registry.Event) error {
 	return nil
 }
 
-// Run implements Queue: it starts the asynq workers, checks Redis every second and sweeps
-// the archive, until ctx ends.
+// Run implements Queue: it starts the asynq workers, checks Redis and looks for lost tasks
+// every second and sweeps the archive, until ctx ends.
 func (q *AsynqQueue) Run(ctx context.Context) error {
 	q.healthy.Store(q.rdb.Ping(ctx).Err() == nil)
 	q.mu.Lock()
@@ -146,6 +162,8 @@ func (q *AsynqQueue) Run(ctx context.Context) error {
 	defer health.Stop()
 	sweep := time.NewTicker(archiveSweepInterval)
 	defer sweep.Stop()
+	lost := time.NewTicker(lostCheckInterval)
+	defer lost.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -153,6 +171,8 @@ func (q *AsynqQueue) Run(ctx context.Context) error {
 			return nil
 		case <-health.C:
 			q.checkHealth(ctx)
+		case <-lost.C:
+			q.checkLost(ctx)
 		case <-sweep.C:
 			q.SweepArchive()
 		}
@@ -198,8 +218,10 @@ func (q *AsynqQueue) checkHealth(ctx context.Context) {
 	}
 }
 
-// SweepArchive deletes the queue's archived tasks: expired broadcasts nobody will deliver.
+// SweepArchive deletes the queue's archived tasks: expired broadcasts nobody will deliver,
+// and lost ones, reported first if no process has reported them yet.
 func (q *AsynqQueue) SweepArchive() {
+	q.reportArchivedLost(context.Background())
 	n, err := q.inspector.DeleteAllArchivedTasks(q.queue)
 	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 		q.log.Debug("archive sweep failed", "err", err)

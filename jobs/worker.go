@@ -43,6 +43,7 @@ type Worker struct {
 	delivered   atomic.Uint64
 	stale       atomic.Uint64
 	cacheFailed atomic.Uint64
+	lost        atomic.Uint64
 }
 
 // WorkerParams configures a Worker.
@@ -80,12 +81,19 @@ type Stats struct {
 	// CacheFailed counts last events of cache channels that could not be stored; each of
 	// those events was delivered all the same.
 	CacheFailed uint64
+	// Lost counts the deliveries that a worker held when its process died (redis queue),
+	// found by this process: one try is the rule, so they were not retried (a worker that
+	// died just after making one cannot be told apart, and is counted too).
+	Lost uint64
 }
 
 // Stats returns the counters.
 func (w *Worker) Stats() Stats {
-	return Stats{Delivered: w.delivered.Load(), Stale: w.stale.Load(), CacheFailed: w.cacheFailed.Load()}
+	return Stats{Delivered: w.delivered.Load(), Stale: w.stale.Load(), CacheFailed: w.cacheFailed.Load(), Lost: w.lost.Load()}
 }
+
+// CountLost counts n deliveries that a queue backend found lost with a worker's process.
+func (w *Worker) CountLost(n int) { w.lost.Add(uint64(n)) }
 
 // Expired reports whether ev is past its delivery deadline.
 func (w *Worker) Expired(ev *registry.Event) bool {

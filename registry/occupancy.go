@@ -34,11 +34,12 @@ type ChannelInfo struct {
 // Occupancy is the shared state of connections, subscriptions and presence members that the
 // socket layer writes and the HTTP API reads. Implementations are safe for concurrent use.
 type Occupancy interface {
-	// Connect counts one more open connection of the app. With max > 0 it fails with
-	// ErrOverQuota, counting nothing, when the app already has max connections.
-	Connect(ctx context.Context, appID string, max int) error
-	// Disconnect undoes one Connect.
-	Disconnect(ctx context.Context, appID string) error
+	// Connect records socketID as an open connection of the app. With max > 0 it fails with
+	// ErrOverQuota, recording nothing, when the app already has max connections; the check
+	// and the write are one step. Connecting a socket already recorded changes nothing.
+	Connect(ctx context.Context, appID, socketID string, max int) error
+	// Disconnect removes the record of socketID; an unknown socket changes nothing.
+	Disconnect(ctx context.Context, appID, socketID string) error
 	// Connections returns the number of open connections of the app.
 	Connections(ctx context.Context, appID string) (int, error)
 
@@ -60,23 +61,14 @@ type Occupancy interface {
 	Members(ctx context.Context, appID, channel string) ([]Member, error)
 }
 
-// NodeConn is one of a node's connections with its subscriptions, for Reasserter.
-type NodeConn struct {
-	AppID         string
-	SocketID      string
-	Subscriptions []NodeSubscription
-}
-
-// NodeSubscription is one channel a NodeConn is subscribed to; Member is set on presence
-// channels.
-type NodeSubscription struct {
+// MemberChange is a presence member event that a repair of a shared Occupancy makes: the
+// reap of a dead node removes members, and a node writing its state back adds or removes
+// them. The clients on the channel must be told, on every node.
+type MemberChange struct {
+	AppID   string
 	Channel string
-	Member  *Member
-}
-
-// Reasserter is implemented by an Occupancy that several nodes share. ReassertNode replaces
-// what the store holds for this node with conns, after the store lost or missed updates (a
-// Redis restart or outage). It announces nothing: the clients already know these members.
-type Reasserter interface {
-	ReassertNode(ctx context.Context, conns []NodeConn) error
+	// Member is the user; on a removal only UserID is set.
+	Member Member
+	// Added is true for member_added, false for member_removed.
+	Added bool
 }

@@ -13,8 +13,8 @@ type MemoryOccupancy struct {
 }
 
 type appState struct {
-	connections int
-	channels    map[string]*channelState
+	sockets  map[string]struct{} // the open connections' socket ids
+	channels map[string]*channelState
 }
 
 type channelState struct {
@@ -37,30 +37,33 @@ func NewMemoryOccupancy() *MemoryOccupancy {
 func (o *MemoryOccupancy) app(appID string) *appState {
 	a := o.apps[appID]
 	if a == nil {
-		a = &appState{channels: map[string]*channelState{}}
+		a = &appState{sockets: map[string]struct{}{}, channels: map[string]*channelState{}}
 		o.apps[appID] = a
 	}
 	return a
 }
 
 // Connect implements Occupancy.
-func (o *MemoryOccupancy) Connect(_ context.Context, appID string, max int) error {
+func (o *MemoryOccupancy) Connect(_ context.Context, appID, socketID string, max int) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	a := o.app(appID)
-	if max > 0 && a.connections >= max {
+	if _, ok := a.sockets[socketID]; ok {
+		return nil
+	}
+	if max > 0 && len(a.sockets) >= max {
 		return ErrOverQuota
 	}
-	a.connections++
+	a.sockets[socketID] = struct{}{}
 	return nil
 }
 
 // Disconnect implements Occupancy.
-func (o *MemoryOccupancy) Disconnect(_ context.Context, appID string) error {
+func (o *MemoryOccupancy) Disconnect(_ context.Context, appID, socketID string) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if a := o.apps[appID]; a != nil && a.connections > 0 {
-		a.connections--
+	if a := o.apps[appID]; a != nil {
+		delete(a.sockets, socketID)
 	}
 	return nil
 }
@@ -70,7 +73,7 @@ func (o *MemoryOccupancy) Connections(_ context.Context, appID string) (int, err
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if a := o.apps[appID]; a != nil {
-		return a.connections, nil
+		return len(a.sockets), nil
 	}
 	return 0, nil
 }

@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -17,17 +18,20 @@ import (
 // RedisOccupancy is the Occupancy of a cluster: every node keeps connections, subscriptions
 // and presence members in one shared Redis, and each first/last decision and quota check is
 // one Lua script, so it is made once for the whole cluster. Each node holds a lease that Run
-// renews; Run on any node reaps the state of a node whose lease expired.
+// renews; Run on any node reaps the state of a node whose lease expired. Each node also keeps
+// its own record of what it holds, and Run writes it back whenever Redis lost it (see
+// reassert).
 //
 // Keys, all starting with the prefix P ({app} is the app id with '%' and ':' escaped as %25
 // and %3A; values, never keys, are parsed):
 //
 //	P:nodes                     set of node ids that may hold state
 //	P:lease:{node}              a node's lease (PX LeaseTTL)
+//	P:node:{node}:state         marker: the node's state is in Redis (gone: write it back)
 //	P:node:{node}:socks         set of "app\x00channel\x00socket" the node subscribed
-//	P:node:{node}:conns         hash app id → the node's connection count
+//	P:node:{node}:sockets       set of "app\x00socket": the node's connections
 //	P:seq                       counter giving presence members their join order
-//	P:app:{app}:conns           hash node → connection count (Connections is the sum)
+//	P:app:{app}:sockets         hash socket → node: the app's connections (Connections is HLEN)
 //	P:app:{app}:channels        set of occupied channel names
 //	P:app:{app}:ch:{ch}:socks   hash socket → node, or node "\x00" user id on presence channels
 //	P:app:{app}:ch:{ch}:users   hash user id → connection count
@@ -42,7 +46,19 @@ type RedisOccupancy struct {
 	node   string
 	ttl    time.Duration
 	log    *slog.Logger
-	batch  int // subscriptions one reap script removes; reapBatch except in tests
+	batch  int // entries one reap or reassert script handles; reapBatch except in tests
+
+	book *nodeBook
+	// writes is the barrier between the node's writes and a reassert batch: every write
+	// holds it shared while it changes the book and Redis, a batch holds it alone, so a batch
+	// never sees a write half done.
+	writes sync.RWMutex
+	// kick asks Run to write this node's state back (capacity 1: requests coalesce).
+	kick chan struct{}
+	// leaving is set by Leave: the node's state is never written back again.
+	leaving atomic.Bool
+	// repair is held by a write-back and by Leave, which never run at once.
+	repair sync.Mutex
 }
 
 // RedisOccupancyParams configures NewRedisOccupancy.
@@ -65,7 +81,10 @@ const DefaultLeaseTTL = 10 * time.Second
 // NewRedisOccupancy returns an Occupancy kept in p.Redis. It does no I/O; the node takes its
 // lease on its first write or when Run starts.
 func NewRedisOccupancy(p RedisOccupancyParams) *RedisOccupancy {
-	o := &RedisOccupancy{rdb: p.Redis, prefix: p.Prefix, node: p.NodeID, ttl: p.LeaseTTL, log: p.Log, batch: reapBatch}
+	o := &RedisOccupancy{
+		rdb: p.Redis, prefix: p.Prefix, node: p.NodeID, ttl: p.LeaseTTL, log: p.Log, batch: reapBatch,
+		book: newNodeBook(), kick: make(chan struct{}, 1),
+	}
 	if o.ttl <= 0 {
 		o.ttl = DefaultLeaseTTL
 	}
@@ -84,6 +103,7 @@ var (
 	subscribeScript   = occupancyScript("subscribe")
 	unsubscribeScript = occupancyScript("unsubscribe")
 	membersScript     = occupancyScript("members")
+	membersOfScript   = occupancyScript("members_of")
 	reapScript        = occupancyScript("reap")
 )
 
@@ -118,41 +138,43 @@ func (o *RedisOccupancy) chKey(appID, channel, suffix string) string {
 	return o.appKey(appID) + ":ch:" + channel + ":" + suffix
 }
 
-// Connect implements Occupancy; the quota holds across the cluster.
-func (o *RedisOccupancy) Connect(ctx context.Context, appID string, max int) error {
-	ok, err := o.run(ctx, connectScript, o.node, appID, max, o.ttlMillis()).Int()
+// Connect implements Occupancy; the quota holds across the cluster. A Connect that fails may
+// still have been recorded (a reply lost on the way): the node then writes its state back,
+// which removes the record.
+func (o *RedisOccupancy) Connect(ctx context.Context, appID, socketID string, max int) error {
+	o.writes.RLock()
+	defer o.writes.RUnlock()
+	ok, err := o.run(ctx, connectScript, o.node, appID, socketID, max, o.ttlMillis()).Int()
 	if err != nil {
+		o.book.failed(appID, "", nil)
 		return fmt.Errorf("registry: connect to app %s: %w", appID, err)
 	}
 	if ok == 0 {
 		return ErrOverQuota
 	}
+	o.book.connect(appID, socketID)
 	return nil
 }
 
 // Disconnect implements Occupancy.
-func (o *RedisOccupancy) Disconnect(ctx context.Context, appID string) error {
-	if err := o.run(ctx, disconnectScript, o.node, appID).Err(); err != nil {
+func (o *RedisOccupancy) Disconnect(ctx context.Context, appID, socketID string) error {
+	o.writes.RLock()
+	defer o.writes.RUnlock()
+	o.book.disconnect(appID, socketID)
+	if err := o.run(ctx, disconnectScript, o.node, appID, socketID).Err(); err != nil {
+		o.book.failed(appID, "", nil)
 		return fmt.Errorf("registry: disconnect from app %s: %w", appID, err)
 	}
 	return nil
 }
 
-// Connections implements Occupancy: the sum over every node.
+// Connections implements Occupancy: the connections of every node.
 func (o *RedisOccupancy) Connections(ctx context.Context, appID string) (int, error) {
-	counts, err := o.rdb.HVals(ctx, o.appKey(appID)+":conns").Result()
+	n, err := o.rdb.HLen(ctx, o.appKey(appID)+":sockets").Result()
 	if err != nil {
 		return 0, fmt.Errorf("registry: connections of app %s: %w", appID, err)
 	}
-	total := 0
-	for _, c := range counts {
-		n, err := strconv.Atoi(c)
-		if err != nil {
-			return 0, fmt.Errorf("registry: connections of app %s: bad count %q", appID, c)
-		}
-		total += n
-	}
-	return total, nil
+	return int(n), nil
 }
 
 // Subscribe implements Occupancy; first and the presence limit are decided across the
@@ -166,23 +188,33 @@ func (o *RedisOccupancy) Subscribe(ctx context.Context, appID, channel, socketID
 		}
 		args = append(args, m.UserID, b)
 	}
+	o.writes.RLock()
+	defer o.writes.RUnlock()
 	first, err := o.run(ctx, subscribeScript, args...).Int()
 	if err != nil {
+		o.book.failed(appID, channel, nil) // it may have been recorded all the same
 		return false, fmt.Errorf("registry: subscribe to %s: %w", channel, err)
 	}
 	if first < 0 {
 		return false, ErrPresenceFull
 	}
+	o.book.subscribe(appID, channel, socketID, m)
 	return first == 1, nil
 }
 
-// Unsubscribe implements Occupancy; last is decided across the cluster.
+// Unsubscribe implements Occupancy; last is decided across the cluster. When it fails, the
+// node's record forgets the subscription all the same, and the user's presence is checked
+// and announced once the node's state is written back.
 func (o *RedisOccupancy) Unsubscribe(ctx context.Context, appID, channel, socketID string) (string, bool, error) {
+	o.writes.RLock()
+	defer o.writes.RUnlock()
+	m := o.book.unsubscribe(appID, channel, socketID)
 	res, err := o.run(ctx, unsubscribeScript, appID, channel, socketID).Slice()
 	if errors.Is(err, redis.Nil) {
 		return "", false, nil
 	}
 	if err != nil {
+		o.book.failed(appID, channel, m)
 		return "", false, fmt.Errorf("registry: unsubscribe from %s: %w", channel, err)
 	}
 	user, _ := res[0].(string)
@@ -248,6 +280,31 @@ func (o *RedisOccupancy) Members(ctx context.Context, appID, channel string) ([]
 			return nil, err
 		}
 		out = append(out, m)
+	}
+	return out, nil
+}
+
+// MembersOf returns, for each of userIDs, the user's member on the presence channel as Redis
+// has it now, or nil when the user is not on the channel. A repair's announcements are made
+// from it, so that they tell the state as it is when they go out.
+func (o *RedisOccupancy) MembersOf(ctx context.Context, appID, channel string, userIDs []string) ([]*Member, error) {
+	args := make([]any, 0, 3*len(userIDs))
+	for _, u := range userIDs {
+		args = append(args, appID, channel, u)
+	}
+	res, err := o.run(ctx, membersOfScript, args...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("registry: members of %s: %w", channel, err)
+	}
+	out := make([]*Member, len(userIDs))
+	for i := range out {
+		if i < len(res) && res[i] != "" {
+			m, err := decodeMember(res[i])
+			if err != nil {
+				return nil, err
+			}
+			out[i] = &m
+		}
 	}
 	return out, nil
 }

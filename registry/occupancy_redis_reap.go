@@ -4,34 +4,67 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// reapBatch is how many subscriptions of a dead node one reap script removes, so that a big
-// node does not block Redis for long.
+// reapBatch is how many entries (subscriptions, connections) of a node one reap or
+// write-back script handles, so that a big node does not block Redis for long.
 const reapBatch = 500
 
-// Run holds this node's lease and reaps dead nodes until ctx ends, then returns nil once
-// both loops have stopped, leaving this node's state in place (a graceful stop unsubscribes
-// connections one by one).
+// Run holds this node's lease, reaps dead nodes and writes this node's state back whenever
+// Redis lost it, until ctx ends; then it returns nil once its loops have stopped, leaving
+// this node's state in place (a graceful stop removes it first with Leave).
 //
 // The lease is renewed every LeaseTTL/3 on a goroutine of its own, each renewal bounded by
-// that interval, so a long reap (a big dead node, or a gone callback waiting on Redis) never
+// that interval, so a long reap (a big dead node, or an announcement waiting on Redis) never
 // delays it. On its own ticker, also every LeaseTTL/3, Run reaps every node whose lease has
-// expired: it removes that node's connections and subscriptions and calls gone(appID,
-// channel, userID) for each presence user whose last connection on a channel was on the dead
-// node, exactly once across the cluster, however many nodes reap at the same time. Redis
-// errors are logged and retried on the next tick.
-func (o *RedisOccupancy) Run(ctx context.Context, gone func(appID, channel, userID string)) error {
+// expired: it removes that node's connections and subscriptions and passes to announce the
+// removal of each presence user whose last connection on a channel was on the dead node,
+// exactly once across the cluster, however many nodes reap at the same time.
+//
+// A renewal that finds this node's lease expired (other nodes may have reaped it) or its
+// state marker gone (Redis restarted empty, failed over or was flushed while the node's
+// connection stayed up), or that follows a write that failed, makes Run write the node's
+// state back (see reassert), as does RequestReassert; the member changes this makes go to
+// announce as well. Redis errors are logged and retried on the next tick.
+func (o *RedisOccupancy) Run(ctx context.Context, announce func([]MemberChange)) error {
 	o.renewOnce(ctx, true) // the lease comes first, so the node is listed before it reaps
 	var wg sync.WaitGroup
 	wg.Go(func() { o.holdLease(ctx) })
-	o.reapLoop(ctx, gone)
+	wg.Go(func() { o.reassertLoop(ctx, announce) })
+	o.reapLoop(ctx, announce)
 	wg.Wait()
 	return nil
+}
+
+// reassertLoop writes this node's state back each time it is asked to, until ctx ends.
+func (o *RedisOccupancy) reassertLoop(ctx context.Context, announce func([]MemberChange)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.kick:
+		}
+		start := time.Now()
+		st, err := o.reassert(ctx, announce)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, errLeaving) {
+				o.log.Warn("registry: writing this node's state back failed; retrying after the next lease renewal", "node", o.node, "err", err)
+			}
+			continue
+		}
+		level := slog.LevelInfo
+		if st == (reassertStats{}) {
+			level = slog.LevelDebug // a new node, or nothing to write
+		}
+		o.log.Log(ctx, level, "registry: this node's state was written back", "node", o.node,
+			"connections", st.sockets, "subscriptions", st.subscriptions,
+			"members_added", st.added, "members_removed", st.removed, "took", time.Since(start).Round(time.Millisecond))
+	}
 }
 
 // interval is how often the lease is renewed and dead nodes are looked for.
@@ -61,11 +94,11 @@ func (o *RedisOccupancy) renewOnce(ctx context.Context, first bool) {
 }
 
 // reapLoop reaps dead nodes every interval until ctx ends.
-func (o *RedisOccupancy) reapLoop(ctx context.Context, gone func(appID, channel, userID string)) {
+func (o *RedisOccupancy) reapLoop(ctx context.Context, announce func([]MemberChange)) {
 	t := time.NewTicker(o.interval())
 	defer t.Stop()
 	for {
-		if err := o.reapDead(ctx, gone); err != nil && ctx.Err() == nil {
+		if err := o.reapDead(ctx, announce); err != nil && ctx.Err() == nil {
 			o.log.Warn("registry: reaping dead nodes failed", "node", o.node, "err", err)
 		}
 		select {
@@ -76,30 +109,42 @@ func (o *RedisOccupancy) reapLoop(ctx context.Context, gone func(appID, channel,
 	}
 }
 
-// renew extends this node's lease and lists the node. A lease that had expired since the
-// last renewal means other nodes may have reaped this node's state; that is logged.
+// renew extends this node's lease and lists the node. A missing state marker (Redis lost
+// the node's state, or never had it: a node's first renewal), a lease that had expired since
+// the last renewal (other nodes may have reaped the node's state) or a write that failed
+// since asks for the state to be written back; the first two are logged, except on the
+// first renewal.
 func (o *RedisOccupancy) renew(ctx context.Context, first bool) error {
 	var prev *redis.StatusCmd
-	var list *redis.IntCmd
+	var list, marker *redis.IntCmd
 	_, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		prev = p.SetArgs(ctx, o.prefix+":lease:"+o.node, "1", redis.SetArgs{TTL: o.ttl, Get: true})
 		list = p.SAdd(ctx, o.prefix+":nodes", o.node)
+		marker = p.Exists(ctx, o.nodeKey("state"))
 		return nil
 	})
 	if errors.Is(err, redis.Nil) {
-		err = list.Err() // SET … GET of a missing key answers nil; checked below
+		err = errors.Join(list.Err(), marker.Err()) // SET … GET of a missing key answers nil; checked below
 	}
 	if err != nil {
 		return fmt.Errorf("registry: renew lease of node %s: %w", o.node, err)
 	}
-	if errors.Is(prev.Err(), redis.Nil) && !first {
-		o.log.Warn("registry: this node's lease had expired; other nodes may have reaped its state", "node", o.node)
+	if o.leaving.Load() {
+		return nil // Leave removed the state on purpose
+	}
+	expired, lost := errors.Is(prev.Err(), redis.Nil) && !first, marker.Val() == 0
+	if (expired || lost) && !first {
+		o.log.Warn("registry: this node's state may be missing from Redis; writing it back", "node", o.node,
+			"lease_expired", expired, "state_marker_missing", lost)
+	}
+	if expired || lost || o.book.isDirty() {
+		o.RequestReassert()
 	}
 	return nil
 }
 
 // reapDead reaps every listed node but this one whose lease has expired.
-func (o *RedisOccupancy) reapDead(ctx context.Context, gone func(appID, channel, userID string)) error {
+func (o *RedisOccupancy) reapDead(ctx context.Context, announce func([]MemberChange)) error {
 	nodes, err := o.rdb.SMembers(ctx, o.prefix+":nodes").Result()
 	if err != nil {
 		return fmt.Errorf("registry: list nodes: %w", err)
@@ -107,35 +152,63 @@ func (o *RedisOccupancy) reapDead(ctx context.Context, gone func(appID, channel,
 	var errs []error
 	for _, node := range nodes {
 		if node != o.node {
-			errs = append(errs, o.reap(ctx, node, gone))
+			errs = append(errs, o.reap(ctx, node, announce))
 		}
 	}
 	return errors.Join(errs...)
 }
 
 // reap removes the state of node, batch by batch, if its lease has expired.
-func (o *RedisOccupancy) reap(ctx context.Context, node string, gone func(appID, channel, userID string)) error {
+func (o *RedisOccupancy) reap(ctx context.Context, node string, announce func([]MemberChange)) error {
+	return o.reapNode(ctx, node, false, announce)
+}
+
+// Leave removes this node's connections and subscriptions from Redis at once, for a
+// graceful stop: batch by batch, as a reap does, passing to announce each presence user
+// whose last connection on a channel was here. From then on the node's state is never
+// written back; connections that close afterwards find nothing left to remove, and a write
+// made meanwhile is removed as its connection closes.
+func (o *RedisOccupancy) Leave(ctx context.Context, announce func([]MemberChange)) error {
+	o.leaving.Store(true) // a write-back under way stops at its next batch
+	o.repair.Lock()
+	defer o.repair.Unlock()
+	return o.reapNode(ctx, o.node, true, announce)
+}
+
+// reapNode removes the state of node batch by batch; unless force is set, only while the
+// node's lease has expired.
+func (o *RedisOccupancy) reapNode(ctx context.Context, node string, force bool, announce func([]MemberChange)) error {
+	forced := ""
+	if force {
+		forced = "1"
+	}
 	removed := 0
 	for {
-		res, err := o.run(ctx, reapScript, node, o.batch).Slice()
+		res, err := o.run(ctx, reapScript, node, o.batch, forced).Slice()
 		if err != nil {
 			return fmt.Errorf("registry: reap node %s: %w", node, err)
 		}
 		status, _ := res[0].(int64)
+		var changes []MemberChange
 		for i := 1; i+2 < len(res); i += 3 {
 			app, _ := res[i].(string)
 			channel, _ := res[i+1].(string)
 			user, _ := res[i+2].(string)
-			removed++
-			if gone != nil {
-				gone(app, channel, user)
-			}
+			changes = append(changes, MemberChange{AppID: app, Channel: channel, Member: Member{UserID: user}})
+		}
+		removed += len(changes)
+		if len(changes) > 0 && announce != nil {
+			announce(changes)
 		}
 		switch status {
 		case 0: // alive
 			return nil
 		case 2:
-			o.log.Info("registry: reaped a node whose lease expired", "node", node, "members_removed", removed)
+			if force {
+				o.log.Info("registry: this node's state was removed", "node", node, "members_removed", removed)
+			} else {
+				o.log.Info("registry: reaped a node whose lease expired", "node", node, "members_removed", removed)
+			}
 			return nil
 		}
 	}

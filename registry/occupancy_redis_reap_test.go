@@ -34,12 +34,12 @@ func TestRedisOccupancyRenewsWhileReaping(t *testing.T) {
 	var gone goneLog
 	reaping, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	runNode(t, live, func(app, channel, user string) {
+	runNode(t, live, func(changes []MemberChange) {
 		once.Do(func() {
 			close(reaping)
 			<-release // the first member_removed hangs, as a publish to an unreachable Redis would
 		})
-		gone.gone(app, channel, user)
+		gone.announce(changes)
 	})
 	<-reaping
 	// Three lease lifetimes with the reap stuck: the lease must never lapse.

@@ -2,39 +2,230 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+	"time"
 )
 
-var reassertScript = occupancyScript("reassert")
+var (
+	reassertScript       = occupancyScript("reassert")
+	reassertRemoveScript = occupancyScript("reassert_remove")
+)
 
-var _ Reasserter = (*RedisOccupancy)(nil)
+// reassertBatchTimeout bounds one batch of a write-back: the node's own writes wait for it.
+const reassertBatchTimeout = 2 * time.Second
 
-// ReassertNode implements Reasserter: in one atomic step the store comes to hold exactly conns
-// for this node. Subscriptions it already holds stay untouched, so members keep their join
-// order; others' state is only changed where this node's stale entries are removed.
-func (o *RedisOccupancy) ReassertNode(ctx context.Context, conns []NodeConn) error {
-	perApp := map[string]int{}
-	var subs []any
-	for _, c := range conns {
-		perApp[c.AppID]++
-		for _, s := range c.Subscriptions {
-			if s.Member == nil {
-				subs = append(subs, c.AppID, s.Channel, c.SocketID, "", "", "")
-				continue
+// errLeaving ends a write-back when the node leaves the cluster (Leave).
+var errLeaving = errors.New("registry: the node is leaving")
+
+// RequestReassert asks Run to write this node's state back into Redis (see reassert), for
+// instance when Redis answers again after an outage. Requests made while one is pending
+// coalesce.
+func (o *RedisOccupancy) RequestReassert() {
+	select {
+	case o.kick <- struct{}{}:
+	default:
+	}
+}
+
+// reassertStats describes one write-back, for the log.
+type reassertStats struct {
+	sockets, subscriptions, added, removed int
+}
+
+// reassert makes Redis hold exactly this node's record of its connections and
+// subscriptions, after Redis lost or missed some of them (a restart, a failover, a FLUSHALL,
+// a reap while the node was paused, a write that failed), and passes every member change it
+// makes to announce, so that clients' member lists converge too: a user it adds back whose
+// first connection on the channel this is (others may have been told the user left), a user
+// whose last connection it removes, and each user whose leave failed to reach Redis (told as
+// present or gone, as Redis now has it).
+//
+// It works in batches of o.batch entries, each one short Lua script, so Redis stays
+// responsive however big the node. Each batch holds the write barrier, so the node's own
+// subscribes and unsubscribes run between batches, never inside one: a batch writes what the
+// record holds at that instant, and a write after it reaches Redis itself.
+//
+// First the node's state marker is set, so a loss during the write-back is noticed again;
+// then the record is written; then what Redis holds for the node beyond the record is
+// removed. A failure leaves the node marked dirty: the next lease renewal tries again.
+func (o *RedisOccupancy) reassert(ctx context.Context, announce func([]MemberChange)) (st reassertStats, err error) {
+	o.repair.Lock()
+	defer o.repair.Unlock()
+	if o.leaving.Load() {
+		return st, errLeaving
+	}
+	keys, left, undo := o.book.begin()
+	defer func() {
+		if err != nil {
+			undo()
+		}
+	}()
+	say := func(changes []MemberChange) {
+		for _, c := range changes {
+			if c.Added {
+				st.added++
+			} else {
+				st.removed++
 			}
-			b, err := encodeMember(*s.Member)
-			if err != nil {
-				return err
-			}
-			subs = append(subs, c.AppID, s.Channel, c.SocketID, "1", s.Member.UserID, b)
+		}
+		if len(changes) > 0 && announce != nil {
+			announce(changes)
 		}
 	}
-	args := []any{o.node, o.ttlMillis(), len(perApp)}
-	for app, n := range perApp {
-		args = append(args, app, n)
+	if err := o.rdb.Set(ctx, o.nodeKey("state"), "1", 0).Err(); err != nil {
+		return st, fmt.Errorf("registry: reassert node %s: %w", o.node, err)
 	}
-	if err := o.run(ctx, reassertScript, append(args, subs...)...).Err(); err != nil {
-		return fmt.Errorf("registry: reassert node %s: %w", o.node, err)
+	for len(keys) > 0 {
+		if o.leaving.Load() {
+			return st, errLeaving
+		}
+		var changes []MemberChange
+		keys, changes, err = o.reassertBatch(ctx, keys, &st)
+		if err != nil {
+			return st, err
+		}
+		say(changes)
 	}
-	return nil
+	for _, set := range []string{"socks", "sockets"} {
+		if err := o.removeStale(ctx, set, say); err != nil {
+			return st, err
+		}
+	}
+	changes, err := o.presenceOf(ctx, left)
+	if err != nil {
+		return st, err
+	}
+	say(changes)
+	return st, nil
+}
+
+func (o *RedisOccupancy) nodeKey(suffix string) string {
+	return o.prefix + ":node:" + o.node + ":" + suffix
+}
+
+// reassertBatch writes the record of the first sockets of keys, up to o.batch entries, and
+// returns the keys left and the member changes made.
+func (o *RedisOccupancy) reassertBatch(ctx context.Context, keys []bookKey, st *reassertStats) ([]bookKey, []MemberChange, error) {
+	o.writes.Lock()
+	defer o.writes.Unlock()
+	args := []any{o.node, o.ttlMillis()}
+	for n := 0; len(keys) > 0 && n < o.batch; keys = keys[1:] {
+		k := keys[0]
+		s := o.book.lookup(k)
+		connected := ""
+		if s.connected {
+			connected = "1"
+			st.sockets++
+		}
+		args = append(args, k.app, k.socket, connected, len(s.subs))
+		for _, sub := range s.subs {
+			if sub.member == nil {
+				args = append(args, sub.channel, "", "", "")
+				continue
+			}
+			b, err := encodeMember(*sub.member)
+			if err != nil {
+				return nil, nil, err
+			}
+			args = append(args, sub.channel, "1", sub.member.UserID, b)
+		}
+		st.subscriptions += len(s.subs)
+		n += 1 + len(s.subs)
+	}
+	bctx, cancel := context.WithTimeout(ctx, reassertBatchTimeout)
+	defer cancel()
+	res, err := o.run(bctx, reassertScript, args...).StringSlice()
+	if err != nil {
+		return nil, nil, fmt.Errorf("registry: reassert node %s: %w", o.node, err)
+	}
+	var changes []MemberChange
+	for i := 0; i+4 < len(res); i += 5 {
+		c := MemberChange{AppID: res[i+1], Channel: res[i+2], Member: Member{UserID: res[i+3]}, Added: res[i] == "+"}
+		if c.Added {
+			m, err := decodeMember(res[i+4])
+			if err != nil {
+				return nil, nil, err
+			}
+			c.Member = m
+		}
+		changes = append(changes, c)
+	}
+	return keys, changes, nil
+}
+
+// removeStale removes what the node's set ("socks": subscriptions, "sockets": connections)
+// lists in Redis and the node's record does not hold, batch by batch.
+func (o *RedisOccupancy) removeStale(ctx context.Context, set string, say func([]MemberChange)) error {
+	key := o.nodeKey(set)
+	var cursor uint64
+	for {
+		items, next, err := o.rdb.SScan(ctx, key, cursor, "", int64(o.batch)).Result()
+		if err != nil {
+			return fmt.Errorf("registry: reassert node %s: scan %s: %w", o.node, set, err)
+		}
+		changes, err := o.removeItems(ctx, set, items)
+		if err != nil {
+			return err
+		}
+		say(changes)
+		if next == 0 {
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// removeItems removes the items of the node's set that the record does not hold, under the
+// write barrier, so an item subscribed meanwhile is kept.
+func (o *RedisOccupancy) removeItems(ctx context.Context, set string, items []string) ([]MemberChange, error) {
+	o.writes.Lock()
+	defer o.writes.Unlock()
+	args := []any{o.node}
+	for _, item := range items {
+		parts := strings.Split(item, "\x00")
+		switch {
+		case set == "sockets" && len(parts) == 2:
+			if !o.book.hasConn(parts[0], parts[1]) {
+				args = append(args, "c", item)
+			}
+		case set == "socks" && len(parts) == 3:
+			if !o.book.hasSub(parts[0], parts[1], parts[2]) {
+				args = append(args, "s", item)
+			}
+		}
+	}
+	if len(args) == 1 {
+		return nil, nil
+	}
+	bctx, cancel := context.WithTimeout(ctx, reassertBatchTimeout)
+	defer cancel()
+	res, err := o.run(bctx, reassertRemoveScript, args...).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("registry: reassert node %s: remove stale entries: %w", o.node, err)
+	}
+	var changes []MemberChange
+	for i := 0; i+2 < len(res); i += 3 {
+		changes = append(changes, MemberChange{AppID: res[i+1], Channel: res[i+2], Member: Member{UserID: res[i]}})
+	}
+	return changes, nil
+}
+
+// presenceOf reports each user as Redis now has it: present (member_added, with the member)
+// or gone (member_removed).
+func (o *RedisOccupancy) presenceOf(ctx context.Context, users []userKey) ([]MemberChange, error) {
+	changes := make([]MemberChange, 0, len(users))
+	for _, u := range users {
+		ms, err := o.MembersOf(ctx, u.app, u.channel, []string{u.user})
+		if err != nil {
+			return nil, fmt.Errorf("registry: reassert node %s: %w", o.node, err)
+		}
+		c := MemberChange{AppID: u.app, Channel: u.channel, Member: Member{UserID: u.user}}
+		if ms[0] != nil {
+			c.Member, c.Added = *ms[0], true
+		}
+		changes = append(changes, c)
+	}
+	return changes, nil
 }

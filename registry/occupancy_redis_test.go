@@ -130,17 +130,23 @@ func TestOccupancyChannelsAndQuota(t *testing.T) {
 		}
 		mustUnsubscribe(t, o, "app", "orders", "1.1", "", false)
 		for i := range 2 {
-			if err := o.Connect(ctx, "app", 2); err != nil {
+			if err := o.Connect(ctx, "app", fmt.Sprint("1.", i), 2); err != nil {
 				t.Fatalf("connection %d refused: %v", i, err)
 			}
 		}
-		if err := o.Connect(ctx, "app", 2); !errors.Is(err, ErrOverQuota) {
+		if err := o.Connect(ctx, "app", "1.2", 2); !errors.Is(err, ErrOverQuota) {
 			t.Errorf("third connection: %v, want ErrOverQuota", err)
 		}
-		if err := o.Connect(ctx, "other", 0); err != nil {
+		if err := o.Connect(ctx, "app", "1.1", 2); err != nil {
+			t.Errorf("a socket already connected, connected again (a retried Connect): %v", err)
+		}
+		if err := o.Connect(ctx, "other", "1.2", 0); err != nil {
 			t.Errorf("unlimited app refused: %v", err)
 		}
-		if err := o.Disconnect(ctx, "app"); err != nil {
+		if err := o.Disconnect(ctx, "app", "1.0"); err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Disconnect(ctx, "app", "1.0"); err != nil { // a retried Disconnect
 			t.Fatal(err)
 		}
 		if n, err := o.Connections(ctx, "app"); n != 1 || err != nil {
@@ -164,7 +170,7 @@ func TestOccupancyUnknown(t *testing.T) {
 		if n, err := o.Connections(ctx, "app"); n != 0 || err != nil {
 			t.Errorf("Connections = %d, %v", n, err)
 		}
-		if err := o.Disconnect(ctx, "app"); err != nil {
+		if err := o.Disconnect(ctx, "app", "1.1"); err != nil {
 			t.Errorf("Disconnect without Connect: %v", err)
 		}
 		if n, _ := o.Connections(ctx, "app"); n != 0 {
@@ -238,24 +244,24 @@ func TestRedisOccupancyTwoNodesPresence(t *testing.T) {
 func TestRedisOccupancyTwoNodesQuota(t *testing.T) {
 	nodes, _, _ := redisNodes(t, 2, 0)
 	a, b, ctx := nodes[0], nodes[1], context.Background()
-	for _, o := range []*RedisOccupancy{a, b, a} {
-		if err := o.Connect(ctx, "app", 3); err != nil {
+	for i, o := range []*RedisOccupancy{a, b, a} {
+		if err := o.Connect(ctx, "app", fmt.Sprintf("%s.%d", o.node, i), 3); err != nil {
 			t.Fatalf("%s: Connect: %v", o.node, err)
 		}
 	}
-	if err := b.Connect(ctx, "app", 3); !errors.Is(err, ErrOverQuota) {
+	if err := b.Connect(ctx, "app", "node-b.3", 3); !errors.Is(err, ErrOverQuota) {
 		t.Fatalf("fourth connection on b: %v, want ErrOverQuota", err)
 	}
-	if err := b.Disconnect(ctx, "app"); err != nil {
+	if err := b.Disconnect(ctx, "app", "node-b.1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Disconnect(ctx, "app"); err != nil { // b has none left; a's stay
+	if err := b.Disconnect(ctx, "app", "node-a.0"); err != nil { // a's socket: a's record stays
 		t.Fatal(err)
 	}
 	if n, _ := b.Connections(ctx, "app"); n != 2 {
 		t.Errorf("Connections = %d, want 2", n)
 	}
-	if err := b.Connect(ctx, "app", 3); err != nil {
+	if err := b.Connect(ctx, "app", "node-b.3", 3); err != nil {
 		t.Errorf("third connection after b's left: %v", err)
 	}
 	if n, _ := a.Connections(ctx, "app"); n != 3 {
@@ -263,19 +269,26 @@ func TestRedisOccupancyTwoNodesQuota(t *testing.T) {
 	}
 }
 
-// goneLog records gone calls.
+// goneLog records announced member changes: "app channel user" for a removal, "+app
+// channel user" for an addition.
 type goneLog struct {
 	mu    sync.Mutex
 	calls map[string]int
 }
 
-func (g *goneLog) gone(app, channel, user string) {
+func (g *goneLog) announce(changes []MemberChange) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.calls == nil {
 		g.calls = map[string]int{}
 	}
-	g.calls[app+" "+channel+" "+user]++
+	for _, c := range changes {
+		k := c.AppID + " " + c.Channel + " " + c.Member.UserID
+		if c.Added {
+			k = "+" + k
+		}
+		g.calls[k]++
+	}
 }
 
 func (g *goneLog) snapshot() map[string]int {
@@ -285,11 +298,11 @@ func (g *goneLog) snapshot() map[string]int {
 }
 
 // runNode runs o.Run until the returned stop is called (or the test ends).
-func runNode(t *testing.T, o *RedisOccupancy, gone func(app, channel, user string)) (stop func()) {
+func runNode(t *testing.T, o *RedisOccupancy, announce func([]MemberChange)) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- o.Run(ctx, gone) }()
+	go func() { done <- o.Run(ctx, announce) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -324,7 +337,7 @@ func populateDead(t *testing.T, a, b *RedisOccupancy) {
 		socket string
 		user   string
 	}{{a, "a.1", "7"}, {b, "b.1", "7"}, {b, "b.2", "9"}, {b, "b.3", "9"}, {b, "b.4", "11"}} {
-		if err := c.o.Connect(ctx, "app", 0); err != nil {
+		if err := c.o.Connect(ctx, "app", c.socket, 0); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := c.o.Subscribe(ctx, "app", "presence-room", c.socket, u(c.user), 0); err != nil {
@@ -345,8 +358,8 @@ func TestRedisOccupancyReap(t *testing.T) {
 	nodes, rdb, prefix := redisNodes(t, 2, 300*time.Millisecond)
 	a, b, ctx := nodes[0], nodes[1], context.Background()
 	var gone goneLog
-	runNode(t, a, gone.gone)
-	stopB := runNode(t, b, gone.gone)
+	runNode(t, a, gone.announce)
+	stopB := runNode(t, b, gone.announce)
 	populateDead(t, a, b)
 	stopB() // b dies: its lease is no longer renewed
 	waitFor(t, "node b to be reaped", func() bool {
@@ -412,9 +425,9 @@ func TestRedisOccupancyRacingReapers(t *testing.T) {
 	for i, o := range nodes[1:] {
 		wg.Go(func() {
 			<-start
-			err := o.reapDead(ctx, func(app, channel, user string) {
-				reported[i]++
-				gone.gone(app, channel, user)
+			err := o.reapDead(ctx, func(changes []MemberChange) {
+				reported[i] += len(changes)
+				gone.announce(changes)
 			})
 			if err != nil {
 				t.Error(err)
@@ -445,56 +458,4 @@ func diff(got, want map[string]int) map[string]int {
 		}
 	}
 	return out
-}
-
-// ReassertNode restores a node's state after Redis lost it, keeps what still matches (and so
-// join order) and drops the node's stale entries, leaving other nodes' state alone.
-func TestRedisOccupancyReassert(t *testing.T) {
-	nodes, rdb, prefix := redisNodes(t, 2, 0)
-	a, b, ctx := nodes[0], nodes[1], context.Background()
-	ada := &Member{UserID: "7", RawID: json.RawMessage(`7`), Info: json.RawMessage(`{"name":"Ada"}`)}
-	lin := &Member{UserID: "9", RawID: json.RawMessage(`"9"`)}
-	aConns := []NodeConn{
-		{AppID: "app", SocketID: "a.1", Subscriptions: []NodeSubscription{{Channel: "presence-room", Member: ada}, {Channel: "orders"}}},
-		{AppID: "app", SocketID: "a.2"},
-	}
-	bConns := []NodeConn{{AppID: "app", SocketID: "b.1", Subscriptions: []NodeSubscription{{Channel: "presence-room", Member: lin}}}}
-	check := func(when string, wantMembers []Member, wantConns int, wantChannels map[string]ChannelInfo) {
-		t.Helper()
-		if m, _ := b.Members(ctx, "app", "presence-room"); !reflect.DeepEqual(m, wantMembers) {
-			t.Errorf("%s: Members = %q", when, m)
-		}
-		if n, _ := b.Connections(ctx, "app"); n != wantConns {
-			t.Errorf("%s: Connections = %d, want %d", when, n, wantConns)
-		}
-		if got, _ := b.Channels(ctx, "app", ""); !reflect.DeepEqual(got, wantChannels) {
-			t.Errorf("%s: Channels = %v, want %v", when, got, wantChannels)
-		}
-	}
-	full := map[string]ChannelInfo{"presence-room": {SubscriptionCount: 2, UserCount: 2}, "orders": {SubscriptionCount: 1}}
-
-	for _, step := range []struct {
-		o     *RedisOccupancy
-		conns []NodeConn
-	}{{a, aConns}, {b, bConns}, {a, aConns}} { // the second reassert of a changes nothing
-		if err := step.o.ReassertNode(ctx, step.conns); err != nil {
-			t.Fatal(err)
-		}
-	}
-	check("after reasserting", []Member{*ada, *lin}, 3, full)
-
-	// Redis forgets everything (a restart without persistence); both nodes reassert, b first.
-	keys, _ := rdb.Keys(ctx, prefix+":*").Result()
-	rdb.Del(ctx, keys...)
-	b.ReassertNode(ctx, bConns)
-	a.ReassertNode(ctx, aConns)
-	check("after a Redis restart", []Member{*lin, *ada}, 3, full)
-
-	// a lost a.1 while Redis was unreachable: its entries go, b's stay.
-	if err := a.ReassertNode(ctx, aConns[1:]); err != nil {
-		t.Fatal(err)
-	}
-	check("after a.1 left", []Member{*lin}, 2, map[string]ChannelInfo{"presence-room": {SubscriptionCount: 1, UserCount: 1}})
-	mustUnsubscribe(t, a, "app", "presence-room", "a.1", "", false)
-	mustUnsubscribe(t, b, "app", "presence-room", "b.1", "9", true)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -65,14 +66,14 @@ func TestMemoryOccupancyChannelsAndQuota(t *testing.T) {
 		t.Errorf("Channels(presence-) = %v", got)
 	}
 	for i := range 2 {
-		if err := o.Connect(ctx, "app", 2); err != nil {
+		if err := o.Connect(ctx, "app", fmt.Sprint("1.", i), 2); err != nil {
 			t.Fatalf("connection %d refused: %v", i, err)
 		}
 	}
-	if err := o.Connect(ctx, "app", 2); !errors.Is(err, ErrOverQuota) {
+	if err := o.Connect(ctx, "app", "1.2", 2); !errors.Is(err, ErrOverQuota) {
 		t.Errorf("third connection: %v, want ErrOverQuota", err)
 	}
-	o.Disconnect(ctx, "app")
+	o.Disconnect(ctx, "app", "1.0")
 	if n, _ := o.Connections(ctx, "app"); n != 1 {
 		t.Errorf("connections = %d, want 1", n)
 	}

@@ -194,7 +194,7 @@ func stormState(b *testing.B, n int) *Server {
 		c := &Conn{srv: s, app: app, nc: discardConn{}, fd: -1}
 		s.live.Add(1)
 		c.id = s.conns.add(c)
-		_ = s.occupancy.Connect(ctx, "1", 0)
+		_ = s.occupancy.Connect(ctx, "1", c.id, 0)
 		t, id := strconv.Itoa(i/50), strconv.Itoa(i)
 		m := &registry.Member{UserID: id, RawID: json.RawMessage(id),
 			Info: json.RawMessage(`{"id":` + id + `,"name":"User ` + id + `"}`)}

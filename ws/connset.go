@@ -43,6 +43,18 @@ func (cs *connSet) add(c *Conn) string {
 	}
 }
 
+// put stores c under its socket id, unless the id is taken; it reports whether it did.
+func (cs *connSet) put(c *Conn) bool {
+	sh := &cs.shards[cs.shard(c.id)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if _, taken := sh.conns[c.id]; taken {
+		return false
+	}
+	sh.conns[c.id] = c
+	return true
+}
+
 func (cs *connSet) remove(c *Conn) {
 	sh := &cs.shards[cs.shard(c.id)]
 	sh.mu.Lock()

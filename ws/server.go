@@ -319,7 +319,9 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 		refuse(nc, head, errOriginNotAllowed)
 		return
 	}
-	if err := s.occupancy.Connect(s.ctx, app.ID, app.MaxConnections); err != nil {
+	// The socket id comes first: the shared state records each connection by it.
+	socketID := newSocketID()
+	if err := s.occupancy.Connect(s.ctx, app.ID, socketID, app.MaxConnections); err != nil {
 		if errors.Is(err, registry.ErrOverQuota) {
 			s.log.Info("connection refused: over quota", "app_id", app.ID)
 			refuse(nc, head, errOverQuota)
@@ -332,21 +334,28 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	fd, err := netpoll.FD(nc)
 	if err != nil {
 		s.log.Error("connection refused: no file descriptor", "err", err)
-		_ = s.occupancy.Disconnect(s.ctx, app.ID)
+		_ = s.occupancy.Disconnect(s.ctx, app.ID, socketID)
 		_ = nc.Close()
 		return
 	}
-	c := &Conn{srv: s, app: app, nc: nc, fd: fd}
+	c := &Conn{srv: s, app: app, id: socketID, nc: nc, fd: fd}
 	c.lastSeen.Store(time.Now().UnixNano())
 	s.acceptMu.RLock()
 	if !s.accepted.Load() {
 		s.acceptMu.RUnlock()
-		_ = s.occupancy.Disconnect(s.ctx, app.ID)
+		_ = s.occupancy.Disconnect(s.ctx, app.ID, socketID)
 		refuse(nc, head, errShutdown)
 		return
 	}
+	// Under acceptMu: Shutdown's close-all pass cannot miss it.
+	if !s.conns.put(c) {
+		// The id is already another connection's (odds of about 1 in 10^20): its record is
+		// that connection's, so it stays.
+		s.acceptMu.RUnlock()
+		refuse(nc, head, &Error{4100, "Server is unavailable, try again"})
+		return
+	}
 	s.live.Add(1)
-	c.id = s.conns.add(c) // under acceptMu: Shutdown's close-all pass cannot miss it
 	s.acceptMu.RUnlock()
 	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
 		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
@@ -376,7 +385,7 @@ func (s *Server) broadcast(appID, channel string, payload []byte, except string)
 // forget removes a released connection from the server's books.
 func (s *Server) forget(c *Conn) {
 	s.conns.remove(c)
-	_ = s.occupancy.Disconnect(s.ctx, c.app.ID)
+	_ = s.occupancy.Disconnect(s.ctx, c.app.ID, c.id)
 	s.live.Done()
 }
 
@@ -396,25 +405,15 @@ func newSocketID() string {
 	return string(strconv.AppendUint(b, rand.Uint64N(1e10)+1, 10))
 }
 
-// Reassert writes this node's connections and subscriptions into the shared occupancy again,
-// when it is a registry.Reasserter (a cluster's Redis, back after an outage or a restart).
-func (s *Server) Reassert(ctx context.Context) error {
-	r, ok := s.occupancy.(registry.Reasserter)
-	if !ok {
-		return nil
+// AnnounceMembers tells the members of a presence channel, on this node and the others, the
+// member events that a repair of the shared state made (the reap of a dead node, this node's
+// state written back). It holds the channel's presence lock, which this node's own
+// subscribes and leaves hold while they update the occupancy and tell the members, so events
+// builds the payloads from the state as it is then and they go out in order with this node's
+// own member events.
+func (s *Server) AnnounceMembers(appID, channel string, events func() [][]byte) {
+	defer s.hub.lockPresence(appID, channel)()
+	for _, payload := range events() {
+		s.broadcast(appID, channel, payload, "")
 	}
-	var conns []registry.NodeConn
-	s.conns.each(func(c *Conn) {
-		nc := registry.NodeConn{AppID: c.app.ID, SocketID: c.id}
-		c.mu.Lock()
-		gone := c.gone
-		for _, sub := range c.channels {
-			nc.Subscriptions = append(nc.Subscriptions, registry.NodeSubscription{Channel: sub.channel, Member: sub.member})
-		}
-		c.mu.Unlock()
-		if !gone {
-			conns = append(conns, nc)
-		}
-	})
-	return r.ReassertNode(ctx, conns)
 }

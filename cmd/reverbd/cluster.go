@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,7 @@ type cluster struct {
 	log       *slog.Logger
 
 	subscribed atomic.Bool // the relay's subscription is confirmed
+	srv        *ws.Server  // set by start
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
 }
@@ -61,39 +64,78 @@ func (p clusterPublisher) PublishFrame(ctx context.Context, appID, channel, exce
 	return p.c.relay.PublishFrame(ctx, appID, channel, except, payload)
 }
 
-// goneTimeout bounds publishing one member_removed of a reaped node to the other nodes, so a
-// Redis that hangs holds a reap for at most this long per member.
-const goneTimeout = time.Second
+// probeTimeout bounds the relay probe that comes before a repair's announcements.
+const probeTimeout = time.Second
 
-// start runs the relay's subscriber, the lease, and the watch that re-asserts this node's
-// state when Redis comes back; members of a node found dead are removed here and on every
-// other node (exactly once cluster-wide, decided by the occupancy).
+// start runs the relay's subscriber, the lease (with the reaping of dead nodes and the
+// write-back of this node's state whenever Redis lost it), and the watch that asks for a
+// write-back when Redis comes back after an outage.
 func (c *cluster) start(srv *ws.Server, rdb redis.UniversalClient) {
-	hub := srv.Hub()
 	ctx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
+	c.cancel, c.srv = cancel, srv
 	c.wg.Go(func() { c.runRelay(ctx) })
 	c.wg.Go(func() {
-		gone := func(appID, channel, userID string) {
-			payload := memberRemoved(channel, userID)
-			hub.DeliverFrame(appID, channel, "", payload)
-			pctx, cancel := context.WithTimeout(ctx, goneTimeout)
-			defer cancel()
-			if err := c.relay.PublishFrame(pctx, appID, channel, "", payload); err != nil {
-				c.log.Warn("member_removed not sent to the other nodes", "app_id", appID, "channel", channel, "err", err)
-			}
-		}
-		if err := c.occupancy.Run(ctx, gone); err != nil {
+		if err := c.occupancy.Run(ctx, func(changes []registry.MemberChange) { c.announce(ctx, srv, changes) }); err != nil {
 			c.log.Error("lease stopped", "err", err)
 		}
 	})
-	c.wg.Go(func() { c.watchRedis(ctx, srv, rdb) })
+	c.wg.Go(func() { c.watchRedis(ctx, rdb) })
 }
 
-// watchRedis pings Redis every second; when it answers again after failing, this node's
-// connections and members are written into Redis again, so the cluster state converges
-// (a Redis restarted without persistence has lost them).
-func (c *cluster) watchRedis(ctx context.Context, srv *ws.Server, rdb redis.UniversalClient) {
+// announce tells every node's clients, this node's included, about the members that a
+// repair of the shared state changed: the members of a reaped node (the occupancy decides
+// once for the cluster which ones), and what a write-back of this node's state added or
+// removed. Each user is announced as Redis has it when the event goes out (member_added or
+// member_removed), under the channel's presence lock (ws.Server.AnnounceMembers), so a
+// subscribe or leave of this node that raced the repair cannot be told out of order.
+//
+// A relay probe comes first, so that member events the others published before (a
+// reaper's member_removed, which a node that was paused reads only now) reach this node's
+// clients before these.
+func (c *cluster) announce(ctx context.Context, srv *ws.Server, changes []registry.MemberChange) {
+	if c.subscribed.Load() {
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		_ = c.relay.Probe(pctx)
+		cancel()
+	}
+	type channelKey struct{ app, channel string }
+	var order []channelKey
+	made := map[channelKey]map[string]registry.MemberChange{} // per channel, user → last change
+	for _, ch := range changes {
+		k := channelKey{ch.AppID, ch.Channel}
+		if made[k] == nil {
+			made[k] = map[string]registry.MemberChange{}
+			order = append(order, k)
+		}
+		made[k][ch.Member.UserID] = ch
+	}
+	for _, k := range order {
+		srv.AnnounceMembers(k.app, k.channel, func() [][]byte {
+			users := slices.Sorted(maps.Keys(made[k]))
+			now, err := c.occupancy.MembersOf(ctx, k.app, k.channel, users)
+			if err != nil {
+				c.log.Warn("members not read again before their announcement; announced as changed", "channel", k.channel, "err", err)
+			}
+			payloads := make([][]byte, 0, len(users))
+			for i, u := range users {
+				ch := made[k][u]
+				if err == nil {
+					ch.Added = now[i] != nil
+					if ch.Added {
+						ch.Member = *now[i]
+					}
+				}
+				payloads = append(payloads, memberEvent(ch))
+			}
+			return payloads
+		})
+	}
+}
+
+// watchRedis pings Redis every second and keeps the relay's readiness; when Redis answers
+// again after failing, it asks for this node's connections and members to be written back
+// (a Redis restarted without persistence has lost them, and writes failed meanwhile).
+func (c *cluster) watchRedis(ctx context.Context, rdb redis.UniversalClient) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	up := true
@@ -111,11 +153,8 @@ func (c *cluster) watchRedis(ctx context.Context, srv *ws.Server, rdb redis.Univ
 		c.subscribed.Store(ok && c.relay.Probe(pctx) == nil)
 		cancel()
 		if ok && !up {
-			if err := srv.Reassert(ctx); err != nil {
-				c.log.Warn("re-asserting this node's state failed; retrying", "err", err)
-				continue // stay "down" so the next tick tries again
-			}
-			c.log.Info("redis is back: this node's connections and members are re-asserted")
+			c.log.Info("redis is back: this node's connections and members are written back")
+			c.occupancy.RequestReassert()
 		}
 		up = ok
 	}
@@ -138,6 +177,18 @@ func (c *cluster) runRelay(ctx context.Context) {
 	}
 }
 
+// leave removes this node's members and connections from the shared state at once, for a
+// graceful stop before the sockets close, and tells every node's clients the members that
+// left (a user still connected through another node stays).
+func (c *cluster) leave(ctx context.Context) {
+	if c.srv == nil {
+		return // never started
+	}
+	if err := c.occupancy.Leave(ctx, func(changes []registry.MemberChange) { c.announce(ctx, c.srv, changes) }); err != nil {
+		c.log.Warn("this node's state was not removed at once; its connections remove it as they close", "err", err)
+	}
+}
+
 // stop ends the relay's subscriber and the lease renewal.
 func (c *cluster) stop() {
 	if c.cancel != nil {
@@ -155,9 +206,17 @@ func (n localNode) DeliverFrame(appID, channel, except string, payload []byte) {
 }
 func (n localNode) TerminateUser(appID, userID string) { n.srv.TerminateUser(appID, userID) }
 
-// memberRemoved is the pusher_internal:member_removed frame payload for userID.
-func memberRemoved(channel, userID string) []byte {
-	return ws.EventPayload("pusher_internal:member_removed", channel, `{"user_id":`+ws.JSONString(userID)+`}`)
+// memberEvent is the pusher_internal:member_added or member_removed frame payload of a
+// member change.
+func memberEvent(c registry.MemberChange) []byte {
+	data := `{"user_id":` + ws.JSONString(c.Member.UserID)
+	if !c.Added {
+		return ws.EventPayload("pusher_internal:member_removed", c.Channel, data+`}`)
+	}
+	if c.Member.Info != nil {
+		data += `,"user_info":` + string(c.Member.Info)
+	}
+	return ws.EventPayload("pusher_internal:member_added", c.Channel, data+`}`)
 }
 
 func newNodeID() string {

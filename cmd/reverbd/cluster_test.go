@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -565,5 +566,79 @@ func TestClusterDeploymentsDoNotCrossTalk(t *testing.T) {
 		if ev := s.next(); ev != "staging-only" {
 			t.Errorf("staging client got %s", ev)
 		}
+	}
+}
+
+// connections is GET /connections through p.
+func connections(t *testing.T, p *process) int {
+	t.Helper()
+	var n struct {
+		Connections int `json:"connections"`
+	}
+	if err := json.Unmarshal(signedRequest(t, p, "GET", "/apps/"+e2eID+"/connections", ""), &n); err != nil {
+		t.Fatal(err)
+	}
+	return n.Connections
+}
+
+// Redis flushed while every node's connection and PINGs stay fine: the nodes notice that
+// their state is gone and write it back, counts and members alike.
+func TestClusterRedisFlushed(t *testing.T) {
+	srv := redistest.StartServer(t)
+	env := clusterEnv(t, srv.URL())
+	a, b := startProcess(t, env...), startProcess(t, env...)
+	waitUp(t, a, http.StatusOK)
+	waitUp(t, b, http.StatusOK)
+	a.dial(t).join("presence-room", "1")
+	b.dial(t).join("presence-room", "2")
+	b.dial(t).join("presence-room", "1")
+	if err := srv.Client().FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		users, subs := channelInfo(t, a, "presence-room")
+		n := connections(t, b)
+		if users == 2 && subs == 3 && n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after FLUSHALL: user_count %d subscription_count %d connections %d, want 2, 3 and 3", users, subs, n)
+		}
+	}
+}
+
+// A node paused (SIGSTOP) past its lease is reaped by the others, which announce its users
+// gone; resumed, it writes its state back and announces them again, to the other nodes'
+// clients and to its own, which heard the member_removed too.
+func TestClusterNodePausedPastItsLease(t *testing.T) {
+	env := clusterEnv(t, redistest.URL(t))
+	a := startProcess(t, env...)
+	waitUp(t, a, http.StatusOK)
+	victim := startBinary(t, env)
+	survivor := a.dial(t)
+	survivor.join("presence-room", "1")
+	paused := victim.dial(t)
+	paused.join("presence-room", "2")
+	survivor.expect("pusher_internal:member_added")
+	if err := victim.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if data := survivor.expect("pusher_internal:member_removed"); data != `{"user_id":"2"}` {
+		t.Errorf("member_removed = %s", data)
+	}
+	if err := victim.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if data := survivor.expect("pusher_internal:member_added"); !strings.Contains(data, `"user_id":"2"`) {
+		t.Errorf("member_added after the node resumed = %s", data)
+	}
+	if data := paused.expect("pusher_internal:member_removed"); data != `{"user_id":"2"}` {
+		t.Errorf("the paused node's client: member_removed = %s", data)
+	}
+	if data := paused.expect("pusher_internal:member_added"); !strings.Contains(data, `"user_id":"2"`) {
+		t.Errorf("the paused node's client: member_added = %s", data)
+	}
+	if users, subs := channelInfo(t, a, "presence-room"); users != 2 || subs != 2 {
+		t.Errorf("after the node resumed: user_count %d subscription_count %d, want 2 and 2", users, subs)
 	}
 }

@@ -133,7 +133,7 @@ func TestHungRedisCallersDeadlinesApply(t *testing.T) {
 		"PUBLISH": func(ctx context.Context) error { // no node has a subscriber on the channel
 			return relay.PublishFrame(ctx, e2eID, "nobody-listens", "", []byte(`{}`))
 		},
-		"EVAL": func(ctx context.Context) error { return occupancy.Connect(ctx, e2eID, 0) },
+		"EVAL": func(ctx context.Context) error { return occupancy.Connect(ctx, e2eID, "1.1", 0) },
 	} {
 		opCtx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		start := time.Now()

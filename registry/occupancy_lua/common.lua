@@ -57,3 +57,22 @@ local function remove_socket(app, channel, socket)
   end
   return { user or '', last }
 end
+
+-- split_item splits a node set item, "a\0b" or "a\0b\0c", into its parts.
+local function split_item(item)
+  local a = string.find(item, '\0', 1, true)
+  local b = string.find(item, '\0', a + 1, true)
+  if not b then
+    return string.sub(item, 1, a - 1), string.sub(item, a + 1)
+  end
+  return string.sub(item, 1, a - 1), string.sub(item, a + 1, b - 1), string.sub(item, b + 1)
+end
+
+-- remove_connection removes the connection record of socket, if node holds it.
+local function remove_connection(app, socket, node)
+  local sockets = app_key(app) .. ':sockets'
+  if redis.call('HGET', sockets, socket) == node then
+    redis.call('HDEL', sockets, socket)
+  end
+  redis.call('SREM', node_key(node, 'sockets'), app .. '\0' .. socket)
+end

@@ -1,16 +1,12 @@
--- connect: ARGV prefix, node, app, max, lease ttl (ms). Returns 1, or 0 when over quota.
-local node, app, max, ttl = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
-local conns = app_key(app) .. ':conns'
-if max > 0 then
-  local sum = 0
-  for _, n in ipairs(redis.call('HVALS', conns)) do
-    sum = sum + tonumber(n)
-  end
-  if sum >= max then
-    return 0
-  end
+-- connect: ARGV prefix, node, app, socket, max, lease ttl (ms). Records the socket as an open
+-- connection of node. Returns 1, or 0 when the app already has max connections (nothing is
+-- recorded). A socket already recorded is not counted again.
+local node, app, socket, max, ttl = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local sockets = app_key(app) .. ':sockets'
+if max > 0 and redis.call('HEXISTS', sockets, socket) == 0 and redis.call('HLEN', sockets) >= max then
+  return 0
 end
 ensure_node(node, ttl)
-redis.call('HINCRBY', conns, node, 1)
-redis.call('HINCRBY', node_key(node, 'conns'), app, 1)
+redis.call('HSET', sockets, socket, node)
+redis.call('SADD', node_key(node, 'sockets'), app .. '\0' .. socket)
 return 1
