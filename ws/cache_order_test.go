@@ -97,3 +97,33 @@ func checkCacheStream(t *testing.T, c *client, channel string, last int, what st
 		prev = n
 	}
 }
+
+// The same order holds on presence cache channels, whose subscribe also reads the member
+// list while the channel's frames are held for the subscriber.
+func TestPresenceCacheChannelOrderWhileTriggering(t *testing.T) {
+	e := newEnv(t, rws.Params{})
+	worker := jobs.NewWorker(jobs.WorkerParams{
+		Deliverer: e.srv.Hub(), Cache: e.cache, CacheTTL: time.Minute,
+		Rules: jobs.Rules{Timeout: 5 * time.Second, Deadline: time.Minute},
+	})
+	const events = 8
+	c := e.connect(t)
+	for it := range 200 {
+		channel := fmt.Sprintf("presence-cache-race.%d", it)
+		first := 1
+		if it%2 == 1 {
+			trigger(t, worker, channel, 1)
+			first = 2
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			for n := first; n <= events; n++ {
+				trigger(t, worker, channel, n)
+			}
+		})
+		data := `{"user_id":"1"}`
+		c.send(subscribeMsg(channel, sign(c.socketID+":"+channel+":"+data), data))
+		wg.Wait()
+		checkCacheStream(t, c, channel, events, fmt.Sprintf("iteration %d", it))
+	}
+}

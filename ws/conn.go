@@ -10,7 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reverbd/reverbd/config"
-	"github.com/reverbd/reverbd/registry"
 )
 
 // Conn is one client WebSocket connection. No goroutine belongs to an idle Conn: the poller
@@ -332,38 +331,4 @@ func (c *Conn) watch() error {
 		return nil
 	}
 	return c.srv.poller.Add(c.fd, c)
-}
-
-// release tears the connection down once: no more frames, the socket leaves the poller and
-// is closed, and every subscription is removed (presence members leave as usual).
-func (c *Conn) release() {
-	c.wmu.Lock()
-	c.closing = true
-	c.queue, c.queued, c.cut = nil, 0, false
-	c.wmu.Unlock()
-
-	c.mu.Lock()
-	if c.gone {
-		c.mu.Unlock()
-		return
-	}
-	c.gone = true
-	channels := c.channels
-	c.channels = nil
-	userID := c.userID
-	c.mu.Unlock()
-
-	s := c.srv
-	c.fdmu.Lock() // watch registers the socket under fdmu: it is done, or will not be
-	c.fdClosed = true
-	s.poller.Remove(c.fd, c)
-	_ = c.nc.Close()
-	c.fdmu.Unlock()
-	if userID != "" {
-		s.hub.remove(c.app.ID, registry.UserChannelPrefix+userID, c)
-	}
-	for _, sub := range channels {
-		s.leave(c, sub.channel)
-	}
-	s.forget(c)
 }

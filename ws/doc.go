@@ -35,12 +35,23 @@
 // slow consumer (4100). Channels of a few subscribers are written inline by the delivering
 // goroutine. An event is encoded once; the same bytes go to every subscriber.
 //
+// Redis (the shared occupancy, the cache, the publisher to the other nodes) is never waited
+// for on the fan-out path or under a connection's lock or a Hub shard's. Frames for the
+// other nodes are queued after the local delivery and published in the background, each
+// channel's in order (see publishRemote). A release closes the socket and leaves the Hub at
+// once, on the goroutine that found the connection gone; its unsubscribes and
+// member_removed run on the server's releasers (see Conn.release). A subscribe reserves,
+// calls the occupancy, then commits or rolls back; presence member events keep their order
+// without a lock that others wait for across Redis (see hub_members.go).
+//
 // Memory: what a connection keeps is small and has no buffer of its own; a queue array that a
 // burst of frames grew is dropped once written. After a burst of connections the liveness
 // sweep returns the heap's free pages to the kernel (see burstRelease).
 //
-// Lock order: Conn.mu, then the Hub's presence stripe, then a Hub shard, then a connection's
-// write lock (Conn.wmu), then its socket lock (Conn.fdmu), then the poller's (its read lock,
-// then the socket's shard). Only the poller's are locked while fdmu is held, and no goroutine
-// waits on a socket while holding any of them.
+// Lock order: a presence channel's and member's locks (Hub.lockMember, Hub.lockPresence),
+// then Conn.mu, then a Hub shard, then a connection's write lock (Conn.wmu), then its socket
+// lock (Conn.fdmu), then the poller's (its read lock, then the socket's shard). Only the
+// poller's are locked while fdmu is held, and no goroutine waits on a socket while holding
+// any of them. The presence locks are held across occupancy calls; only changes of the
+// shared state take them.
 package ws

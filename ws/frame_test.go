@@ -112,7 +112,6 @@ func TestPresenceSucceededFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.writers.stop)
-	c := &Conn{srv: s, app: s.apps.All()[0], nc: discardConn{}, fd: -1, id: "1.2"}
 	kinds := []registry.Member{
 		{UserID: "7", RawID: []byte("7"), Info: []byte(`{"id":7,"name":"User 7"}`)},
 		{UserID: "8", RawID: []byte("8")},
@@ -137,8 +136,12 @@ func TestPresenceSucceededFrame(t *testing.T) {
 			}
 		}
 		for range 2 { // the second time with a pooled buffer
-			got, ok := c.succeededFrame(channel, registry.KindOf(channel))
-			if want := referenceSucceededFrame(channel, members); !ok || string(got) != string(want) {
+			read, err := s.occupancy.Members(context.Background(), "1", channel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := presenceSucceededFrame(channel, read)
+			if want := referenceSucceededFrame(channel, members); string(got) != string(want) {
 				t.Fatalf("%d members: frame of %d bytes differs from the reference of %d:\n%.300q\n%.300q", count, len(got), len(want), got, want)
 			}
 			if cap(got) != len(got) {

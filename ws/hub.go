@@ -20,10 +20,10 @@ const inlineFanout = 4
 type Hub struct {
 	seed   maphash.Seed
 	shards [hubShards]hubShard
-	// presence serializes joins and leaves per presence channel (by stripe), so a joiner's
-	// member list and the member_added/member_removed frames others see are queued in one
-	// consistent order.
-	presence [hubShards]sync.Mutex
+	// presence and members order the shared-state changes of presence channels and of their
+	// members (see lockMember).
+	presence [presenceStripes]sync.RWMutex
+	members  [memberStripes]sync.Mutex
 }
 
 type hubShard struct {
@@ -70,13 +70,6 @@ func (h *Hub) index(k channelKey) uint64 {
 	mh.WriteByte(0)
 	mh.WriteString(k.channel)
 	return mh.Sum64() % hubShards
-}
-
-// lockPresence locks the membership changes of a presence channel and returns the unlock.
-func (h *Hub) lockPresence(app, channel string) func() {
-	mu := &h.presence[h.index(channelKey{app, channel})]
-	mu.Lock()
-	return mu.Unlock
 }
 
 // add subscribes c to channel of app; it reports false if c was already subscribed.
@@ -242,12 +235,13 @@ func (h *Hub) hasUser(app, channel, userID string) bool {
 // id except ("" excludes nobody). The frame is built once, by build, and only when the
 // channel has a local subscriber.
 func (h *Hub) publish(app, channel, except string, build func() []byte) {
-	h.publishEvent(app, channel, except, nil, build)
+	h.publishEvent(app, channel, except, nil, memberChange{}, build)
 }
 
-// publishEvent is publish for the frame of ev, a trigger, which a subscriber whose cache
-// channel subscribe is completing must be able to recognize; ev is nil for other frames.
-func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, build func() []byte) {
+// publishEvent is publish for a frame that a subscriber whose subscribe is completing must
+// be able to recognize: ev is the trigger it carries (see gate), m the presence member
+// change; ev is nil and m zero for other frames.
+func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, m memberChange, build func() []byte) {
 	k := channelKey{app, channel}
 	sh := h.shard(k)
 	sh.mu.RLock()
@@ -266,7 +260,7 @@ func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, buil
 			continue
 		}
 		if subs.gates != nil {
-			if g := subs.gates[c]; g != nil && !g.pass(frame, ev) {
+			if g := subs.gates[c]; g != nil && !g.pass(frame, ev, m) {
 				continue
 			}
 		}
@@ -279,17 +273,17 @@ func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, buil
 // to several of the channels gets one frame per channel.
 func (h *Hub) Deliver(_ context.Context, ev registry.Event) {
 	for _, ch := range ev.Channels {
-		h.publishEvent(ev.AppID, ch, ev.SocketID, &ev, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
+		h.publishEvent(ev.AppID, ch, ev.SocketID, &ev, memberChange{}, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
 	}
 }
 
 // DeliverFrame queues a frame payload made on another node (a client event, a presence
 // member event) on this node's subscribers of channel, except the socket except.
 func (h *Hub) DeliverFrame(appID, channel, except string, payload []byte) {
+	var m memberChange
 	if registry.KindOf(channel).IsPresence() {
-		// A member event from another node must not slip between a local joiner's member
-		// list and the frame that carries it (see Hub.presence).
-		defer h.lockPresence(appID, channel)()
+		// A joiner whose member list is being read holds the member events (see hold).
+		m = parseMemberChange(payload)
 	}
-	h.publish(appID, channel, except, func() []byte { return textFrame(payload) })
+	h.publishEvent(appID, channel, except, nil, m, func() []byte { return textFrame(payload) })
 }

@@ -39,6 +39,7 @@ type heldFrame struct {
 	trigger    bool // an event from Deliver, as opposed to a client or member event
 	name, data string
 	queuedAt   time.Time
+	member     memberChange // the presence member event it carries; zero if none
 }
 
 // isTrigger reports whether name, data and queuedAt are those of the cached trigger ev.
@@ -47,12 +48,13 @@ func isTrigger(ev *registry.CachedEvent, name, data string, queuedAt time.Time) 
 }
 
 // pass reports whether frame (the frame of ev, a trigger, or of nothing the cache covers when
-// ev is nil) goes to the subscriber now; a held frame waits for settle.
-func (g *gate) pass(frame []byte, ev *registry.Event) bool {
+// ev is nil; m is the presence member change it carries, if any) goes to the subscriber now;
+// a held frame waits for settle (or open).
+func (g *gate) pass(frame []byte, ev *registry.Event, m memberChange) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.holding {
-		f := heldFrame{frame: frame}
+		f := heldFrame{frame: frame, member: m}
 		if ev != nil {
 			f.trigger, f.name, f.data, f.queuedAt = true, ev.Name, ev.Data, ev.QueuedAt
 		}

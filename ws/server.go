@@ -21,12 +21,10 @@ import (
 	"github.com/reverbd/reverbd/ws/internal/netpoll"
 )
 
-// publishTimeout bounds sending one frame to the other nodes: callers hold a connection's
-// subscription lock, and an unreachable Redis must not stall them.
-const publishTimeout = 500 * time.Millisecond
-
 // Publisher sends a frame payload made on this node (a client event, a presence member
-// event) to the other nodes of a cluster, which deliver it with [Hub.DeliverFrame].
+// event) to the other nodes of a cluster, which deliver it with [Hub.DeliverFrame]. The
+// Server calls it in the background, from a few goroutines at once, one call at a time for
+// each channel in the order its frames were made, each call with a deadline.
 type Publisher interface {
 	PublishFrame(ctx context.Context, appID, channel, except string, payload []byte) error
 }
@@ -91,14 +89,17 @@ type Server struct {
 	quit context.Context
 	stop context.CancelFunc
 
-	conns    connSet
-	writers  writerPool
-	readers  readerPool
-	acceptMu sync.RWMutex   // orders registrations (read-locked) and new listeners against Shutdown's flag change
-	live     sync.WaitGroup // one count per registered connection, done when released
-	accepted atomic.Bool    // set by New, cleared by Shutdown: whether new sockets are taken
-	wg       sync.WaitGroup
-	running  chan struct{} // closed when Run returns
+	conns     connSet
+	releases  releaser // the shared part of releases (see Conn.release)
+	publishes publishQueue
+	deadlines sharedDeadline // of subscribes, unsubscribes and Connect: occupancyTimeout
+	writers   writerPool
+	readers   readerPool
+	acceptMu  sync.RWMutex   // orders registrations (read-locked) and new listeners against Shutdown's flag change
+	live      sync.WaitGroup // one count per registered connection, done when released
+	accepted  atomic.Bool    // set by New, cleared by Shutdown: whether new sockets are taken
+	wg        sync.WaitGroup
+	running   chan struct{} // closed when Run returns
 
 	listeners []*peekListener // guarded by acceptMu; closed by Shutdown
 	hs        handshakes      // connections between accept and registration
@@ -131,9 +132,12 @@ func New(p Params) (*Server, error) {
 	s.hs.init(orDefault(p.MaxHandshakes, 16384))
 	s.hub = newHub()
 	s.conns.init()
+	s.releases.srv = s
+	s.publishes.ctx, s.publishes.cancel = context.WithCancel(context.Background())
 	s.writers.start(max(runtime.GOMAXPROCS(0), 2))
 	s.readers.init(s)
 	s.ctx = context.Background()
+	s.deadlines = sharedDeadline{parent: s.ctx, d: occupancyTimeout}
 	s.quit, s.stop = context.WithCancel(context.Background())
 	s.accepted.Store(true)
 	return s, nil
@@ -179,8 +183,9 @@ func (s *Server) Run(ctx context.Context) error {
 // Shutdown stops taking connections: it closes the listeners given to [Server.Listener] and
 // the connections still in their handshake, and waits for those. Then it closes every open
 // connection with 4200, so pusher-js reconnects at once (to another node, or to this one
-// once restarted). It waits for the close frames to be written until ctx ends, then drops
-// what is left, and stops the writers. Call it once.
+// once restarted). It waits for the close frames to be written and the connections removed
+// from the shared occupancy, and for the frames queued for the other nodes to be published,
+// until ctx ends; then it drops what is left, and stops the writers. Call it once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.acceptMu.Lock()
 	s.accepted.Store(false)
@@ -205,8 +210,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.conns.each(func(c *Conn) { c.release() })
 	}
 	s.writers.stop()
+	// Readers, releasers and the publishing goroutine are counted in s.wg.
 	if werr := waitCtx(ctx, &s.wg); err == nil {
 		err = werr
+	}
+	if err != nil {
+		s.publishes.cancel() // what is still queued for the other nodes fails at once
 	}
 	return err
 }
@@ -227,11 +236,19 @@ func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
 type Stats struct {
 	Connections   int    // open connections on this node
 	SlowConsumers uint64 // connections dropped because their queue was full
+	// PublishesDropped counts frames made here (client and member events) not sent to the
+	// other nodes because the publish queue was full; PublishesFailed those whose publish
+	// failed. Local subscribers got them either way.
+	PublishesDropped uint64
+	PublishesFailed  uint64
 }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
-	return Stats{Connections: s.conns.len(), SlowConsumers: s.slowConsumers.Load()}
+	return Stats{
+		Connections: s.conns.len(), SlowConsumers: s.slowConsumers.Load(),
+		PublishesDropped: s.publishes.dropped.Load(), PublishesFailed: s.publishes.failed.Load(),
+	}
 }
 
 // spawn runs f on a goroutine the server waits for in Shutdown.
@@ -321,7 +338,8 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	}
 	// The socket id comes first: the shared state records each connection by it.
 	socketID := newSocketID()
-	if err := s.occupancy.Connect(s.ctx, app.ID, socketID, app.MaxConnections); err != nil {
+	ctx := s.deadlines.context()
+	if err := s.occupancy.Connect(ctx, app.ID, socketID, app.MaxConnections); err != nil {
 		if errors.Is(err, registry.ErrOverQuota) {
 			s.log.Info("connection refused: over quota", "app_id", app.ID)
 			refuse(nc, head, errOverQuota)
@@ -334,7 +352,7 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	fd, err := netpoll.FD(nc)
 	if err != nil {
 		s.log.Error("connection refused: no file descriptor", "err", err)
-		_ = s.occupancy.Disconnect(s.ctx, app.ID, socketID)
+		_ = s.occupancy.Disconnect(ctx, app.ID, socketID)
 		_ = nc.Close()
 		return
 	}
@@ -343,7 +361,7 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	s.acceptMu.RLock()
 	if !s.accepted.Load() {
 		s.acceptMu.RUnlock()
-		_ = s.occupancy.Disconnect(s.ctx, app.ID, socketID)
+		_ = s.occupancy.Disconnect(ctx, app.ID, socketID)
 		refuse(nc, head, errShutdown)
 		return
 	}
@@ -368,25 +386,18 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 }
 
 // broadcast queues an event payload made on this node on the local subscribers of channel
-// (except the socket except) and sends it to the other nodes. Local delivery comes first and
-// does not depend on Redis.
+// (except the socket except) and for the other nodes (see publishRemote). Local delivery
+// comes first and never waits for Redis.
 func (s *Server) broadcast(appID, channel string, payload []byte, except string) {
 	s.hub.publish(appID, channel, except, func() []byte { return textFrame(payload) })
-	if s.publisher == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(s.ctx, publishTimeout)
-	defer cancel()
-	if err := s.publisher.PublishFrame(ctx, appID, channel, except, payload); err != nil {
-		s.log.Warn("event not sent to the other nodes", "app_id", appID, "channel", channel, "err", err)
-	}
+	s.publishRemote(appID, channel, except, payload)
 }
 
-// forget removes a released connection from the server's books.
-func (s *Server) forget(c *Conn) {
-	s.conns.remove(c)
-	_ = s.occupancy.Disconnect(s.ctx, c.app.ID, c.id)
-	s.live.Done()
+// announce is broadcast for a presence member event, m, which a subscriber whose member list
+// is being read must recognize (see Hub.hold).
+func (s *Server) announce(appID, channel string, m memberChange, payload []byte, except string) {
+	s.hub.publishEvent(appID, channel, except, nil, m, func() []byte { return textFrame(payload) })
+	s.publishRemote(appID, channel, except, payload)
 }
 
 // refuse writes e and a close frame with its code to a socket that was never registered,
@@ -398,22 +409,23 @@ func refuse(nc net.Conn, head []byte, e *Error) {
 	_ = nc.Close()
 }
 
+// AnnounceMembers tells the members of a presence channel, on this node and the others, the
+// member events that a repair of the shared state made (the reap of a dead node, this node's
+// state written back). It locks out the channel's member changes (Hub.lockPresence), which
+// hold the channel's lock from their occupancy call until their member event is queued, so
+// events builds the payloads from the state as it is then, and they go out in order with
+// this node's own member events.
+func (s *Server) AnnounceMembers(appID, channel string, events func() [][]byte) {
+	defer s.hub.lockPresence(appID, channel)()
+	for _, payload := range events() {
+		s.hub.publishEvent(appID, channel, "", nil, parseMemberChange(payload), func() []byte { return textFrame(payload) })
+		s.publishRemote(appID, channel, "", payload)
+	}
+}
+
 // newSocketID returns a random socket id of the form "123.456" (pusher-protocol.md §1.3).
 func newSocketID() string {
 	b := strconv.AppendUint(nil, rand.Uint64N(1e10)+1, 10)
 	b = append(b, '.')
 	return string(strconv.AppendUint(b, rand.Uint64N(1e10)+1, 10))
-}
-
-// AnnounceMembers tells the members of a presence channel, on this node and the others, the
-// member events that a repair of the shared state made (the reap of a dead node, this node's
-// state written back). It holds the channel's presence lock, which this node's own
-// subscribes and leaves hold while they update the occupancy and tell the members, so events
-// builds the payloads from the state as it is then and they go out in order with this node's
-// own member events.
-func (s *Server) AnnounceMembers(appID, channel string, events func() [][]byte) {
-	defer s.hub.lockPresence(appID, channel)()
-	for _, payload := range events() {
-		s.broadcast(appID, channel, payload, "")
-	}
 }

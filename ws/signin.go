@@ -73,6 +73,9 @@ func (s *Server) TerminateUser(appID, userID string) int {
 func (c *Conn) isUser(userID string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.gone {
+		return false // released: its subscriptions left are being removed (see forget)
+	}
 	if c.userID == userID {
 		return true
 	}

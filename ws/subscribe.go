@@ -3,7 +3,6 @@ package ws
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -56,77 +55,29 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 		member = m
 	}
 
-	s := c.srv
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.gone {
+		c.mu.Unlock()
 		return
 	}
-	if kind.IsPresence() {
-		defer s.hub.lockPresence(c.app.ID, d.Channel)()
+	sub := c.channels.find(d.Channel)
+	if sub != nil {
+		member = sub.member // re-subscribing keeps the recorded member
 	}
-	if sub := c.channels.find(d.Channel); sub != nil {
+	full := sub == nil && c.app.MaxSubscriptions > 0 && len(c.channels) >= c.app.MaxSubscriptions
+	c.mu.Unlock()
+	switch {
+	case sub != nil:
 		// Re-subscribing answers again without a member_added (Reverb behaviour, §3.4).
-		if succeeded, ok := c.succeededFrame(d.Channel, kind); ok {
-			c.join(d.Channel, kind, sub.member, succeeded)
-		}
-		return
-	}
-	if limit := c.app.MaxSubscriptions; limit > 0 && len(c.channels) >= limit {
+		c.resubscribe(d.Channel, kind, member)
+	case full:
+		limit := c.app.MaxSubscriptions
 		c.logClient(slog.LevelInfo, "subscribe refused: max_subscriptions", "channel", d.Channel, "max", limit)
 		c.Send(subscriptionErrorFrame(d.Channel, "LimitReached",
 			"The connection is subscribed to "+strconv.Itoa(limit)+" channels, the most allowed", 403))
-		return
+	default:
+		c.record(d.Channel, kind, member)
 	}
-	firstOfUser, err := s.occupancy.Subscribe(s.ctx, c.app.ID, d.Channel, c.id, member, c.app.MaxPresenceMembers)
-	if errors.Is(err, registry.ErrPresenceFull) {
-		c.logClient(slog.LevelInfo, "subscribe refused: max_presence_members", "channel", d.Channel, "max", c.app.MaxPresenceMembers)
-		c.Send(subscriptionErrorFrame(d.Channel, "LimitReached",
-			"The presence channel has "+strconv.Itoa(c.app.MaxPresenceMembers)+" members, the most allowed", 403))
-		return
-	}
-	if err != nil {
-		c.logClient(slog.LevelError, "subscribe failed: occupancy", "channel", d.Channel, "err", err)
-		c.Send(subscriptionErrorFrame(d.Channel, "ServerError", "Subscription could not be recorded", 500))
-		return
-	}
-	// The member list is read before anyone is told of the join: if it cannot be read, the
-	// subscription is undone and no one has heard of it.
-	succeeded, ok := c.succeededFrame(d.Channel, kind)
-	if !ok {
-		if _, _, err := s.occupancy.Unsubscribe(s.ctx, c.app.ID, d.Channel, c.id); err != nil {
-			// The shared state keeps the socket until this node re-asserts its state, which it
-			// does when Redis answers again.
-			c.logClient(slog.LevelError, "subscribe not undone: occupancy", "channel", d.Channel, "err", err)
-		}
-		return
-	}
-	c.channels.add(subscription{channel: d.Channel, member: member})
-	if firstOfUser {
-		s.broadcast(c.app.ID, d.Channel, memberAdded(d.Channel, member), c.id)
-	}
-	c.join(d.Channel, kind, member, succeeded)
-}
-
-// join adds c to the channel's local subscribers and queues succeeded (the
-// subscription_succeeded frame), then, on a cache channel, the cached event and what was
-// published meanwhile, in order (see gate). Called with c.mu held.
-func (c *Conn) join(channel string, kind registry.Kind, member *registry.Member, succeeded []byte) {
-	s := c.srv
-	userID := ""
-	if member != nil {
-		userID = member.UserID
-	}
-	cached := kind.IsCache() && s.cache != nil
-	s.hub.join(c.app.ID, channel, c, userID, succeeded, cached)
-	if !cached {
-		return
-	}
-	ev, ok, err := s.cache.Get(s.ctx, c.app.ID, channel)
-	if err != nil {
-		c.logClient(slog.LevelError, "cache unavailable", "channel", channel, "err", err)
-	}
-	s.hub.settle(c.app.ID, channel, c, ev, ok)
 }
 
 // unsubscribe handles pusher:unsubscribe; an unknown channel is ignored (§3.7).
@@ -137,39 +88,7 @@ func (c *Conn) unsubscribe(raw json.RawMessage) {
 		c.Send(errorFrame(errInvalidMessage))
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.channels.remove(d.Channel); !ok {
-		return
-	}
-	c.srv.leave(c, d.Channel)
-}
-
-// leave removes c from channel everywhere and tells the remaining presence members when it
-// was the user's last connection.
-//
-// When the shared occupancy cannot be updated (Redis is away), whether this was the user's
-// last connection in the cluster is unknown. The leave is then announced to this node's own
-// subscribers when no other local connection of the user remains on the channel, so they do
-// not keep a member that has gone; other nodes are not told, and the shared state keeps the
-// socket until this node re-asserts its state when Redis answers again.
-func (s *Server) leave(c *Conn, channel string) {
-	presence := registry.KindOf(channel).IsPresence()
-	if presence {
-		defer s.hub.lockPresence(c.app.ID, channel)()
-	}
-	localUser := s.hub.leave(c.app.ID, channel, c)
-	userID, last, err := s.occupancy.Unsubscribe(s.ctx, c.app.ID, channel, c.id)
-	if err != nil {
-		s.log.Error("unsubscribe failed: occupancy", "app_id", c.app.ID, "channel", channel, "err", err)
-		if localUser != "" && !s.hub.hasUser(c.app.ID, channel, localUser) {
-			s.hub.publish(c.app.ID, channel, "", func() []byte { return textFrame(memberRemoved(channel, localUser)) })
-		}
-		return
-	}
-	if last && userID != "" {
-		s.broadcast(c.app.ID, channel, memberRemoved(channel, userID), "")
-	}
+	c.leaveChannel(d.Channel)
 }
 
 // memberRemoved is the payload of pusher_internal:member_removed for userID.
@@ -304,19 +223,9 @@ func memberAdded(channel string, m *registry.Member) []byte {
 	return newEventPayload("pusher_internal:member_added", channel, data)
 }
 
-// succeededFrame is pusher_internal:subscription_succeeded; for presence channels its data
-// lists every member, the subscriber included (§3.4). When the members cannot be read, it
-// answers the client with a channel-scoped error and returns false. Called with c.mu held.
-func (c *Conn) succeededFrame(channel string, kind registry.Kind) ([]byte, bool) {
-	if !kind.IsPresence() {
-		return eventFrame("pusher_internal:subscription_succeeded", channel, "{}"), true
-	}
-	members, err := c.srv.occupancy.Members(c.srv.ctx, c.app.ID, channel)
-	if err != nil {
-		c.logClient(slog.LevelError, "subscribe failed: presence members unavailable", "channel", channel, "err", err)
-		c.Send(subscriptionErrorFrame(channel, "ServerError", "Presence members could not be read", 500))
-		return nil, false
-	}
+// presenceSucceededFrame is pusher_internal:subscription_succeeded of a presence channel:
+// its data lists every member, the subscriber included (§3.4).
+func presenceSucceededFrame(channel string, members []registry.Member) []byte {
 	buf := presenceBuffers.Get().(*[]byte)
 	data := appendPresenceData((*buf)[:0], members)
 	frame := escapedEventFrame("pusher_internal:subscription_succeeded", channel, data)
@@ -324,7 +233,7 @@ func (c *Conn) succeededFrame(channel string, kind registry.Kind) ([]byte, bool)
 		*buf = data[:0]
 		presenceBuffers.Put(buf)
 	}
-	return frame, true
+	return frame
 }
 
 // presenceBuffers hold the member lists of presence subscription_succeeded frames while the

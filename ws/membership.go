@@ -1,0 +1,207 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/reverbd/reverbd/registry"
+)
+
+// occupancyTimeout bounds the shared-occupancy and cache calls of one subscribe or
+// unsubscribe (and of a connection's Connect): they end between 0.9 and 1 times it after
+// they start (see sharedDeadline).
+const occupancyTimeout = 5 * time.Second
+
+// A subscription changes the shared occupancy (Redis in a cluster) in three steps, so that no
+// connection or hub lock is held while Redis answers: the connection's state is checked
+// (reserve), the occupancy is called, then the result is recorded on the connection and in
+// the hub, or undone if the connection was released meanwhile (commit or roll back). Presence
+// members are ordered as hub_members.go explains.
+
+// record subscribes c to channel, which it is not subscribed to: the occupancy records it,
+// then (on a presence channel) the other members hear of the user if it is its first
+// connection there, and c gets subscription_succeeded with the member list, then the
+// channel's frames.
+func (c *Conn) record(channel string, kind registry.Kind, member *registry.Member) {
+	ctx := c.srv.deadlines.context()
+	if c.recordShared(ctx, channel, kind, member) {
+		c.readCache(ctx, channel)
+	}
+}
+
+// recordShared is record but for the cache read, which it reports is left to do.
+func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.Kind, member *registry.Member) (readCache bool) {
+	s := c.srv
+	if member != nil {
+		defer s.hub.lockMember(c.app.ID, channel, member.UserID).unlock()
+		// Frames of the channel wait for c from now on, so none that follows the member list
+		// is missed; they are held until c gets the list.
+		s.hub.hold(c.app.ID, channel, c, member.UserID)
+	}
+	first, err := s.occupancy.Subscribe(ctx, c.app.ID, channel, c.id, member, c.app.MaxPresenceMembers)
+	if err != nil {
+		if member != nil {
+			s.hub.leave(c.app.ID, channel, c)
+		}
+		if errors.Is(err, registry.ErrPresenceFull) {
+			c.logClient(slog.LevelInfo, "subscribe refused: max_presence_members", "channel", channel, "max", c.app.MaxPresenceMembers)
+			c.Send(subscriptionErrorFrame(channel, "LimitReached",
+				"The presence channel has "+strconv.Itoa(c.app.MaxPresenceMembers)+" members, the most allowed", 403))
+			return false
+		}
+		c.logClient(slog.LevelError, "subscribe failed: occupancy", "channel", channel, "err", err)
+		c.Send(subscriptionErrorFrame(channel, "ServerError", "Subscription could not be recorded", 500))
+		return false
+	}
+	// The member list is read before anyone is told of the join: if it cannot be read, the
+	// subscription is undone and no one has heard of it.
+	var members []registry.Member
+	if member != nil {
+		if members, err = c.members(ctx, channel); err != nil {
+			s.hub.leave(c.app.ID, channel, c)
+			c.undoSubscribe(ctx, channel)
+			return false
+		}
+	}
+	cached := kind.IsCache() && s.cache != nil
+	c.mu.Lock()
+	if c.gone {
+		// Released meanwhile, without this subscription: nobody has heard of it.
+		c.mu.Unlock()
+		if member != nil {
+			s.hub.leave(c.app.ID, channel, c)
+		}
+		c.undoSubscribe(ctx, channel)
+		return false
+	}
+	c.channels.add(subscription{channel: channel, member: member})
+	// Recorded under c.mu: a release from now on takes c out of the channel.
+	if member == nil {
+		s.hub.join(c.app.ID, channel, c, "", succeededFrame(channel), cached)
+	} else {
+		if first {
+			s.announce(c.app.ID, channel, memberChange{userID: member.UserID, added: true},
+				memberAdded(channel, member), c.id)
+		}
+		s.hub.open(c.app.ID, channel, c, presenceSucceededFrame(channel, members), members, cached)
+	}
+	c.mu.Unlock()
+	return cached
+}
+
+// resubscribe answers a subscribe to a channel c is already subscribed to, without telling
+// anyone: subscription_succeeded again (with the member list read now, on a presence
+// channel), then on a cache channel the cached event.
+func (c *Conn) resubscribe(channel string, kind registry.Kind, member *registry.Member) {
+	s := c.srv
+	ctx := s.deadlines.context()
+	cached := kind.IsCache() && s.cache != nil
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return
+	}
+	if member == nil {
+		s.hub.join(c.app.ID, channel, c, "", succeededFrame(channel), cached)
+		c.mu.Unlock()
+	} else {
+		s.hub.hold(c.app.ID, channel, c, member.UserID)
+		c.mu.Unlock()
+		members, err := c.members(ctx, channel)
+		if err != nil {
+			s.hub.open(c.app.ID, channel, c, nil, nil, false) // c stays subscribed
+			return
+		}
+		if !s.hub.open(c.app.ID, channel, c, presenceSucceededFrame(channel, members), members, cached) {
+			return // released meanwhile
+		}
+	}
+	if cached {
+		c.readCache(ctx, channel)
+	}
+}
+
+// readCache completes the subscribe of a cache channel: the cached event (or
+// pusher:cache_miss), then what was published meanwhile, in order (see gate).
+func (c *Conn) readCache(ctx context.Context, channel string) {
+	s := c.srv
+	ev, ok, err := s.cache.Get(ctx, c.app.ID, channel)
+	if err != nil {
+		c.logClient(slog.LevelError, "cache unavailable", "channel", channel, "err", err)
+	}
+	s.hub.settle(c.app.ID, channel, c, ev, ok)
+}
+
+// members reads the member list of a presence channel; when it cannot, it answers the client
+// with a channel-scoped error.
+func (c *Conn) members(ctx context.Context, channel string) ([]registry.Member, error) {
+	members, err := c.srv.occupancy.Members(ctx, c.app.ID, channel)
+	if err != nil {
+		c.logClient(slog.LevelError, "subscribe failed: presence members unavailable", "channel", channel, "err", err)
+		c.Send(subscriptionErrorFrame(channel, "ServerError", "Presence members could not be read", 500))
+	}
+	return members, err
+}
+
+// undoSubscribe removes a subscription that the occupancy recorded and nobody heard of.
+func (c *Conn) undoSubscribe(ctx context.Context, channel string) {
+	if _, _, err := c.srv.occupancy.Unsubscribe(ctx, c.app.ID, channel, c.id); err != nil {
+		// The shared state keeps the socket until this node re-asserts its state, which it
+		// does when Redis answers again.
+		c.logClient(slog.LevelError, "subscribe not undone: occupancy", "channel", channel, "err", err)
+	}
+}
+
+// leaveChannel handles an unsubscribe from channel: c leaves it in the hub at once, then in
+// the occupancy; an unknown channel is ignored.
+func (c *Conn) leaveChannel(channel string) {
+	s := c.srv
+	c.mu.Lock()
+	if c.gone {
+		c.mu.Unlock()
+		return // release forgets the subscriptions
+	}
+	sub, ok := c.channels.remove(channel)
+	if ok {
+		s.hub.leave(c.app.ID, channel, c)
+	}
+	c.mu.Unlock()
+	if ok {
+		s.unrecord(s.deadlines.context(), c, sub)
+	}
+}
+
+// unrecord removes c's subscription sub, which c has left in the hub, from the shared
+// occupancy, and tells the remaining presence members when it was the user's last connection.
+//
+// When the shared occupancy cannot be updated (Redis is away), whether this was the user's
+// last connection in the cluster is unknown. The leave is then announced to this node's own
+// subscribers when no other local connection of the user remains on the channel, so they do
+// not keep a member that has gone; the other nodes hear of it when this node writes its state
+// back once Redis answers again.
+func (s *Server) unrecord(ctx context.Context, c *Conn, sub subscription) {
+	channel := sub.channel
+	if sub.member != nil {
+		defer s.hub.lockMember(c.app.ID, channel, sub.member.UserID).unlock()
+	}
+	userID, last, err := s.occupancy.Unsubscribe(ctx, c.app.ID, channel, c.id)
+	if err != nil {
+		s.log.Error("unsubscribe failed: occupancy", "app_id", c.app.ID, "channel", channel, "err", err)
+		if local := sub.member; local != nil && !s.hub.hasUser(c.app.ID, channel, local.UserID) {
+			m := memberChange{userID: local.UserID}
+			s.hub.publishEvent(c.app.ID, channel, "", nil, m, func() []byte { return textFrame(memberRemoved(channel, local.UserID)) })
+		}
+		return
+	}
+	if last && userID != "" {
+		s.announce(c.app.ID, channel, memberChange{userID: userID}, memberRemoved(channel, userID), "")
+	}
+}
+
+// succeededFrame is pusher_internal:subscription_succeeded of a channel other than presence.
+func succeededFrame(channel string) []byte {
+	return eventFrame("pusher_internal:subscription_succeeded", channel, "{}")
+}
