@@ -105,6 +105,11 @@ test-e2e: build redis
 	  echo "e2e: the Redis pass is SKIPPED: no Redis"; \
 	  printf 'e2e\tthe whole Redis pass\tno Redis: %s\n' "$(NO_REDIS)" >> $(SKIPPED); \
 	fi
+	@if [ "$$E2E_FAULTS" != 1 ]; then \
+	  for f in e2e/test/17-faults-*.test.js; do \
+	    printf 'e2e\t%s\topt-in cluster fault tests: run with E2E_FAULTS=1 (redis pass only)\n' "$${f#e2e/}" >> $(SKIPPED); \
+	  done; \
+	fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
