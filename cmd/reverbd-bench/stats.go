@@ -271,8 +271,11 @@ func round(v float64, n int) float64 {
 }
 
 // writeJSON writes the report as one JSON line.
-func (r *report) writeJSON(w io.Writer) error {
-	b, err := json.Marshal(r)
+func (r *report) writeJSON(w io.Writer) error { return writeJSONLine(w, r) }
+
+// writeJSONLine writes v as one line of JSON.
+func writeJSONLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -546,14 +545,7 @@ func (r *stormReport) collect(s *storm) {
 }
 
 // writeJSON writes the report as one JSON line.
-func (r *stormReport) writeJSON(w io.Writer) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
+func (r *stormReport) writeJSON(w io.Writer) error { return writeJSONLine(w, r) }
 
 // writeTable writes the report for a human.
 func (r *stormReport) writeTable(w io.Writer) {
