@@ -47,6 +47,22 @@ func startReverbd(t *testing.T) (string, int) {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
+	// The free port may be taken again before reverbd binds it (other packages' tests run
+	// at the same time): a process that exits early is started again on another port.
+	for attempt := 1; ; attempt++ {
+		port, pid, err := tryStartReverbd(t)
+		if err == nil {
+			return "ws://127.0.0.1:" + port, pid
+		}
+		if attempt == 5 {
+			t.Fatal(err)
+		}
+	}
+}
+
+// tryStartReverbd starts reverbd on a port that was free a moment ago and waits for /up.
+func tryStartReverbd(t *testing.T) (string, int, error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -58,22 +74,30 @@ func startReverbd(t *testing.T) (string, int) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		res, err := http.Get("http://127.0.0.1:" + port + "/up")
 		if err == nil {
 			_ = res.Body.Close()
 			if res.StatusCode == http.StatusOK {
-				break
+				t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+				return port, cmd.Process.Pid, nil
 			}
 		}
+		select {
+		case <-exited:
+			return "", 0, fmt.Errorf("reverbd exited before it came up on port %s", port)
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("reverbd did not come up: %v", err)
+			_ = cmd.Process.Kill()
+			<-exited
+			return "", 0, fmt.Errorf("reverbd did not come up: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return "ws://127.0.0.1:" + port, cmd.Process.Pid
 }
 
 // runStorm runs the storm with the given flags and returns its report.
