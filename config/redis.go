@@ -79,7 +79,7 @@ func (c *Config) redisTLS() bool { return strings.EqualFold(c.RedisScheme, "tls"
 // REDIS_READ_TIMEOUT, REDIS_WRITE_TIMEOUT and REDIS_POOL_SIZE, except where a REDIS_URL query
 // option (dial_timeout, read_timeout, write_timeout, pool_size) already set one. It also
 // makes every command honour its context's deadline: without ContextTimeoutEnabled go-redis
-// ignores it, and a 500 ms publish to a Redis that hangs waits for the read timeout.
+// ignores it, and a call with a short deadline to a Redis that hangs would wait for the read timeout.
 func (c *Config) applyClientSettings(opt *redis.Options) {
 	if opt.DialTimeout == 0 {
 		opt.DialTimeout = time.Duration(c.RedisTimeout)
