@@ -51,7 +51,7 @@ type Enqueuer interface {
 }
 
 // Terminator closes every connection of a user of an app: connections signed in as userID
-// and connections that joined a presence channel with that user_id (pusher-protocol.md §7.3).
+// and connections that joined a presence channel with that user_id (Pusher's user authentication docs).
 type Terminator interface {
 	TerminateUser(ctx context.Context, appID, userID string) error
 }

@@ -8,12 +8,12 @@ import (
 )
 
 // channelsResponse is the answer of GET /channels; Channels is never nil, so an empty list
-// is {"channels":{}} (Reverb's [] breaks SDK-go and SDK-php, pusher-protocol.md §8.5).
+// is {"channels":{}} (Reverb's [] breaks SDK-go and SDK-php, Pusher's HTTP API reference).
 type channelsResponse struct {
 	Channels map[string]channelCounts `json:"channels"`
 }
 
-// channelResponse is the answer of GET /channels/{channel_name} (§8.6).
+// channelResponse is the answer of GET /channels/{channel_name}.
 type channelResponse struct {
 	Occupied          bool                  `json:"occupied"`
 	UserCount         *int                  `json:"user_count,omitempty"`

@@ -8,7 +8,7 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-// errorBody is every error answer (pusher-protocol.md §8.1, soketi's shape).
+// errorBody is every error answer (Pusher's HTTP API reference, soketi's shape).
 type errorBody struct {
 	Error string `json:"error"`
 	Code  int    `json:"code"`
@@ -33,7 +33,7 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 // writeJSON answers with status and v as JSON. Every success of the API is 200 with a JSON
-// body: SDK-php throws on anything else (§8.1).
+// body: SDK-php throws on anything else.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil { // only the API's own types get here; this is a bug

@@ -65,7 +65,7 @@ func TestErrors(t *testing.T) {
 		status int
 		msg    string
 	}{
-		// Authentication (§8.2): 401.
+		// Authentication: 401.
 		{name: "bad signature", body: eventBody([]string{"a"}, secretData), mutate: func(q map[string][]string) {
 			q["auth_signature"] = []string{strings.Repeat("0", 64)}
 		}, status: 401, msg: "invalid signature"},
@@ -95,7 +95,7 @@ func TestErrors(t *testing.T) {
 		{name: "body over the cap", body: `{"name":"ev","channels":["a"],"data":"` + strings.Repeat("x", api.DefaultMaxBody) + `"}`, status: 413, msg: "request body larger than 655360 bytes"},
 		{name: "data over 10 KiB", body: eventBody([]string{"a"}, strings.Repeat("x", 10241)), status: 413, msg: "data is larger than 10240 bytes"},
 
-		// Validation (§8.3): 400.
+		// Validation: 400.
 		{name: "malformed JSON", body: `{"name":"ev",`, status: 400, msg: "malformed JSON body"},
 		{name: "empty body", body: "", status: 400, msg: "malformed JSON body"},
 		{name: "trailing garbage", body: eventBody([]string{"a"}, "d") + "x", status: 400, msg: "malformed JSON body"},
@@ -123,7 +123,7 @@ func TestErrors(t *testing.T) {
 		{name: "socket_id newline", body: `{"name":"ev","channels":["a"],"data":"d","socket_id":"1.2\n"}`, status: 400, msg: "invalid socket_id"},
 		{name: "socket_id empty", body: `{"name":"ev","channels":["a"],"data":"d","socket_id":""}`, status: 400, msg: "invalid socket_id"},
 
-		// Batches (§8.4): all or nothing.
+		// Batches: all or nothing.
 		{name: "batch over 10", path: "/apps/3/batch_events", body: batchBody(11), status: 400, msg: "batch must hold 1 to 10 events"},
 		{name: "batch empty", path: "/apps/3/batch_events", body: `{"batch":[]}`, status: 400, msg: "batch must hold 1 to 10 events"},
 		{name: "batch missing", path: "/apps/3/batch_events", body: `{}`, status: 400, msg: "batch must hold 1 to 10 events"},
@@ -135,7 +135,7 @@ func TestErrors(t *testing.T) {
 		{name: "batch item bad socket_id", path: "/apps/3/batch_events", body: `{"batch":[{"channel":"a","name":"ev","data":"d","socket_id":"x"}]}`, status: 400, msg: "batch[0]: invalid socket_id"},
 		{name: "batch item data too big", path: "/apps/3/batch_events", body: `{"batch":[{"channel":"a","name":"ev","data":"d"},{"channel":"a","name":"ev","data":"` + strings.Repeat("x", 10241) + `"}]}`, status: 413, msg: "batch[1]: data is larger than 10240 bytes"},
 
-		// Channel routes (§8.6, §8.7).
+		// Channel routes.
 		{name: "users of a public channel", method: "GET", path: "/apps/3/channels/orders/users", status: 400, msg: "users are only available for presence channels"},
 		{name: "users of a private channel", method: "GET", path: "/apps/3/channels/private-x/users", status: 400, msg: "users are only available for presence channels"},
 		{name: "channel with bad name", method: "GET", path: "/apps/3/channels/a%20b", status: 400, msg: `invalid channel name "a b"`},
@@ -238,7 +238,7 @@ func (failingQueue) Enqueue(context.Context, registry.Event) error {
 	return errors.New("redis: connection refused")
 }
 
-// An event that was not queued is never answered 200 (§8.3).
+// An event that was not queued is never answered 200.
 func TestQueueUnavailable(t *testing.T) {
 	noop := jobs.NewWorker(jobs.WorkerParams{})
 	full := jobs.NewMemoryQueue(noop, 1, 1) // never Run: it fills after one event

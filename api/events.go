@@ -11,8 +11,8 @@ import (
 	"github.com/reverbd/reverbd/registry"
 )
 
-// eventFields is one trigger as the SDKs send it: the body of POST /events (§8.3) or one
-// item of POST /batch_events (§8.4).
+// eventFields is one trigger as the SDKs send it: the body of POST /events or one
+// item of POST /batch_events.
 type eventFields struct {
 	Name *string `json:"name"`
 	// Data is kept raw to tell a missing, non-string and empty data apart.
@@ -134,7 +134,7 @@ func (a *API) batchEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// newTrigger validates f for channels and builds the event (§8.3, limits of §8.11).
+// newTrigger validates f for channels and builds the event (with Pusher's documented limits).
 func (a *API) newTrigger(appID string, f *eventFields, channels []string) (trigger, *requestError) {
 	if f.Name == nil || *f.Name == "" {
 		return trigger{}, badRequest("name is required")
@@ -154,7 +154,7 @@ func (a *API) newTrigger(appID string, f *eventFields, channels []string) (trigg
 		return trigger{}, badRequest(fmt.Sprintf("more than %d channels", maxChannels))
 	}
 	for _, ch := range channels {
-		if registry.ValidateChannel(ch) != nil { // #server-to-user-{id} is valid (§7.2)
+		if registry.ValidateChannel(ch) != nil { // #server-to-user-{id} is valid
 			return trigger{}, badRequest(fmt.Sprintf("invalid channel name %q", ch))
 		}
 	}

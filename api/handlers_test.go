@@ -104,7 +104,7 @@ func TestChannelResponse(t *testing.T) {
 	want(t, e.call(t, http.MethodGet, "/apps/3/channels/cache-prices", nil, ""), http.StatusOK, `{"occupied":true}`)
 }
 
-// Channel names arrive raw in the path; escaped ones are decoded before use (libraries.md Q9).
+// Channel names arrive raw in the path; escaped ones are decoded before use (chi routes on r.URL.RawPath when it is set).
 func TestChannelNameEscaped(t *testing.T) {
 	e := newEnv(t, options{prefix: "/ws"})
 	e.subscribe(t, "presence-room@x", "1.1", "7")

@@ -10,7 +10,7 @@ type connectionsResponse struct {
 	Connections int `json:"connections"`
 }
 
-// up serves GET /up, unsigned (Reverb's HealthCheckController, pusher-protocol.md §8.10):
+// up serves GET /up, unsigned (Reverb's HealthCheckController, Pusher's HTTP API reference):
 // 200 {"health":"OK"} while ready, 503 {"health":"unavailable"} otherwise.
 func (a *API) up(w http.ResponseWriter, _ *http.Request) {
 	if a.ready == nil || a.ready() {
@@ -20,7 +20,7 @@ func (a *API) up(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusServiceUnavailable, healthResponse{Health: "unavailable"})
 }
 
-// connections serves GET /apps/{app_id}/connections (Reverb extension, §8.8): the number of
+// connections serves GET /apps/{app_id}/connections (a Reverb extension): the number of
 // open connections of the app across all nodes.
 func (a *API) connections(w http.ResponseWriter, r *http.Request) {
 	v := verifiedFrom(r)

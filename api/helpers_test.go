@@ -29,13 +29,13 @@ import (
 	"github.com/reverbd/reverbd/registry"
 )
 
-// The well-known example credentials of pusher-protocol.md.
+// The well-known example credentials of Pusher's documentation.
 const (
 	appID     = "3"
 	appKey    = "278d425bdf160c739803"
 	appSecret = "7ad3773142a6692b25b8"
 
-	// vectorTime is the auth_timestamp of the §8.2 vectors.
+	// vectorTime is the auth_timestamp of the signature vectors.
 	vectorTime = 1353088179
 )
 
@@ -245,7 +245,7 @@ type sig struct {
 }
 
 // signQuery returns the query of a request to path (without the prefix) with params, signed
-// as pusher-protocol.md §8.2 describes: over the percent-decoded path.
+// as Pusher's HTTP API reference describes: over the percent-decoded path.
 func (e *env) signQuery(method, path string, params map[string]string, body string, s sig) url.Values {
 	decoded, err := url.PathUnescape(path)
 	if err != nil {

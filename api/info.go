@@ -7,7 +7,7 @@ import (
 )
 
 // info is the parsed info query parameter or body field: a comma list of attributes.
-// Unknown attributes are ignored (Reverb parity, pusher-protocol.md §8.5).
+// Unknown attributes are ignored (as Reverb does).
 type info struct {
 	requested         bool // the list was present and non-empty
 	userCount         bool // presence channels only

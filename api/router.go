@@ -37,7 +37,7 @@ func (a *API) Routes(r chi.Router) {
 
 // pathParam returns the decoded value of a route parameter. chi matches on r.URL.RawPath
 // when the client escaped characters Go would not have (e.g. %40 for @), and its parameters
-// are then still escaped (libraries.md Q9); otherwise they come from the decoded r.URL.Path.
+// are then still escaped (chi routes on r.URL.RawPath when it is set); otherwise they come from the decoded r.URL.Path.
 func pathParam(r *http.Request, name string) (string, error) {
 	v := chi.URLParam(r, name)
 	if r.URL.RawPath == "" {

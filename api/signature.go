@@ -38,7 +38,7 @@ func verifiedFrom(r *http.Request) *verified {
 	return r.Context().Value(verifiedKey{}).(*verified)
 }
 
-// verify is the middleware of every /apps route (pusher-protocol.md §8.2): it finds the app
+// verify is the middleware of every /apps route (Pusher's HTTP API reference): it finds the app
 // (404), reads the body under the size cap (413, see Params.MaxRequestSize), and checks auth_key, auth_version,
 // auth_timestamp, body_md5 and auth_signature (401). The handler then finds the app, raw
 // body and decoded query with verifiedFrom.
@@ -183,7 +183,7 @@ func (a *API) freshTimestamp(sec int64) bool {
 	return d <= a.window && d >= -a.window
 }
 
-// parseQuery decodes a raw query string as §8.2 signs it: split on "&" only (";" is a
+// parseQuery decodes a raw query string as the signature covers it: split on "&" only (";" is a
 // valid channel-name character), percent-decode keys and values, lower-case the keys, and
 // join the values of a repeated key with ",".
 func parseQuery(raw string) (map[string]string, error) {

@@ -7,7 +7,7 @@ import (
 )
 
 // BenchmarkRequestSignature is the HTTP API's signature check for one trigger: decode the
-// query, build the string to sign, compare the HMAC (pusher-protocol.md §8.2 vector).
+// query, build the string to sign, compare the HMAC (Pusher's HTTP API reference).
 func BenchmarkRequestSignature(b *testing.B) {
 	const secret = "7ad3773142a6692b25b8"
 	raw := "auth_key=278d425bdf160c739803&auth_timestamp=1353088179&auth_version=1.0" +

@@ -12,7 +12,7 @@ import (
 
 const vectorAuth = "auth_key=" + appKey + "&auth_timestamp=1353088179&auth_version=1.0"
 
-// vectors are the worked examples of pusher-protocol.md §8.2, verbatim.
+// vectors are the worked examples of Pusher's HTTP API reference (auth signatures), verbatim.
 var vectors = []struct {
 	name     string
 	method   string

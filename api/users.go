@@ -7,7 +7,7 @@ import (
 )
 
 // user is one entry of GET /channels/{channel_name}/users. ID is always a JSON string:
-// SDK-go declares it string and fails on numbers (pusher-protocol.md §8.7).
+// SDK-go declares it string and fails on numbers (Pusher's HTTP API reference).
 type user struct {
 	ID string `json:"id"`
 }
@@ -41,7 +41,7 @@ func (a *API) users(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// terminate serves POST /apps/{app_id}/users/{user_id}/terminate_connections (§8.9): every
+// terminate serves POST /apps/{app_id}/users/{user_id}/terminate_connections: every
 // connection of the user is closed through the Terminator; the body ({}) is ignored.
 func (a *API) terminate(w http.ResponseWriter, r *http.Request) {
 	v := verifiedFrom(r)

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Client-event policies for App.AcceptClientEventsFrom (pusher-protocol.md §5).
+// Client-event policies for App.AcceptClientEventsFrom (Pusher's WebSocket protocol docs).
 const (
 	ClientEventsMembers = "members" // the sender must be subscribed to the channel
 	ClientEventsAll     = "all"     // any connection of the app may send

@@ -1,5 +1,5 @@
 // Package config holds reverbd's settings: the server, its apps and its queue, read from
-// the same variables a Laravel app keeps in its .env (pusher-protocol.md §12).
+// the same variables a Laravel app keeps in its .env (Laravel Reverb's configuration).
 //
 // [Load] builds a [Config] in four steps:
 //

@@ -24,7 +24,7 @@ func (c *Config) Validate() error {
 	case strings.TrimSpace(c.QueueName) == "":
 		return errors.New("config: REVERB_QUEUE_NAME is blank")
 	case c.QueueTimeout < time.Second:
-		// asynq keeps timeouts and deadlines in whole seconds (libraries.md, asynq options).
+		// asynq keeps timeouts and deadlines in whole seconds (asynq's Timeout and Deadline options).
 		return fmt.Errorf("config: REVERB_QUEUE_TIMEOUT must be at least 1s, got %s", c.QueueTimeout)
 	case c.QueueDeadline < time.Second:
 		return fmt.Errorf("config: REVERB_QUEUE_DEADLINE must be at least 1s, got %s", c.QueueDeadline)

@@ -16,7 +16,7 @@ type CachedEvent struct {
 	QueuedAt time.Time `json:"-"`
 }
 
-// Cache keeps the last event of each cache channel for a limited time (pusher-protocol.md §3.6).
+// Cache keeps the last event of each cache channel for a limited time (Pusher's WebSocket protocol docs).
 // Implementations are safe for concurrent use.
 type Cache interface {
 	// Put stores ev as the last event of channel for ttl, replacing any earlier one.

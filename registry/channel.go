@@ -7,10 +7,10 @@ import (
 )
 
 // MaxChannelNameLength is the longest channel name accepted on subscribe and over HTTP
-// (pusher-protocol.md §2: the SDKs refuse more than 200).
+// (Pusher's WebSocket protocol docs: the SDKs refuse more than 200).
 const MaxChannelNameLength = 200
 
-// UserChannelPrefix starts the per-user channel that server-to-user events use (§7.2).
+// UserChannelPrefix starts the per-user channel that server-to-user events use.
 const UserChannelPrefix = "#server-to-user-"
 
 // ErrInvalidChannel is returned for a channel name that breaks the naming rules.
@@ -29,7 +29,7 @@ const (
 	KindUser                       // #server-to-user-{id}
 )
 
-// prefixes is checked in order; the longest prefixes come first (pusher-protocol.md §2).
+// prefixes is checked in order; the longest prefixes come first (Pusher's WebSocket protocol docs).
 var prefixes = []struct {
 	prefix string
 	kind   Kind
@@ -70,7 +70,7 @@ func (k Kind) IsCache() bool { return k&KindCache != 0 }
 func (k Kind) IsEncrypted() bool { return k&KindEncrypted != 0 }
 
 // AcceptsClientEvents reports whether client-* events may be sent on the channel:
-// private and presence channels (cache variants included), never encrypted ones (§5).
+// private and presence channels (cache variants included), never encrypted ones.
 func (k Kind) AcceptsClientEvents() bool {
 	return k.IsPrivate() && !k.IsEncrypted()
 }

@@ -53,7 +53,7 @@ func TestValidateChannel(t *testing.T) {
 	}
 }
 
-// The vectors of pusher-protocol.md §3.2 and §7.1.
+// The vectors of Pusher's authentication signature docs.
 func TestSignVectors(t *testing.T) {
 	const secret = "7ad3773142a6692b25b8"
 	vectors := []struct{ msg, sig string }{

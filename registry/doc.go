@@ -3,6 +3,6 @@
 // and the shared state of the cluster — connection counts, subscriptions, presence members
 // (Occupancy) and the last event of each cache channel (Cache).
 //
-// It is the one place that knows channel prefixes (pusher-protocol.md §2). The api, ws and
+// It is the one place that knows channel prefixes (Pusher's WebSocket protocol docs). The api, ws and
 // jobs packages meet here and never import each other.
 package registry

@@ -9,11 +9,11 @@ import (
 	"github.com/reverbd/reverbd/registry"
 )
 
-// maxEventNameLength caps a client event name (pusher-protocol.md §8.11).
+// maxEventNameLength caps a client event name (Pusher's HTTP API reference).
 const maxEventNameLength = 200
 
 // clientEvent relays a client-* event to the other subscribers of its channel
-// (pusher-protocol.md §5): private and presence channels only, never encrypted ones, per
+// (Pusher's WebSocket protocol docs): private and presence channels only, never encrypted ones, per
 // the app's accept_client_events_from, never echoed to the sender; on presence channels the
 // sender's user_id is added. data is relayed exactly as received.
 func (c *Conn) clientEvent(msg *clientMessage) {

@@ -133,7 +133,7 @@ func (c *Conn) dropSlow() {
 }
 
 // close sends e as pusher:error and a close frame with the same code, then releases the
-// connection once they are written (pusher-protocol.md §1.4).
+// connection once they are written (Pusher's WebSocket protocol docs).
 func (c *Conn) close(e *Error) {
 	c.closeWith(errorFrame(e), closeFrame(e.Code, e.Message))
 }

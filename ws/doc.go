@@ -3,7 +3,8 @@
 // It does not know the HTTP API or the queue; events reach it through [Hub.Deliver], the
 // jobs.Deliverer of this node, and the shared state it writes lives in registry.
 //
-// A connection's life (pusher-protocol.md §1–§7):
+// A connection's life (Pusher's WebSocket protocol docs,
+// https://pusher.com/docs/channels/library_auth_reference/pusher-websockets-protocol/):
 //
 //  1. GET /app/{key} is upgraded. The key, the protocol version, the Origin (allowed_origins)
 //     and the app's max_connections are checked right after the upgrade; a refusal is a

@@ -16,7 +16,7 @@ const (
 	logInterval = 10 * time.Second
 )
 
-// clientMessage is one frame from a client (pusher-protocol.md §1.2). Decoded by
+// clientMessage is one frame from a client (Pusher's WebSocket protocol docs). Decoded by
 // decodeMessage, Data may alias the frame's bytes, which are reused once handleMessage
 // returns: what outlives the message is copied.
 type clientMessage struct {
@@ -26,7 +26,7 @@ type clientMessage struct {
 }
 
 // handleMessage dispatches one text message from the client. Malformed input is answered
-// with a pusher:error and never ends the connection (pusher-protocol.md §1.6).
+// with a pusher:error and never ends the connection (Pusher's WebSocket protocol docs).
 func (c *Conn) handleMessage(b []byte) {
 	if c.rateLimited() {
 		return
@@ -58,7 +58,7 @@ func (c *Conn) handleMessage(b []byte) {
 	}
 }
 
-// unwrapData accepts data as an object or as a JSON string holding one (§1.2 rule 3). The
+// unwrapData accepts data as an object or as a JSON string holding one. The
 // result may alias raw.
 func unwrapData(raw json.RawMessage) json.RawMessage {
 	raw = bytes.TrimSpace(raw)

@@ -17,7 +17,7 @@ const (
 )
 
 // checkLiveness decides, from the time of the last received frame and of the unanswered
-// ping (0 if none), what to do with a connection (pusher-protocol.md §6). Every connection
+// ping (0 if none), what to do with a connection (Pusher's WebSocket protocol docs). Every connection
 // is checked, subscribed or not.
 func checkLiveness(now, lastSeen, pingedAt time.Time, pingInterval, pongWindow time.Duration) livenessAction {
 	if pingInterval <= 0 {

@@ -98,7 +98,7 @@ func TestInvalidMessagesKeepTheConnection(t *testing.T) {
 			t.Errorf("%s: got %d %q, want 4200", msg, code, text)
 		}
 	}
-	// A data string holding JSON is accepted like an object (§1.2 rule 3).
+	// A data string holding JSON is accepted like an object.
 	c.sendRaw([]byte(`{"event":"pusher:subscribe","data":"{\"channel\":\"orders\"}"}`))
 	if f := c.read(); f.Event != "pusher_internal:subscription_succeeded" || f.Channel != "orders" {
 		t.Errorf("string data subscribe: %+v", f)

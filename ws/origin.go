@@ -8,7 +8,7 @@ import (
 
 // originAllowed applies an app's allowed_origins to an Origin header the way Reverb does:
 // "*" (or no list) allows everything; otherwise the host of the Origin must match one of
-// the patterns, where * stands for any run of characters (pusher-protocol.md §1.1).
+// the patterns, where * stands for any run of characters (Pusher's WebSocket protocol docs).
 func originAllowed(patterns []string, origin string) bool {
 	if len(patterns) == 0 {
 		return true

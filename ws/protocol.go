@@ -10,7 +10,7 @@ import (
 )
 
 // Error is a Pusher protocol error: it becomes a pusher:error frame with its code
-// (pusher-protocol.md §1.4, §1.5).
+// (Pusher's WebSocket protocol docs).
 type Error struct {
 	Code    int
 	Message string
@@ -18,7 +18,7 @@ type Error struct {
 
 func (e *Error) Error() string { return strconv.Itoa(e.Code) + " " + e.Message }
 
-// Protocol errors the server sends. Codes and texts follow pusher-protocol.md §1.5.
+// Protocol errors the server sends. Codes and texts follow Pusher's WebSocket protocol docs.
 var (
 	errUnknownApp        = &Error{4001, "Application does not exist"}
 	errOverQuota         = &Error{4004, "Application is over connection quota"}
@@ -155,7 +155,7 @@ func channelFrame(name, channel string) []byte {
 }
 
 // subscriptionErrorFrame is the channel-scoped refusal pusher-js hands to the channel's
-// pusher:subscription_error bindings (pusher-protocol.md §3.5).
+// pusher:subscription_error bindings (Pusher's WebSocket protocol docs).
 func subscriptionErrorFrame(channel, typ, message string, status int) []byte {
 	b := append([]byte(`{"event":"pusher:subscription_error","channel":`), appendJSONString(nil, channel)...)
 	b = append(b, `,"data":{"type":`...)

@@ -171,7 +171,7 @@ func putMessageBuffer(buf *bytes.Buffer) {
 }
 
 // readFailed ends the connection after a read error, with the close code RFC 6455 and
-// pusher-protocol.md §1.5 give for it.
+// Pusher's WebSocket protocol docs give for it.
 func (c *Conn) readFailed(err error) {
 	var perr ws.ProtocolError
 	switch {

@@ -281,7 +281,7 @@ func (c *Conn) logPanic(where string, v any) {
 }
 
 // ServeHTTP upgrades the request to a WebSocket and hands the socket to the poller; it
-// returns at once so no goroutine stays with the connection (libraries.md Q6, Q8).
+// returns at once so no goroutine stays with the connection (gobwas/ws: UpgradeHTTP hijacks the connection).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := chi.URLParam(r, "key") // copied now: chi recycles its route context on return
 	origin := r.Header.Get("Origin")
@@ -314,7 +314,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.accept(raw, nil, key, origin, protocol)
 }
 
-// accept runs the checks that come before the handshake (pusher-protocol.md §1.1) and
+// accept runs the checks that come before the handshake (Pusher's WebSocket protocol docs) and
 // registers the connection. head, when not empty, is the 101 response still to be written:
 // it leaves in the same write as the first frame, the refusal or connection_established.
 func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) {
@@ -423,7 +423,7 @@ func (s *Server) AnnounceMembers(appID, channel string, events func() [][]byte) 
 	}
 }
 
-// newSocketID returns a random socket id of the form "123.456" (pusher-protocol.md §1.3).
+// newSocketID returns a random socket id of the form "123.456" (Pusher's WebSocket protocol docs).
 func newSocketID() string {
 	b := strconv.AppendUint(nil, rand.Uint64N(1e10)+1, 10)
 	b = append(b, '.')

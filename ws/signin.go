@@ -7,7 +7,7 @@ import (
 	"github.com/reverbd/reverbd/registry"
 )
 
-// signin handles pusher:signin (pusher-protocol.md §7.1): the signature over
+// signin handles pusher:signin (Pusher's authentication signature docs): the signature over
 // "{socket_id}::user::{user_data}" is checked, and on success the connection is known as the
 // user, receives its #server-to-user-{id} events, and gets pusher:signin_success. A failure
 // closes the connection with 4009, as soketi does.
@@ -56,7 +56,7 @@ func (c *Conn) signin(raw json.RawMessage) {
 }
 
 // TerminateUser closes, with 4009, every connection of the app on this node that is signed
-// in as userID or is a presence member with that user_id (pusher-protocol.md §7.3).
+// in as userID or is a presence member with that user_id (Pusher's user authentication docs).
 func (s *Server) TerminateUser(appID, userID string) int {
 	n := 0
 	s.conns.each(func(c *Conn) {

@@ -12,7 +12,7 @@ import (
 	"github.com/reverbd/reverbd/registry"
 )
 
-// subscribeData is the data of pusher:subscribe (pusher-protocol.md §3.1).
+// subscribeData is the data of pusher:subscribe (Pusher's WebSocket protocol docs).
 type subscribeData struct {
 	Channel     string          `json:"channel"`
 	Auth        string          `json:"auth"`
@@ -68,7 +68,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	c.mu.Unlock()
 	switch {
 	case sub != nil:
-		// Re-subscribing answers again without a member_added (Reverb behaviour, §3.4).
+		// Re-subscribing answers again without a member_added (as Reverb does).
 		c.resubscribe(d.Channel, kind, member)
 	case full:
 		limit := c.app.MaxSubscriptions
@@ -80,7 +80,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	}
 }
 
-// unsubscribe handles pusher:unsubscribe; an unknown channel is ignored (§3.7).
+// unsubscribe handles pusher:unsubscribe; an unknown channel is ignored.
 func (c *Conn) unsubscribe(raw json.RawMessage) {
 	d, ok := decodeSubscribe(raw)
 	if !ok || d.Channel == "" {
@@ -100,7 +100,7 @@ func memberRemoved(channel, userID string) []byte {
 }
 
 // subscribeUser answers a subscription to #server-to-user-{id}: allowed only for the
-// connection signed in as that user (pusher-protocol.md §7.2).
+// connection signed in as that user (Pusher's user authentication docs).
 func (c *Conn) subscribeUser(channel string) {
 	id, _ := registry.UserID(channel)
 	c.mu.Lock()
@@ -114,13 +114,13 @@ func (c *Conn) subscribeUser(channel string) {
 }
 
 // refuseSubscription sends the channel-scoped pusher:subscription_error that pusher-js and
-// Laravel Echo's .error() handle (§3.5).
+// Laravel Echo's .error() handle.
 func (c *Conn) refuseSubscription(channel, reason string) {
 	c.logClient(slog.LevelInfo, "subscribe refused", "channel", channel, "reason", reason)
 	c.Send(subscriptionErrorFrame(channel, "AuthError", reason, 401))
 }
 
-// validAuth checks "{key}:{signature}" against the string to sign of §3.2, in constant time.
+// validAuth checks "{key}:{signature}" against the channel's string to sign, in constant time.
 func (c *Conn) validAuth(auth, channel string, kind registry.Kind, channelData []byte) bool {
 	key, sig, ok := strings.Cut(auth, ":")
 	if !ok || key != c.app.Key || sig == "" {
@@ -224,7 +224,7 @@ func memberAdded(channel string, m *registry.Member) []byte {
 }
 
 // presenceSucceededFrame is pusher_internal:subscription_succeeded of a presence channel:
-// its data lists every member, the subscriber included (§3.4).
+// its data lists every member, the subscriber included.
 func presenceSucceededFrame(channel string, members []registry.Member) []byte {
 	buf := presenceBuffers.Get().(*[]byte)
 	data := appendPresenceData((*buf)[:0], members)

@@ -241,7 +241,7 @@ func deriveHTTP(wsURL string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
-// validChannel reports whether name uses only the characters Pusher allows (§2).
+// validChannel reports whether name uses only the characters Pusher allows.
 func validChannel(name string) bool {
 	if name == "" || len(name) > 190 {
 		return false
@@ -255,7 +255,7 @@ func validChannel(name string) bool {
 	return true
 }
 
-// channelKind is "presence", "private" or "public", by prefix (§2).
+// channelKind is "presence", "private" or "public", by prefix.
 func channelKind(name string) string {
 	switch {
 	case strings.HasPrefix(name, "presence-"):

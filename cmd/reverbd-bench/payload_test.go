@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// deliveredFrame builds the frame a server relays for data on channel (§8.3).
+// deliveredFrame builds the frame a server relays for data on channel.
 func deliveredFrame(channel string, data []byte) []byte {
 	b := []byte(`{"event":"` + benchEvent + `","channel":`)
 	b = appendJSONString(b, channel)

@@ -9,7 +9,7 @@ import (
 )
 
 // channelAuth returns the "auth" value of a pusher:subscribe for a private or presence
-// channel, as the app's auth endpoint would (pusher-protocol.md §3.2):
+// channel, as the app's auth endpoint would (Pusher's authentication signature docs):
 // "{key}:{hmac(secret, socket_id:channel)}", with ":channel_data" appended to the signed
 // string when channelData is not empty (presence channels).
 func channelAuth(key, secret, socketID, channel, channelData string) string {
@@ -21,7 +21,7 @@ func channelAuth(key, secret, socketID, channel, channelData string) string {
 }
 
 // signQuery returns the query string that authenticates an HTTP API request
-// (pusher-protocol.md §8.2): auth_key, auth_timestamp, auth_version=1.0 and, when body is
+// (Pusher's HTTP API reference): auth_key, auth_timestamp, auth_version=1.0 and, when body is
 // not empty, body_md5 — already in key order, unescaped — followed by auth_signature, the
 // HMAC of "METHOD\nPATH\nquery". path is the route without any server path prefix, e.g.
 // /apps/3/events. key must not need URL escaping (Pusher keys are alphanumeric).

@@ -10,7 +10,7 @@ const (
 	testSecret = "7ad3773142a6692b25b8"
 )
 
-// TestSignQuery checks the HTTP API vector of pusher-protocol.md §8.2.
+// TestSignQuery checks the HTTP API vector of Pusher's HTTP API reference.
 func TestSignQuery(t *testing.T) {
 	body := []byte(`{"name":"foo","channels":["project-3"],"data":"{\"some\":\"data\"}"}`)
 	got := signQuery(testKey, testSecret, "POST", "/apps/3/events", body, 1353088179)
@@ -22,7 +22,7 @@ func TestSignQuery(t *testing.T) {
 	}
 }
 
-// TestSignQueryNoBody checks that body_md5 is left out without a body (§8.2 GET vector
+// TestSignQueryNoBody checks that body_md5 is left out without a body (GET vector
 // without user parameters is not in the doc, so only the shape is checked).
 func TestSignQueryNoBody(t *testing.T) {
 	got := signQuery(testKey, testSecret, "GET", "/apps/3/connections", nil, 1353088179)
@@ -31,7 +31,7 @@ func TestSignQueryNoBody(t *testing.T) {
 	}
 }
 
-// TestChannelAuth checks the channel authorization vectors of pusher-protocol.md §3.2.
+// TestChannelAuth checks the channel authorization vectors of Pusher's authentication signature docs.
 func TestChannelAuth(t *testing.T) {
 	for _, tc := range []struct{ socket, channel, data, sig string }{
 		{"1234.1234", "private-foobar", "", "58df8b0c36d6982b82c3ecf6b4662e34fe8c25bba48f5369f135bf843651c3a4"},
