@@ -127,7 +127,8 @@ func (r *report) collect(b *bench, pub *pubResult) {
 	}
 
 	var connD, subD []time.Duration
-	var first, lastDial, lastSub time.Time
+	var dials dialSpan
+	var lastSub time.Time
 	var lastRecv, total int64
 	for _, c := range b.clients {
 		if c.nc == nil {
@@ -135,12 +136,7 @@ func (r *report) collect(b *bench, pub *pubResult) {
 		}
 		r.Connected++
 		connD = append(connD, c.dialDone.Sub(c.dialStart))
-		if first.IsZero() || c.dialStart.Before(first) {
-			first = c.dialStart
-		}
-		if c.dialDone.After(lastDial) {
-			lastDial = c.dialDone
-		}
+		dials.add(c.dialStart, c.dialDone)
 		if !c.subOK.Load() {
 			continue
 		}
@@ -190,8 +186,8 @@ func (r *report) collect(b *bench, pub *pubResult) {
 		lastRecv = max(lastRecv, c.lastRecv.Load())
 	}
 	r.ConnectMs, r.SubscribeMs = durations(connD), durations(subD)
-	if !first.IsZero() {
-		r.ConnectSeconds = secs(lastDial.Sub(first))
+	if first := dials.first; !first.IsZero() {
+		r.ConnectSeconds = secs(dials.last.Sub(first))
 		if !lastSub.IsZero() {
 			r.SubscribeSeconds = secs(lastSub.Sub(first))
 		}
@@ -375,4 +371,16 @@ func cpu(v float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.1f", v)
+}
+
+// dialSpan is the time from the first dial to the last completed one.
+type dialSpan struct{ first, last time.Time }
+
+func (d *dialSpan) add(start, done time.Time) {
+	if d.first.IsZero() || start.Before(d.first) {
+		d.first = start
+	}
+	if done.After(d.last) {
+		d.last = done
+	}
 }

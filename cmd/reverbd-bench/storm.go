@@ -445,7 +445,8 @@ func (r *stormReport) collect(s *storm) {
 
 	var connD, rtt []time.Duration
 	var byKind [stormSubs][]time.Duration
-	var first, lastDial, lastOK time.Time
+	var dials dialSpan
+	var lastOK time.Time
 	add := func(m *map[string]int, k string) {
 		if *m == nil {
 			*m = map[string]int{}
@@ -458,12 +459,7 @@ func (r *stormReport) collect(s *storm) {
 		}
 		r.Connected++
 		connD = append(connD, c.dialDone.Sub(c.dialStart))
-		if first.IsZero() || c.dialStart.Before(first) {
-			first = c.dialStart
-		}
-		if c.dialDone.After(lastDial) {
-			lastDial = c.dialDone
-		}
+		dials.add(c.dialStart, c.dialDone)
 		all := true
 		for k := range stormSubs {
 			switch {
@@ -524,8 +520,8 @@ func (r *stormReport) collect(s *storm) {
 			r.SubscribeRTTKindMs[stormKinds[k]] = p
 		}
 	}
-	if !first.IsZero() {
-		r.ConnectSeconds = secs(lastDial.Sub(first))
+	if first := dials.first; !first.IsZero() {
+		r.ConnectSeconds = secs(dials.last.Sub(first))
 		if !lastOK.IsZero() {
 			r.SubscribeSeconds = secs(lastOK.Sub(first))
 		}
