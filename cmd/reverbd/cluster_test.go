@@ -347,17 +347,26 @@ func freePort(t *testing.T) string {
 	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 }
 
+// nodeAndVictim starts a cluster of an in-process node a and a reverbd binary, the victim of
+// the fault a test injects, with user 1 on a's presence-room and user 2 on the victim's; the
+// survivor (user 1) has seen user 2 join.
+func nodeAndVictim(t *testing.T) (a *process, victim *binaryProcess, survivor, remote *wsClient) {
+	t.Helper()
+	env := clusterEnv(t, redistest.URL(t))
+	a = startProcess(t, env...)
+	waitUp(t, a, http.StatusOK)
+	victim = startBinary(t, env)
+	survivor = a.dial(t)
+	survivor.join("presence-room", "1")
+	remote = victim.dial(t)
+	remote.join("presence-room", "2")
+	survivor.expect("pusher_internal:member_added")
+	return a, victim, survivor, remote
+}
+
 // A node killed with SIGKILL leaves: its members are removed, once, within the lease TTL.
 func TestClusterNodeKilled(t *testing.T) {
-	env := clusterEnv(t, redistest.URL(t))
-	a := startProcess(t, env...)
-	waitUp(t, a, http.StatusOK)
-	victim := startBinary(t, env)
-	survivor := a.dial(t)
-	survivor.join("presence-room", "1")
-	doomed := victim.dial(t)
-	doomed.join("presence-room", "2")
-	survivor.expect("pusher_internal:member_added")
+	a, victim, survivor, _ := nodeAndVictim(t)
 	if err := victim.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -611,15 +620,7 @@ func TestClusterRedisFlushed(t *testing.T) {
 // gone; resumed, it writes its state back and announces them again, to the other nodes'
 // clients and to its own, which heard the member_removed too.
 func TestClusterNodePausedPastItsLease(t *testing.T) {
-	env := clusterEnv(t, redistest.URL(t))
-	a := startProcess(t, env...)
-	waitUp(t, a, http.StatusOK)
-	victim := startBinary(t, env)
-	survivor := a.dial(t)
-	survivor.join("presence-room", "1")
-	paused := victim.dial(t)
-	paused.join("presence-room", "2")
-	survivor.expect("pusher_internal:member_added")
+	a, victim, survivor, paused := nodeAndVictim(t)
 	if err := victim.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
