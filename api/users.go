@@ -29,13 +29,13 @@ func (a *API) users(w http.ResponseWriter, r *http.Request) {
 		a.reject(w, r, http.StatusBadRequest, "users are only available for presence channels")
 		return
 	}
-	members, err := a.occupancy.Members(r.Context(), v.app.ID, name)
+	p, err := a.occupancy.Members(r.Context(), v.app.ID, name)
 	if err != nil {
 		a.internalError(w, r, "occupancy", err)
 		return
 	}
-	resp := usersResponse{Users: make([]user, 0, len(members))}
-	for _, m := range members {
+	resp := usersResponse{Users: make([]user, 0, len(p.Members))}
+	for _, m := range p.Members {
 		resp.Users = append(resp.Users, user{ID: m.UserID})
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -25,11 +25,14 @@ type LocalNode interface {
 	DeliverFrame(appID, channel, except string, payload []byte)
 	// TerminateUser closes this node's connections of the user.
 	TerminateUser(appID, userID string)
+	// DeliverMember applies a presence member event, decided and published by the shared
+	// occupancy, to this node's subscribers of its channel.
+	DeliverMember(ev registry.MemberEvent)
 }
 
 // relayMessage is one message between nodes on the scaling channel.
 type relayMessage struct {
-	Kind    string          `json:"k"` // "event", "frame", "terminate" or "probe"
+	Kind    string          `json:"k"` // "event", "frame", "member", "terminate" or "probe"
 	Node    string          `json:"n"` // the node that published it
 	Event   *registry.Event `json:"e,omitempty"`
 	AppID   string          `json:"a,omitempty"`
@@ -38,11 +41,16 @@ type relayMessage struct {
 	Payload json.RawMessage `json:"p,omitempty"`
 	UserID  string          `json:"u,omitempty"`
 	ProbeID string          `json:"i,omitempty"`
+	// A "member" message is published by the occupancy's scripts (registry.RedisOccupancy):
+	// UserID, the channel's sequence number, and on member_added the stored member fields.
+	Seq    uint64   `json:"s,omitempty"`
+	Member []string `json:"m,omitempty"`
 }
 
 // RedisRelay carries work between nodes over Redis pub/sub (REVERB_SCALING_CHANNEL): events
-// from the delivery workers to every node, client and presence events from the node where
-// they happened to the others, and terminate requests to every node. Pub/sub is at most
+// from the delivery workers to every node, client events from the node where they happened
+// to the others, presence member events from the occupancy's scripts to every node, and
+// terminate requests to every node. Pub/sub is at most
 // once: what is published while a node is reconnecting does not reach it.
 type RedisRelay struct {
 	rdb     redis.UniversalClient
@@ -189,6 +197,18 @@ func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
 		if m.Node != r.node {
 			r.local.DeliverFrame(m.AppID, m.Channel, m.Except, m.Payload)
 		}
+	case "member":
+		ev := registry.MemberEvent{AppID: m.AppID, Channel: m.Channel, Member: registry.Member{UserID: m.UserID},
+			Seq: m.Seq, Except: m.Except}
+		if m.Member != nil {
+			member, err := registry.MemberFromFields(m.Member)
+			if err != nil {
+				r.log.Warn("undecodable member event dropped", "app_id", m.AppID, "channel", m.Channel, "err", err)
+				return
+			}
+			ev.Member, ev.Added = member, true
+		}
+		r.local.DeliverMember(ev)
 	case "terminate":
 		r.local.TerminateUser(m.AppID, m.UserID)
 	case "probe":

@@ -19,17 +19,20 @@ type node struct {
 	events     chan registry.Event
 	frames     chan string
 	terminates chan string
+	members    chan registry.MemberEvent
 }
 
 func newNode() *node {
-	return &node{events: make(chan registry.Event, 16), frames: make(chan string, 16), terminates: make(chan string, 16)}
+	return &node{events: make(chan registry.Event, 16), frames: make(chan string, 16), terminates: make(chan string, 16),
+		members: make(chan registry.MemberEvent, 16)}
 }
 
 func (n *node) Deliver(_ context.Context, ev registry.Event) { n.events <- ev }
 func (n *node) DeliverFrame(app, channel, except string, payload []byte) {
 	n.frames <- app + "|" + channel + "|" + except + "|" + string(payload)
 }
-func (n *node) TerminateUser(app, user string) { n.terminates <- app + "|" + user }
+func (n *node) TerminateUser(app, user string)        { n.terminates <- app + "|" + user }
+func (n *node) DeliverMember(ev registry.MemberEvent) { n.members <- ev }
 
 func receive[T any](t *testing.T, ch <-chan T) T {
 	t.Helper()
@@ -120,5 +123,44 @@ func TestRedisRelayCountsFailedPublishes(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "event=order.paid") {
 		t.Errorf("the lost event is not logged: %s", logs.String())
+	}
+}
+
+// The member events that the shared occupancy's scripts publish reach every node through the
+// relay, in the order they were decided, numbered one after the other.
+func TestRedisRelayDeliversOccupancyMemberEvents(t *testing.T) {
+	rdb := redistest.Client(t)
+	channel := redistest.Name(t)
+	a, b := newNode(), newNode()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i, n := range []*node{a, b} {
+		r := jobs.NewRedisRelay(rdb, channel, "node-"+string(rune('a'+i)), n, nil)
+		ready := make(chan struct{})
+		var once sync.Once
+		go func() { _ = r.Run(ctx, func() { once.Do(func() { close(ready) }) }) }()
+		<-ready
+	}
+	occ := registry.NewRedisOccupancy(registry.RedisOccupancyParams{Redis: rdb, Prefix: redistest.Name(t), Relay: channel, NodeID: "node-a"})
+	m := &registry.Member{UserID: "7", RawID: []byte("7"), Info: []byte(`{"name":"Ann"}`)}
+	sub, err := occ.Subscribe(ctx, "1", "presence-room", "1.1", m, 0)
+	if err != nil || !sub.First || len(sub.Presence.Members) != 1 {
+		t.Fatalf("Subscribe = %+v, %v; want the first of one member", sub, err)
+	}
+	if _, last, err := occ.Unsubscribe(ctx, "1", "presence-room", "1.1"); err != nil || !last {
+		t.Fatalf("Unsubscribe: last %v, %v", last, err)
+	}
+	for _, n := range []*node{a, b} {
+		added, removed := receive(t, n.members), receive(t, n.members)
+		if !added.Added || added.Except != "1.1" || added.Member.UserID != "7" || string(added.Member.RawID) != "7" ||
+			string(added.Member.Info) != `{"name":"Ann"}` || added.Channel != "presence-room" || added.AppID != "1" {
+			t.Errorf("member_added relayed as %+v", added)
+		}
+		if added.Seq != sub.Presence.Seq {
+			t.Errorf("member_added has seq %d, the subscriber's list %d", added.Seq, sub.Presence.Seq)
+		}
+		if removed.Added || removed.Member.UserID != "7" || removed.Except != "" || removed.Seq != added.Seq+1 {
+			t.Errorf("member_removed relayed as %+v after seq %d", removed, added.Seq)
+		}
 	}
 }

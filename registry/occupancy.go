@@ -31,8 +31,34 @@ type ChannelInfo struct {
 	UserCount int
 }
 
+// Presence is the member list of a presence channel as of one member event.
+type Presence struct {
+	// Members are the distinct users, in the order they joined.
+	Members []Member
+	// Seq is the sequence number of the channel's last member event that Members include
+	// (see MemberEvent); 0 when the channel has had none.
+	Seq uint64
+}
+
+// Subscribed is what Occupancy.Subscribe reports.
+type Subscribed struct {
+	// First reports, on a presence channel, that it is the user's first connection there:
+	// the Occupancy has told the channel's members (member_added).
+	First bool
+	// Presence is, on a presence channel, the member list right after the subscribe, the
+	// user included; zero elsewhere.
+	Presence Presence
+}
+
 // Occupancy is the shared state of connections, subscriptions and presence members that the
 // socket layer writes and the HTTP API reads. Implementations are safe for concurrent use.
+//
+// The Occupancy decides presence: each change of a channel's member set (a user's first
+// connection there, or its last one gone) is a MemberEvent that the Occupancy itself tells,
+// in the same step as the decision, so that every node hears the member events of a channel
+// in the one order they were decided: a MemoryOccupancy calls the function given to
+// NotifyMembers, a RedisOccupancy publishes them to every node on the relay's pub/sub
+// channel.
 type Occupancy interface {
 	// Connect records socketID as an open connection of the app. With max > 0 it fails with
 	// ErrOverQuota, recording nothing, when the app already has max connections; the check
@@ -43,32 +69,50 @@ type Occupancy interface {
 	// Connections returns the number of open connections of the app.
 	Connections(ctx context.Context, appID string) (int, error)
 
-	// Subscribe records socketID on channel. For a presence channel m is the member; first
-	// reports whether it is that user's first connection on the channel. Subscribing a socket
-	// that is already subscribed changes nothing and reports first=false. With maxMembers > 0
-	// a user not yet on the channel is refused with ErrPresenceFull, recording nothing, when
-	// the channel already has maxMembers users; the check and the write are one step.
-	Subscribe(ctx context.Context, appID, channel, socketID string, m *Member, maxMembers int) (first bool, err error)
+	// Subscribe records socketID on channel. For a presence channel m is the member; on the
+	// user's first connection there the member_added event is told (to everyone but
+	// socketID). Subscribing a socket that is already subscribed changes nothing and reports
+	// First=false. With maxMembers > 0 a user not yet on the channel is refused with
+	// ErrPresenceFull, recording nothing, when the channel already has maxMembers users; the
+	// check and the write are one step.
+	Subscribe(ctx context.Context, appID, channel, socketID string, m *Member, maxMembers int) (Subscribed, error)
 	// Unsubscribe removes socketID from channel. For a presence channel last reports whether
-	// it was that user's last connection on the channel, and userID names the user.
+	// it was that user's last connection on the channel (member_removed is then told), and
+	// userID names the user.
 	Unsubscribe(ctx context.Context, appID, channel, socketID string) (userID string, last bool, err error)
 
 	// Channel reports one channel; an unoccupied channel has zero counts.
 	Channel(ctx context.Context, appID, channel string) (ChannelInfo, error)
 	// Channels reports every occupied channel whose name starts with prefix.
 	Channels(ctx context.Context, appID, prefix string) (map[string]ChannelInfo, error)
-	// Members returns the distinct users of a presence channel, in the order they joined.
-	Members(ctx context.Context, appID, channel string) ([]Member, error)
+	// Members returns the distinct users of a presence channel, in the order they joined,
+	// with the sequence number of the last member event they include.
+	Members(ctx context.Context, appID, channel string) (Presence, error)
 }
 
-// MemberChange is a presence member event that a repair of a shared Occupancy makes: the
-// reap of a dead node removes members, and a node writing its state back adds or removes
-// them. The clients on the channel must be told, on every node.
-type MemberChange struct {
+// MemberEvent is a change of a presence channel's member set, decided by the Occupancy:
+// member_added on a user's first connection on the channel, member_removed when its last
+// one is gone (it unsubscribed, or its node was reaped or left, or a node's write-back
+// removed it).
+type MemberEvent struct {
 	AppID   string
 	Channel string
 	// Member is the user; on a removal only UserID is set.
 	Member Member
 	// Added is true for member_added, false for member_removed.
 	Added bool
+	// Seq orders the channel's member events: each is greater than every earlier one of the
+	// channel, even across a restart of a shared store. Consecutive events of a channel
+	// differ by 1, except where the channel emptied or its store was lost in between.
+	Seq uint64
+	// Except is the socket id not to tell (the joining socket), or "".
+	Except string
+}
+
+// MemberNotifier is implemented by an Occupancy that tells its member events in process (a
+// single node's MemoryOccupancy); the socket layer gives it the function that delivers them.
+type MemberNotifier interface {
+	// NotifyMembers sets the function told each member event, in order, while the decision
+	// is still held: it must not block or call the Occupancy.
+	NotifyMembers(func(MemberEvent))
 }

@@ -14,8 +14,8 @@ func TestOccupancyPresenceLimit(t *testing.T) {
 		ctx := context.Background()
 		const ch = "presence-room"
 		for i, user := range []string{"1", "2"} {
-			if first, err := o.Subscribe(ctx, "app", ch, fmt.Sprint(i), member(user), 2); err != nil || !first {
-				t.Fatalf("user %s: first=%v err=%v", user, first, err)
+			if sub, err := o.Subscribe(ctx, "app", ch, fmt.Sprint(i), member(user), 2); err != nil || !sub.First {
+				t.Fatalf("user %s: first=%v err=%v", user, sub.First, err)
 			}
 		}
 		// A third user is refused and nothing is recorded for it.
@@ -40,8 +40,8 @@ func TestOccupancyPresenceLimit(t *testing.T) {
 		mustUnsubscribe(t, o, "app", ch, "8", "4", true)
 		mustUnsubscribe(t, o, "app", ch, "1", "2", true)
 		mustSubscribeLimit(t, o, ch, "9", member("3"), 2, true)
-		if members, _ := o.Members(ctx, "app", ch); len(members) != 2 || members[0].UserID != "1" || members[1].UserID != "3" {
-			t.Errorf("members = %+v, want users 1 and 3", members)
+		if p, _ := o.Members(ctx, "app", ch); len(p.Members) != 2 || p.Members[0].UserID != "1" || p.Members[1].UserID != "3" {
+			t.Errorf("members = %+v, want users 1 and 3", p.Members)
 		}
 	})
 }
@@ -65,7 +65,8 @@ func TestRedisOccupancyPresenceLimitAcrossNodes(t *testing.T) {
 	for i := range users {
 		wg.Go(func() {
 			user := fmt.Sprint("user-", i)
-			first, err := nodes[i%2].Subscribe(ctx, "app", ch, fmt.Sprint("s.", i), member(user), limit)
+			sub, err := nodes[i%2].Subscribe(ctx, "app", ch, fmt.Sprint("s.", i), member(user), limit)
+			first := sub.First
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -84,7 +85,8 @@ func TestRedisOccupancyPresenceLimitAcrossNodes(t *testing.T) {
 	if len(joined) != limit || refused != users-limit {
 		t.Errorf("joined %d, refused %d; want %d and %d", len(joined), refused, limit, users-limit)
 	}
-	members, err := nodes[0].Members(ctx, "app", ch)
+	p, err := nodes[0].Members(ctx, "app", ch)
+	members := p.Members
 	if err != nil || len(members) != limit {
 		t.Fatalf("members = %d, %v; want %d", len(members), err, limit)
 	}
@@ -102,7 +104,8 @@ func member(id string) *Member { return &Member{UserID: id, RawID: json.RawMessa
 
 func mustSubscribeLimit(t *testing.T, o Occupancy, channel, socket string, m *Member, maxMembers int, want bool) {
 	t.Helper()
-	first, err := o.Subscribe(context.Background(), "app", channel, socket, m, maxMembers)
+	sub, err := o.Subscribe(context.Background(), "app", channel, socket, m, maxMembers)
+	first := sub.First
 	if err != nil || first != want {
 		t.Fatalf("Subscribe(%s, %s, max %d) = %v, %v; want first=%v", channel, socket, maxMembers, first, err, want)
 	}

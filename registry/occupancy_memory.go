@@ -8,8 +8,10 @@ import (
 
 // MemoryOccupancy is the Occupancy of a single node, kept in process.
 type MemoryOccupancy struct {
-	mu   sync.Mutex
-	apps map[string]*appState // guarded by mu
+	mu     sync.Mutex
+	apps   map[string]*appState // guarded by mu
+	notify func(MemberEvent)    // guarded by mu
+	topSeq uint64               // the greatest member event sequence number so far; guarded by mu
 }
 
 type appState struct {
@@ -21,6 +23,7 @@ type channelState struct {
 	sockets socketSet
 	users   map[string]*userState // presence channels only
 	order   []string              // presence user ids in join order
+	seq     uint64                // the sequence number of the channel's last member event
 }
 
 type userState struct {
@@ -31,6 +34,37 @@ type userState struct {
 // NewMemoryOccupancy returns an empty in-process Occupancy.
 func NewMemoryOccupancy() *MemoryOccupancy {
 	return &MemoryOccupancy{apps: map[string]*appState{}}
+}
+
+// NotifyMembers implements MemberNotifier.
+func (o *MemoryOccupancy) NotifyMembers(f func(MemberEvent)) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.notify = f
+}
+
+// tell numbers a member event of ch and passes it to the notify function. Called with o.mu
+// held. A channel's numbers follow each other; a channel created again starts past every
+// number given so far, so they never go back.
+func (o *MemoryOccupancy) tell(ch *channelState, ev MemberEvent) {
+	if ch.seq == 0 {
+		ch.seq = o.topSeq
+	}
+	ch.seq++
+	o.topSeq = max(o.topSeq, ch.seq)
+	ev.Seq = ch.seq
+	if o.notify != nil {
+		o.notify(ev)
+	}
+}
+
+// presence returns the member list of ch. Called with o.mu held.
+func (ch *channelState) presence() Presence {
+	out := make([]Member, 0, len(ch.order))
+	for _, id := range ch.order {
+		out = append(out, ch.users[id].member)
+	}
+	return Presence{Members: out, Seq: ch.seq}
 }
 
 // app returns the state of appID, creating it. Called with o.mu held.
@@ -79,7 +113,7 @@ func (o *MemoryOccupancy) Connections(_ context.Context, appID string) (int, err
 }
 
 // Subscribe implements Occupancy.
-func (o *MemoryOccupancy) Subscribe(_ context.Context, appID, channel, socketID string, m *Member, maxMembers int) (bool, error) {
+func (o *MemoryOccupancy) Subscribe(_ context.Context, appID, channel, socketID string, m *Member, maxMembers int) (Subscribed, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	a := o.app(appID)
@@ -89,27 +123,30 @@ func (o *MemoryOccupancy) Subscribe(_ context.Context, appID, channel, socketID 
 		a.channels[channel] = ch
 	}
 	if _, ok := ch.sockets.get(socketID); ok {
-		return false, nil
+		if m == nil {
+			return Subscribed{}, nil
+		}
+		return Subscribed{Presence: ch.presence()}, nil
 	}
 	if m != nil && maxMembers > 0 && ch.users[m.UserID] == nil && len(ch.users) >= maxMembers {
-		return false, ErrPresenceFull // a new channel has no users, so it is never left empty here
+		return Subscribed{}, ErrPresenceFull // a new channel has no users, so it is never left empty here
 	}
 	if m == nil {
 		ch.sockets.add(socketID, "")
-		return false, nil
+		return Subscribed{}, nil
 	}
 	ch.sockets.add(socketID, m.UserID)
 	if ch.users == nil {
 		ch.users = map[string]*userState{}
 	}
-	u := ch.users[m.UserID]
-	if u != nil {
+	if u := ch.users[m.UserID]; u != nil {
 		u.conns++
-		return false, nil
+		return Subscribed{Presence: ch.presence()}, nil
 	}
 	ch.users[m.UserID] = &userState{member: *m, conns: 1}
 	ch.order = append(ch.order, m.UserID)
-	return true, nil
+	o.tell(ch, MemberEvent{AppID: appID, Channel: channel, Member: *m, Added: true, Except: socketID})
+	return Subscribed{First: true, Presence: ch.presence()}, nil
 }
 
 // Unsubscribe implements Occupancy.
@@ -140,6 +177,7 @@ func (o *MemoryOccupancy) Unsubscribe(_ context.Context, appID, channel, socketI
 					break
 				}
 			}
+			o.tell(ch, MemberEvent{AppID: appID, Channel: channel, Member: Member{UserID: userID}})
 		}
 	}
 	if ch.sockets.len() == 0 {
@@ -176,22 +214,15 @@ func (o *MemoryOccupancy) Channels(_ context.Context, appID, prefix string) (map
 }
 
 // Members implements Occupancy.
-func (o *MemoryOccupancy) Members(_ context.Context, appID, channel string) ([]Member, error) {
+func (o *MemoryOccupancy) Members(_ context.Context, appID, channel string) (Presence, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	a := o.apps[appID]
-	if a == nil {
-		return nil, nil
+	if a := o.apps[appID]; a != nil {
+		if ch := a.channels[channel]; ch != nil {
+			return ch.presence(), nil
+		}
 	}
-	ch := a.channels[channel]
-	if ch == nil {
-		return nil, nil
-	}
-	out := make([]Member, 0, len(ch.order))
-	for _, id := range ch.order {
-		out = append(out, ch.users[id].member)
-	}
-	return out, nil
+	return Presence{}, nil
 }
 
 func (ch *channelState) info() ChannelInfo {

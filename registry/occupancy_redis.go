@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,12 +38,18 @@ import (
 //	P:app:{app}:ch:{ch}:users   hash user id → connection count
 //	P:app:{app}:ch:{ch}:members hash user id → encoded Member
 //	P:app:{app}:ch:{ch}:order   sorted set user id → join sequence
+//	P:app:{app}:ch:{ch}:mseq    the sequence number of the channel's last member event
+//
+// Member events are published, by the script that decides them, on the relay's pub/sub
+// channel (RedisOccupancyParams.Relay) as the relay's "member" messages (jobs.RedisRelay),
+// so every node hears a channel's member events in the order they were decided.
 //
 // In Redis Cluster the prefix must be a hash tag such as "{reverbd}", so that every key lives
 // in one slot: the scripts build keys from the prefix.
 type RedisOccupancy struct {
 	rdb    redis.UniversalClient
 	prefix string
+	relay  string
 	node   string
 	ttl    time.Duration
 	log    *slog.Logger
@@ -67,6 +74,9 @@ type RedisOccupancyParams struct {
 	Redis redis.UniversalClient
 	// Prefix starts every key, e.g. "reverbd"; deployments sharing a Redis use different ones.
 	Prefix string
+	// Relay is the pub/sub channel on which member events are published to every node (the
+	// relay's, REVERB_SCALING_CHANNEL); "" publishes none.
+	Relay string
 	// NodeID is this node's id, unique in the cluster.
 	NodeID string
 	// LeaseTTL is how long a node's lease lives without renewal; zero means 10 s.
@@ -82,7 +92,7 @@ const DefaultLeaseTTL = 10 * time.Second
 // lease on its first write or when Run starts.
 func NewRedisOccupancy(p RedisOccupancyParams) *RedisOccupancy {
 	o := &RedisOccupancy{
-		rdb: p.Redis, prefix: p.Prefix, node: p.NodeID, ttl: p.LeaseTTL, log: p.Log, batch: reapBatch,
+		rdb: p.Redis, prefix: p.Prefix, relay: p.Relay, node: p.NodeID, ttl: p.LeaseTTL, log: p.Log, batch: reapBatch,
 		book: newNodeBook(), kick: make(chan struct{}, 1),
 	}
 	if o.ttl <= 0 {
@@ -103,7 +113,6 @@ var (
 	subscribeScript   = occupancyScript("subscribe")
 	unsubscribeScript = occupancyScript("unsubscribe")
 	membersScript     = occupancyScript("members")
-	membersOfScript   = occupancyScript("members_of")
 	reapScript        = occupancyScript("reap")
 )
 
@@ -120,9 +129,10 @@ func occupancyScript(name string) *redis.Script {
 	return redis.NewScript(string(common) + "\n" + string(body))
 }
 
-// run runs script with the prefix as ARGV[1] and the nodes key as KEYS[1].
+// run runs script with the prefix and the relay's channel as ARGV[1] and ARGV[2] and the
+// nodes key as KEYS[1].
 func (o *RedisOccupancy) run(ctx context.Context, s *redis.Script, args ...any) *redis.Cmd {
-	return s.Run(ctx, o.rdb, []string{o.prefix + ":nodes"}, append([]any{o.prefix}, args...)...)
+	return s.Run(ctx, o.rdb, []string{o.prefix + ":nodes"}, append([]any{o.prefix, o.relay}, args...)...)
 }
 
 func (o *RedisOccupancy) ttlMillis() int64 { return o.ttl.Milliseconds() }
@@ -146,7 +156,7 @@ func (o *RedisOccupancy) Connect(ctx context.Context, appID, socketID string, ma
 	defer o.writes.RUnlock()
 	ok, err := o.run(ctx, connectScript, o.node, appID, socketID, max, o.ttlMillis()).Int()
 	if err != nil {
-		o.book.failed(appID, "", nil)
+		o.book.failed()
 		return fmt.Errorf("registry: connect to app %s: %w", appID, err)
 	}
 	if ok == 0 {
@@ -162,7 +172,7 @@ func (o *RedisOccupancy) Disconnect(ctx context.Context, appID, socketID string)
 	defer o.writes.RUnlock()
 	o.book.disconnect(appID, socketID)
 	if err := o.run(ctx, disconnectScript, o.node, appID, socketID).Err(); err != nil {
-		o.book.failed(appID, "", nil)
+		o.book.failed()
 		return fmt.Errorf("registry: disconnect from app %s: %w", appID, err)
 	}
 	return nil
@@ -178,43 +188,74 @@ func (o *RedisOccupancy) Connections(ctx context.Context, appID string) (int, er
 }
 
 // Subscribe implements Occupancy; first and the presence limit are decided across the
-// cluster.
-func (o *RedisOccupancy) Subscribe(ctx context.Context, appID, channel, socketID string, m *Member, maxMembers int) (bool, error) {
+// cluster, and the member list comes from the same script.
+func (o *RedisOccupancy) Subscribe(ctx context.Context, appID, channel, socketID string, m *Member, maxMembers int) (Subscribed, error) {
 	args := []any{o.node, appID, channel, socketID, o.ttlMillis(), max(maxMembers, 0)}
 	if m != nil {
 		b, err := encodeMember(*m)
 		if err != nil {
-			return false, err
+			return Subscribed{}, err
 		}
 		args = append(args, m.UserID, b)
 	}
 	o.writes.RLock()
 	defer o.writes.RUnlock()
-	first, err := o.run(ctx, subscribeScript, args...).Int()
+	res, err := o.run(ctx, subscribeScript, args...).Slice()
 	if err != nil {
-		o.book.failed(appID, channel, nil) // it may have been recorded all the same
-		return false, fmt.Errorf("registry: subscribe to %s: %w", channel, err)
+		o.book.failed() // it may have been recorded all the same
+		return Subscribed{}, fmt.Errorf("registry: subscribe to %s: %w", channel, err)
 	}
-	if first < 0 {
-		return false, ErrPresenceFull
+	if first, _ := res[0].(int64); first < 0 {
+		return Subscribed{}, ErrPresenceFull
 	}
 	o.book.subscribe(appID, channel, socketID, m)
-	return first == 1, nil
+	var sub Subscribed
+	sub.First = res[0] == int64(1)
+	if m != nil {
+		if sub.Presence, err = presenceOf(res[1:]); err != nil {
+			return Subscribed{}, fmt.Errorf("registry: subscribe to %s: %w", channel, err)
+		}
+	}
+	return sub, nil
+}
+
+// presenceOf reads a script's {seq, encoded members...} reply.
+func presenceOf(res []any) (Presence, error) {
+	var p Presence
+	if len(res) == 0 {
+		return p, errors.New("registry: empty member list reply")
+	}
+	seq, _ := res[0].(string)
+	n, err := strconv.ParseUint(seq, 10, 64)
+	if err != nil {
+		return p, fmt.Errorf("registry: member list sequence %q: %w", seq, err)
+	}
+	p.Seq = n
+	p.Members = make([]Member, 0, len(res)-1)
+	for _, v := range res[1:] {
+		s, _ := v.(string)
+		m, err := decodeMember(s)
+		if err != nil {
+			return p, err
+		}
+		p.Members = append(p.Members, m)
+	}
+	return p, nil
 }
 
 // Unsubscribe implements Occupancy; last is decided across the cluster. When it fails, the
-// node's record forgets the subscription all the same, and the user's presence is checked
-// and announced once the node's state is written back.
+// node's record forgets the subscription all the same, and Redis is made to agree once the
+// node's state is written back (which tells the member_removed then, if it is due).
 func (o *RedisOccupancy) Unsubscribe(ctx context.Context, appID, channel, socketID string) (string, bool, error) {
 	o.writes.RLock()
 	defer o.writes.RUnlock()
-	m := o.book.unsubscribe(appID, channel, socketID)
+	o.book.unsubscribe(appID, channel, socketID)
 	res, err := o.run(ctx, unsubscribeScript, appID, channel, socketID).Slice()
 	if errors.Is(err, redis.Nil) {
 		return "", false, nil
 	}
 	if err != nil {
-		o.book.failed(appID, channel, m)
+		o.book.failed()
 		return "", false, fmt.Errorf("registry: unsubscribe from %s: %w", channel, err)
 	}
 	user, _ := res[0].(string)
@@ -268,45 +309,16 @@ func (o *RedisOccupancy) Channels(ctx context.Context, appID, prefix string) (ma
 }
 
 // Members implements Occupancy: the users of every node, in the order they joined.
-func (o *RedisOccupancy) Members(ctx context.Context, appID, channel string) ([]Member, error) {
-	encoded, err := o.run(ctx, membersScript, appID, channel).StringSlice()
+func (o *RedisOccupancy) Members(ctx context.Context, appID, channel string) (Presence, error) {
+	res, err := o.run(ctx, membersScript, appID, channel).Slice()
 	if err != nil {
-		return nil, fmt.Errorf("registry: members of %s: %w", channel, err)
+		return Presence{}, fmt.Errorf("registry: members of %s: %w", channel, err)
 	}
-	out := make([]Member, 0, len(encoded))
-	for _, s := range encoded {
-		m, err := decodeMember(s)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
-// MembersOf returns, for each of userIDs, the user's member on the presence channel as Redis
-// has it now, or nil when the user is not on the channel. A repair's announcements are made
-// from it, so that they tell the state as it is when they go out.
-func (o *RedisOccupancy) MembersOf(ctx context.Context, appID, channel string, userIDs []string) ([]*Member, error) {
-	args := make([]any, 0, 3*len(userIDs))
-	for _, u := range userIDs {
-		args = append(args, appID, channel, u)
-	}
-	res, err := o.run(ctx, membersOfScript, args...).StringSlice()
+	p, err := presenceOf(res)
 	if err != nil {
-		return nil, fmt.Errorf("registry: members of %s: %w", channel, err)
+		return Presence{}, fmt.Errorf("registry: members of %s: %w", channel, err)
 	}
-	out := make([]*Member, len(userIDs))
-	for i := range out {
-		if i < len(res) && res[i] != "" {
-			m, err := decodeMember(res[i])
-			if err != nil {
-				return nil, err
-			}
-			out[i] = &m
-		}
-	}
-	return out, nil
+	return p, nil
 }
 
 // encodeMember stores a Member as a JSON array of strings [user id, raw id(, info)], which
@@ -328,8 +340,14 @@ func decodeMember(s string) (Member, error) {
 	if err := json.Unmarshal([]byte(s), &fields); err != nil {
 		return Member{}, fmt.Errorf("registry: decode member %q: %w", s, err)
 	}
+	return MemberFromFields(fields)
+}
+
+// MemberFromFields is the Member stored as fields [user id, raw id(, info)]: the "m" of a
+// relayed member event (see RedisOccupancy).
+func MemberFromFields(fields []string) (Member, error) {
 	if len(fields) < 2 {
-		return Member{}, fmt.Errorf("registry: decode member %q: too few fields", s)
+		return Member{}, fmt.Errorf("registry: decode member %q: too few fields", fields)
 	}
 	m := Member{UserID: fields[0], RawID: json.RawMessage(fields[1])}
 	if len(fields) > 2 {

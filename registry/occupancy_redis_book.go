@@ -15,13 +15,7 @@ type nodeBook struct {
 	// dirty is set when a write failed: Redis may hold what the book does not, or miss what
 	// it holds.
 	dirty bool
-	// left holds the presence users whose leave may not have reached Redis (nor the other
-	// nodes): their presence is checked and announced once the state is written back.
-	left map[userKey]struct{}
 }
-
-// userKey is a presence user on a channel.
-type userKey struct{ app, channel, user string }
 
 type bookKey struct{ app, socket string }
 
@@ -36,7 +30,7 @@ type bookSub struct {
 }
 
 func newNodeBook() *nodeBook {
-	return &nodeBook{sockets: map[bookKey]*bookSocket{}, left: map[userKey]struct{}{}}
+	return &nodeBook{sockets: map[bookKey]*bookSocket{}}
 }
 
 // socket returns the entry of (app, socket), creating it. Called with b.mu held.
@@ -82,34 +76,26 @@ func (b *nodeBook) subscribe(app, channel, socket string, m *Member) {
 	}
 }
 
-// unsubscribe forgets the subscription and returns its member, if any.
-func (b *nodeBook) unsubscribe(app, channel, socket string) *Member {
+// unsubscribe forgets the subscription.
+func (b *nodeBook) unsubscribe(app, channel, socket string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	k := bookKey{app, socket}
 	s := b.sockets[k]
 	if s == nil {
-		return nil
+		return
 	}
-	i := slices.IndexFunc(s.subs, func(sub bookSub) bool { return sub.channel == channel })
-	if i < 0 {
-		return nil
+	if i := slices.IndexFunc(s.subs, func(sub bookSub) bool { return sub.channel == channel }); i >= 0 {
+		s.subs = slices.Delete(s.subs, i, i+1)
+		b.drop(k, s)
 	}
-	m := s.subs[i].member
-	s.subs = slices.Delete(s.subs, i, i+1)
-	b.drop(k, s)
-	return m
 }
 
-// failed records that a write may not have reached Redis; m, when set, is a presence user
-// whose leave of channel may not have been recorded.
-func (b *nodeBook) failed(app, channel string, m *Member) {
+// failed records that a write may not have reached Redis, or may have reached it unseen.
+func (b *nodeBook) failed() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.dirty = true
-	if m != nil {
-		b.left[userKey{app, channel, m.UserID}] = struct{}{}
-	}
 }
 
 func (b *nodeBook) isDirty() bool {
@@ -118,27 +104,20 @@ func (b *nodeBook) isDirty() bool {
 	return b.dirty
 }
 
-// begin starts writing the book back: it clears the dirty flag and takes the pending leaves
-// and the keys of every socket. If the write-back fails, undo puts them back.
-func (b *nodeBook) begin() (keys []bookKey, left []userKey, undo func()) {
+// begin starts writing the book back: it clears the dirty flag and takes the keys of every
+// socket. If the write-back fails, undo sets the flag again.
+func (b *nodeBook) begin() (keys []bookKey, undo func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.dirty = false
-	for k := range b.left {
-		left = append(left, k)
-	}
-	clear(b.left)
 	keys = make([]bookKey, 0, len(b.sockets))
 	for k := range b.sockets {
 		keys = append(keys, k)
 	}
-	return keys, left, func() {
+	return keys, func() {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.dirty = true
-		for _, l := range left {
-			b.left[l] = struct{}{}
-		}
 	}
 }
 

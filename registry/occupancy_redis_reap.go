@@ -22,27 +22,28 @@ const reapBatch = 500
 // The lease is renewed every LeaseTTL/3 on a goroutine of its own, each renewal bounded by
 // that interval, so a long reap (a big dead node, or an announcement waiting on Redis) never
 // delays it. On its own ticker, also every LeaseTTL/3, Run reaps every node whose lease has
-// expired: it removes that node's connections and subscriptions and passes to announce the
-// removal of each presence user whose last connection on a channel was on the dead node,
-// exactly once across the cluster, however many nodes reap at the same time.
+// expired: it removes that node's connections and subscriptions, and the scripts tell the
+// member_removed of each presence user whose last connection on a channel was on the dead
+// node, exactly once across the cluster, however many nodes reap at the same time.
 //
 // A renewal that finds this node's lease expired (other nodes may have reaped it) or its
 // state marker gone (Redis restarted empty, failed over or was flushed while the node's
 // connection stayed up), or that follows a write that failed, makes Run write the node's
-// state back (see reassert), as does RequestReassert; the member changes this makes go to
-// announce as well. Redis errors are logged and retried on the next tick.
-func (o *RedisOccupancy) Run(ctx context.Context, announce func([]MemberChange)) error {
+// state back (see reassert), as does RequestReassert; written is called after each
+// write-back that succeeded (nil: not called). Redis errors are logged and retried on the
+// next tick.
+func (o *RedisOccupancy) Run(ctx context.Context, written func()) error {
 	o.renewOnce(ctx, true) // the lease comes first, so the node is listed before it reaps
 	var wg sync.WaitGroup
 	wg.Go(func() { o.holdLease(ctx) })
-	wg.Go(func() { o.reassertLoop(ctx, announce) })
-	o.reapLoop(ctx, announce)
+	wg.Go(func() { o.reassertLoop(ctx, written) })
+	o.reapLoop(ctx)
 	wg.Wait()
 	return nil
 }
 
 // reassertLoop writes this node's state back each time it is asked to, until ctx ends.
-func (o *RedisOccupancy) reassertLoop(ctx context.Context, announce func([]MemberChange)) {
+func (o *RedisOccupancy) reassertLoop(ctx context.Context, written func()) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -50,12 +51,15 @@ func (o *RedisOccupancy) reassertLoop(ctx context.Context, announce func([]Membe
 		case <-o.kick:
 		}
 		start := time.Now()
-		st, err := o.reassert(ctx, announce)
+		st, err := o.reassert(ctx)
 		if err != nil {
 			if ctx.Err() == nil && !errors.Is(err, errLeaving) {
 				o.log.Warn("registry: writing this node's state back failed; retrying after the next lease renewal", "node", o.node, "err", err)
 			}
 			continue
+		}
+		if written != nil {
+			written()
 		}
 		level := slog.LevelInfo
 		if st == (reassertStats{}) {
@@ -94,11 +98,11 @@ func (o *RedisOccupancy) renewOnce(ctx context.Context, first bool) {
 }
 
 // reapLoop reaps dead nodes every interval until ctx ends.
-func (o *RedisOccupancy) reapLoop(ctx context.Context, announce func([]MemberChange)) {
+func (o *RedisOccupancy) reapLoop(ctx context.Context) {
 	t := time.NewTicker(o.interval())
 	defer t.Stop()
 	for {
-		if err := o.reapDead(ctx, announce); err != nil && ctx.Err() == nil {
+		if err := o.reapDead(ctx); err != nil && ctx.Err() == nil {
 			o.log.Warn("registry: reaping dead nodes failed", "node", o.node, "err", err)
 		}
 		select {
@@ -144,7 +148,7 @@ func (o *RedisOccupancy) renew(ctx context.Context, first bool) error {
 }
 
 // reapDead reaps every listed node but this one whose lease has expired.
-func (o *RedisOccupancy) reapDead(ctx context.Context, announce func([]MemberChange)) error {
+func (o *RedisOccupancy) reapDead(ctx context.Context) error {
 	nodes, err := o.rdb.SMembers(ctx, o.prefix+":nodes").Result()
 	if err != nil {
 		return fmt.Errorf("registry: list nodes: %w", err)
@@ -152,32 +156,32 @@ func (o *RedisOccupancy) reapDead(ctx context.Context, announce func([]MemberCha
 	var errs []error
 	for _, node := range nodes {
 		if node != o.node {
-			errs = append(errs, o.reap(ctx, node, announce))
+			errs = append(errs, o.reap(ctx, node))
 		}
 	}
 	return errors.Join(errs...)
 }
 
 // reap removes the state of node, batch by batch, if its lease has expired.
-func (o *RedisOccupancy) reap(ctx context.Context, node string, announce func([]MemberChange)) error {
-	return o.reapNode(ctx, node, false, announce)
+func (o *RedisOccupancy) reap(ctx context.Context, node string) error {
+	return o.reapNode(ctx, node, false)
 }
 
 // Leave removes this node's connections and subscriptions from Redis at once, for a
-// graceful stop: batch by batch, as a reap does, passing to announce each presence user
-// whose last connection on a channel was here. From then on the node's state is never
+// graceful stop: batch by batch, as a reap does, telling the member_removed of each presence
+// user whose last connection on a channel was here. From then on the node's state is never
 // written back; connections that close afterwards find nothing left to remove, and a write
 // made meanwhile is removed as its connection closes.
-func (o *RedisOccupancy) Leave(ctx context.Context, announce func([]MemberChange)) error {
+func (o *RedisOccupancy) Leave(ctx context.Context) error {
 	o.leaving.Store(true) // a write-back under way stops at its next batch
 	o.repair.Lock()
 	defer o.repair.Unlock()
-	return o.reapNode(ctx, o.node, true, announce)
+	return o.reapNode(ctx, o.node, true)
 }
 
 // reapNode removes the state of node batch by batch; unless force is set, only while the
 // node's lease has expired.
-func (o *RedisOccupancy) reapNode(ctx context.Context, node string, force bool, announce func([]MemberChange)) error {
+func (o *RedisOccupancy) reapNode(ctx context.Context, node string, force bool) error {
 	forced := ""
 	if force {
 		forced = "1"
@@ -189,17 +193,7 @@ func (o *RedisOccupancy) reapNode(ctx context.Context, node string, force bool, 
 			return fmt.Errorf("registry: reap node %s: %w", node, err)
 		}
 		status, _ := res[0].(int64)
-		var changes []MemberChange
-		for i := 1; i+2 < len(res); i += 3 {
-			app, _ := res[i].(string)
-			channel, _ := res[i+1].(string)
-			user, _ := res[i+2].(string)
-			changes = append(changes, MemberChange{AppID: app, Channel: channel, Member: Member{UserID: user}})
-		}
-		removed += len(changes)
-		if len(changes) > 0 && announce != nil {
-			announce(changes)
-		}
+		removed += (len(res) - 1) / 3
 		switch status {
 		case 0: // alive
 			return nil

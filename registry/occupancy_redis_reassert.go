@@ -36,11 +36,9 @@ type reassertStats struct {
 
 // reassert makes Redis hold exactly this node's record of its connections and
 // subscriptions, after Redis lost or missed some of them (a restart, a failover, a FLUSHALL,
-// a reap while the node was paused, a write that failed), and passes every member change it
-// makes to announce, so that clients' member lists converge too: a user it adds back whose
-// first connection on the channel this is (others may have been told the user left), a user
-// whose last connection it removes, and each user whose leave failed to reach Redis (told as
-// present or gone, as Redis now has it).
+// a reap while the node was paused, a write that failed). The scripts tell every member
+// change they make (a user added back whose first connection on the channel this is, a user
+// whose last connection they remove), so clients' member lists converge too.
 //
 // It works in batches of o.batch entries, each one short Lua script, so Redis stays
 // responsive however big the node. Each batch holds the write barrier, so the node's own
@@ -50,30 +48,18 @@ type reassertStats struct {
 // First the node's state marker is set, so a loss during the write-back is noticed again;
 // then the record is written; then what Redis holds for the node beyond the record is
 // removed. A failure leaves the node marked dirty: the next lease renewal tries again.
-func (o *RedisOccupancy) reassert(ctx context.Context, announce func([]MemberChange)) (st reassertStats, err error) {
+func (o *RedisOccupancy) reassert(ctx context.Context) (st reassertStats, err error) {
 	o.repair.Lock()
 	defer o.repair.Unlock()
 	if o.leaving.Load() {
 		return st, errLeaving
 	}
-	keys, left, undo := o.book.begin()
+	keys, undo := o.book.begin()
 	defer func() {
 		if err != nil {
 			undo()
 		}
 	}()
-	say := func(changes []MemberChange) {
-		for _, c := range changes {
-			if c.Added {
-				st.added++
-			} else {
-				st.removed++
-			}
-		}
-		if len(changes) > 0 && announce != nil {
-			announce(changes)
-		}
-	}
 	if err := o.rdb.Set(ctx, o.nodeKey("state"), "1", 0).Err(); err != nil {
 		return st, fmt.Errorf("registry: reassert node %s: %w", o.node, err)
 	}
@@ -81,23 +67,15 @@ func (o *RedisOccupancy) reassert(ctx context.Context, announce func([]MemberCha
 		if o.leaving.Load() {
 			return st, errLeaving
 		}
-		var changes []MemberChange
-		keys, changes, err = o.reassertBatch(ctx, keys, &st)
-		if err != nil {
+		if keys, err = o.reassertBatch(ctx, keys, &st); err != nil {
 			return st, err
 		}
-		say(changes)
 	}
 	for _, set := range []string{"socks", "sockets"} {
-		if err := o.removeStale(ctx, set, say); err != nil {
+		if err := o.removeStale(ctx, set, &st); err != nil {
 			return st, err
 		}
 	}
-	changes, err := o.presenceOf(ctx, left)
-	if err != nil {
-		return st, err
-	}
-	say(changes)
 	return st, nil
 }
 
@@ -106,8 +84,8 @@ func (o *RedisOccupancy) nodeKey(suffix string) string {
 }
 
 // reassertBatch writes the record of the first sockets of keys, up to o.batch entries, and
-// returns the keys left and the member changes made.
-func (o *RedisOccupancy) reassertBatch(ctx context.Context, keys []bookKey, st *reassertStats) ([]bookKey, []MemberChange, error) {
+// returns the keys left.
+func (o *RedisOccupancy) reassertBatch(ctx context.Context, keys []bookKey, st *reassertStats) ([]bookKey, error) {
 	o.writes.Lock()
 	defer o.writes.Unlock()
 	args := []any{o.node, o.ttlMillis()}
@@ -127,7 +105,7 @@ func (o *RedisOccupancy) reassertBatch(ctx context.Context, keys []bookKey, st *
 			}
 			b, err := encodeMember(*sub.member)
 			if err != nil {
-				return nil, nil, err
+				return nil, err
 			}
 			args = append(args, sub.channel, "1", sub.member.UserID, b)
 		}
@@ -138,26 +116,21 @@ func (o *RedisOccupancy) reassertBatch(ctx context.Context, keys []bookKey, st *
 	defer cancel()
 	res, err := o.run(bctx, reassertScript, args...).StringSlice()
 	if err != nil {
-		return nil, nil, fmt.Errorf("registry: reassert node %s: %w", o.node, err)
+		return nil, fmt.Errorf("registry: reassert node %s: %w", o.node, err)
 	}
-	var changes []MemberChange
 	for i := 0; i+4 < len(res); i += 5 {
-		c := MemberChange{AppID: res[i+1], Channel: res[i+2], Member: Member{UserID: res[i+3]}, Added: res[i] == "+"}
-		if c.Added {
-			m, err := decodeMember(res[i+4])
-			if err != nil {
-				return nil, nil, err
-			}
-			c.Member = m
+		if res[i] == "+" {
+			st.added++
+		} else {
+			st.removed++
 		}
-		changes = append(changes, c)
 	}
-	return keys, changes, nil
+	return keys, nil
 }
 
 // removeStale removes what the node's set ("socks": subscriptions, "sockets": connections)
 // lists in Redis and the node's record does not hold, batch by batch.
-func (o *RedisOccupancy) removeStale(ctx context.Context, set string, say func([]MemberChange)) error {
+func (o *RedisOccupancy) removeStale(ctx context.Context, set string, st *reassertStats) error {
 	key := o.nodeKey(set)
 	var cursor uint64
 	for {
@@ -165,11 +138,11 @@ func (o *RedisOccupancy) removeStale(ctx context.Context, set string, say func([
 		if err != nil {
 			return fmt.Errorf("registry: reassert node %s: scan %s: %w", o.node, set, err)
 		}
-		changes, err := o.removeItems(ctx, set, items)
+		removed, err := o.removeItems(ctx, set, items)
 		if err != nil {
 			return err
 		}
-		say(changes)
+		st.removed += removed
 		if next == 0 {
 			return nil
 		}
@@ -178,8 +151,9 @@ func (o *RedisOccupancy) removeStale(ctx context.Context, set string, say func([
 }
 
 // removeItems removes the items of the node's set that the record does not hold, under the
-// write barrier, so an item subscribed meanwhile is kept.
-func (o *RedisOccupancy) removeItems(ctx context.Context, set string, items []string) ([]MemberChange, error) {
+// write barrier, so an item subscribed meanwhile is kept. It returns how many presence users
+// it removed.
+func (o *RedisOccupancy) removeItems(ctx context.Context, set string, items []string) (int, error) {
 	o.writes.Lock()
 	defer o.writes.Unlock()
 	args := []any{o.node}
@@ -197,35 +171,14 @@ func (o *RedisOccupancy) removeItems(ctx context.Context, set string, items []st
 		}
 	}
 	if len(args) == 1 {
-		return nil, nil
+		return 0, nil
 	}
 	bctx, cancel := context.WithTimeout(ctx, reassertBatchTimeout)
 	defer cancel()
 	res, err := o.run(bctx, reassertRemoveScript, args...).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("registry: reassert node %s: remove stale entries: %w", o.node, err)
+		return 0, fmt.Errorf("registry: reassert node %s: remove stale entries: %w", o.node, err)
 	}
-	var changes []MemberChange
-	for i := 0; i+2 < len(res); i += 3 {
-		changes = append(changes, MemberChange{AppID: res[i+1], Channel: res[i+2], Member: Member{UserID: res[i]}})
-	}
-	return changes, nil
+	return len(res) / 3, nil
 }
 
-// presenceOf reports each user as Redis now has it: present (member_added, with the member)
-// or gone (member_removed).
-func (o *RedisOccupancy) presenceOf(ctx context.Context, users []userKey) ([]MemberChange, error) {
-	changes := make([]MemberChange, 0, len(users))
-	for _, u := range users {
-		ms, err := o.MembersOf(ctx, u.app, u.channel, []string{u.user})
-		if err != nil {
-			return nil, fmt.Errorf("registry: reassert node %s: %w", o.node, err)
-		}
-		c := MemberChange{AppID: u.app, Channel: u.channel, Member: Member{UserID: u.user}}
-		if ms[0] != nil {
-			c.Member, c.Added = *ms[0], true
-		}
-		changes = append(changes, c)
-	}
-	return changes, nil
-}

@@ -55,12 +55,12 @@ func readState(t *testing.T, o Occupancy, app string) state {
 		if !strings.HasPrefix(name, "presence-") {
 			continue
 		}
-		ms, err := o.Members(ctx, app, name)
+		p, err := o.Members(ctx, app, name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var ids []string
-		for _, m := range ms {
+		for _, m := range p.Members {
 			ids = append(ids, m.UserID)
 		}
 		slices.Sort(ids)
@@ -82,9 +82,9 @@ func mustConnect(t *testing.T, o *RedisOccupancy, socket string) {
 func TestRedisOccupancyReassertsAfterFlush(t *testing.T) {
 	nodes, rdb, prefix := redisNodes(t, 2, 300*time.Millisecond)
 	a, b := nodes[0], nodes[1]
-	var log goneLog
-	runNode(t, a, log.announce)
-	runNode(t, b, log.announce)
+	log := watchMembers(t, rdb, a.relay)
+	runNode(t, a, nil)
+	runNode(t, b, nil)
 	for _, s := range []struct {
 		o      *RedisOccupancy
 		socket string
@@ -101,15 +101,16 @@ func TestRedisOccupancyReassertsAfterFlush(t *testing.T) {
 		n, err := rdb.Exists(context.Background(), a.nodeKey("state"), b.nodeKey("state")).Result()
 		return err == nil && n == 2
 	})
-	if got := log.snapshot(); len(got) != 0 {
-		t.Errorf("announced %v before any loss", got)
+	waitFor(t, "the subscribes' member events", func() bool { return log.count() == 2 })
+	if got, wantLog := log.snapshot(), map[string]int{"+app presence-room 7": 1, "+app presence-room 9": 1}; !reflect.DeepEqual(got, wantLog) {
+		t.Errorf("told %v on subscribing, want %v", got, wantLog)
 	}
 
 	forget(t, rdb, prefix)
 	waitFor(t, "the state to be written back", func() bool { return reflect.DeepEqual(readState(t, b, "app"), want) })
-	waitFor(t, "the announcements", func() bool { return len(log.snapshot()) == 2 })
-	if got, wantLog := log.snapshot(), map[string]int{"+app presence-room 7": 1, "+app presence-room 9": 1}; !reflect.DeepEqual(got, wantLog) {
-		t.Errorf("announced %v, want %v", got, wantLog)
+	waitFor(t, "the announcements", func() bool { return log.count() == 4 })
+	if got, wantLog := log.snapshot(), map[string]int{"+app presence-room 7": 2, "+app presence-room 9": 2}; !reflect.DeepEqual(got, wantLog) {
+		t.Errorf("told %v, want each user added again once", got)
 	}
 	// The state is the nodes' own again: the last connection of 9 leaving is decided right.
 	mustUnsubscribe(t, b, "app", "presence-room", "b.1", "9", true)
@@ -120,8 +121,7 @@ func TestRedisOccupancyReassertsAfterFlush(t *testing.T) {
 func TestRedisOccupancyReassertsAfterReap(t *testing.T) {
 	nodes, rdb, prefix := redisNodes(t, 2, 300*time.Millisecond)
 	a, b, ctx := nodes[0], nodes[1], context.Background()
-	var reaped, back goneLog
-	runNode(t, a, reaped.announce)
+	runNode(t, a, nil)
 	mustConnect(t, a, "a.1")
 	mustSubscribe(t, a, "app", "presence-room", "a.1", member("7"), true)
 	// b runs no Run yet: its lease (taken by its first write) is never renewed, as if paused.
@@ -130,19 +130,26 @@ func TestRedisOccupancyReassertsAfterReap(t *testing.T) {
 	mustConnect(t, b, "b.2")
 	mustSubscribe(t, b, "app", "presence-room", "b.2", member("7"), false)
 	want := readState(t, a, "app")
+	log := watchMembers(t, rdb, a.relay)
 	waitFor(t, "b to be reaped", func() bool {
 		n, err := rdb.SIsMember(ctx, prefix+":nodes", b.node).Result()
 		return err == nil && !n
 	})
-	if got := reaped.snapshot(); !reflect.DeepEqual(got, map[string]int{"app presence-room 9": 1}) {
-		t.Fatalf("reaper announced %v, want 9 gone", got)
+	waitFor(t, "the reaper's member event", func() bool { return log.count() == 1 })
+	if got := log.snapshot(); !reflect.DeepEqual(got, map[string]int{"app presence-room 9": 1}) {
+		t.Fatalf("reaper told %v, want 9 gone", got)
 	}
 
-	runNode(t, b, back.announce) // b resumes
+	written := make(chan struct{}, 1)
+	runNode(t, b, func() { written <- struct{}{} }) // b resumes
 	waitFor(t, "b's state to be written back", func() bool { return reflect.DeepEqual(readState(t, a, "app"), want) })
-	waitFor(t, "b's announcement", func() bool { return len(back.snapshot()) > 0 })
-	if got := back.snapshot(); !reflect.DeepEqual(got, map[string]int{"+app presence-room 9": 1}) {
-		t.Errorf("b announced %v, want 9 back (7 never left)", got)
+	<-written
+	waitFor(t, "b's member event", func() bool { return log.count() == 2 })
+	if got := log.snapshot(); !reflect.DeepEqual(got, map[string]int{"app presence-room 9": 1, "+app presence-room 9": 1}) {
+		t.Errorf("told %v, want 9 gone then back (7 never left)", got)
+	}
+	if seqs := log.seqs["app presence-room"]; len(seqs) != 2 || seqs[1] != seqs[0]+1 {
+		t.Errorf("sequence numbers %v, want two that follow each other", seqs)
 	}
 }
 
@@ -152,7 +159,7 @@ func TestRedisOccupancyReassertsAfterReap(t *testing.T) {
 func TestRedisOccupancyReassertRemovesGhosts(t *testing.T) {
 	nodes, rdb, prefix := redisNodes(t, 1, 0)
 	a, ctx := nodes[0], context.Background()
-	ghost := NewRedisOccupancy(RedisOccupancyParams{Redis: rdb, Prefix: prefix, NodeID: a.node})
+	ghost := NewRedisOccupancy(RedisOccupancyParams{Redis: rdb, Prefix: prefix, Relay: a.relay, NodeID: a.node})
 	mustConnect(t, a, "a.1")
 	mustSubscribe(t, a, "app", "presence-room", "a.1", member("7"), true)
 	mustConnect(t, ghost, "a.2")
@@ -160,8 +167,8 @@ func TestRedisOccupancyReassertRemovesGhosts(t *testing.T) {
 	mustConnect(t, ghost, "a.3")
 	mustSubscribe(t, ghost, "app", "presence-room", "a.3", member("13"), true)
 	mustSubscribe(t, ghost, "app", "orders", "a.3", nil, false)
-	var log goneLog
-	if _, err := a.reassert(ctx, log.announce); err != nil {
+	log := watchMembers(t, rdb, a.relay)
+	if _, err := a.reassert(ctx); err != nil {
 		t.Fatal(err)
 	}
 	want := state{Connections: 1, Channels: map[string]ChannelInfo{"presence-room": {SubscriptionCount: 1, UserCount: 1}},
@@ -169,20 +176,21 @@ func TestRedisOccupancyReassertRemovesGhosts(t *testing.T) {
 	if got := readState(t, a, "app"); !reflect.DeepEqual(got, want) {
 		t.Errorf("after the write-back: %+v, want %+v", got, want)
 	}
+	waitFor(t, "the member event", func() bool { return log.count() == 1 })
 	if got := log.snapshot(); !reflect.DeepEqual(got, map[string]int{"app presence-room 13": 1}) {
-		t.Errorf("announced %v, want 13 gone", got)
+		t.Errorf("told %v, want 13 gone", got)
 	}
 }
 
-// A presence user whose leave could not reach Redis (Redis was down) is announced once the
-// state is written back: present, when another node still has a connection of the user
-// (this node's clients were told it left), or gone, to every node's clients.
-func TestRedisOccupancyReassertAnnouncesFailedLeaves(t *testing.T) {
+// Leaves that could not reach Redis (Redis was down, then came back empty) are not written
+// back: the nodes' write-backs hold only the connections still open, and tell each user they
+// add (the socket layer then reads its lists again, which drops the users that left).
+func TestRedisOccupancyReassertAfterFailedLeaves(t *testing.T) {
 	srv := redistest.StartServer(t)
 	rdb := srv.Client()
 	ctx := context.Background()
-	a := NewRedisOccupancy(RedisOccupancyParams{Redis: rdb, Prefix: "p", NodeID: "a"})
-	b := NewRedisOccupancy(RedisOccupancyParams{Redis: rdb, Prefix: "p", NodeID: "b"})
+	a := NewRedisOccupancy(RedisOccupancyParams{Redis: rdb, Prefix: "p", Relay: "p:relay", NodeID: "a"})
+	b := NewRedisOccupancy(RedisOccupancyParams{Redis: rdb, Prefix: "p", Relay: "p:relay", NodeID: "b"})
 	mustSubscribe(t, a, "app", "presence-room", "a.1", member("7"), true)
 	mustSubscribe(t, a, "app", "presence-room", "a.2", member("11"), true)
 	mustSubscribe(t, b, "app", "presence-room", "b.1", member("7"), false)
@@ -196,18 +204,16 @@ func TestRedisOccupancyReassertAnnouncesFailedLeaves(t *testing.T) {
 		t.Error("a failed write leaves the node dirty")
 	}
 	srv.Start() // empty
-	var fromB, fromA goneLog
-	if _, err := b.reassert(ctx, fromB.announce); err != nil {
+	log := watchMembers(t, rdb, "p:relay")
+	if _, err := b.reassert(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.reassert(ctx, fromA.announce); err != nil {
+	if _, err := a.reassert(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := fromB.snapshot(); !reflect.DeepEqual(got, map[string]int{"+app presence-room 7": 1}) {
-		t.Errorf("b announced %v", got)
-	}
-	if got := fromA.snapshot(); !reflect.DeepEqual(got, map[string]int{"+app presence-room 7": 1, "app presence-room 11": 1}) {
-		t.Errorf("a announced %v, want 7 present and 11 gone", got)
+	waitFor(t, "b's member event", func() bool { return log.count() == 1 })
+	if got := log.snapshot(); !reflect.DeepEqual(got, map[string]int{"+app presence-room 7": 1}) {
+		t.Errorf("told %v, want 7 added back by b", got)
 	}
 	if got := readState(t, a, "app").Members["presence-room"]; !reflect.DeepEqual(got, []string{"7"}) {
 		t.Errorf("members %v, want [7]", got)
@@ -294,7 +300,7 @@ func TestRedisOccupancyReassertRacesWrites(t *testing.T) {
 		if i > 0 {
 			forget(t, rdb, prefix)
 		}
-		_, err = o.reassert(ctx, nil)
+		_, err = o.reassert(ctx)
 	}
 	done.Store(true)
 	wg.Wait()
@@ -355,7 +361,7 @@ func TestRedisOccupancyReassertRacesWrites(t *testing.T) {
 // the users whose last connection was there; a user still connected through another node
 // stays. Its state is not written back afterwards.
 func TestRedisOccupancyLeave(t *testing.T) {
-	nodes, _, _ := redisNodes(t, 2, 300*time.Millisecond)
+	nodes, rdb, _ := redisNodes(t, 2, 300*time.Millisecond)
 	a, b, ctx := nodes[0], nodes[1], context.Background()
 	a.batch = 2 // several batches
 	runNode(t, a, nil)
@@ -368,12 +374,13 @@ func TestRedisOccupancyLeave(t *testing.T) {
 	}
 	mustConnect(t, b, "b.1")
 	mustSubscribe(t, b, "app", "presence-room", "b.1", member("7"), false)
-	var log goneLog
-	if err := a.Leave(ctx, log.announce); err != nil {
+	log := watchMembers(t, rdb, a.relay)
+	if err := a.Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the member events", func() bool { return log.count() == 2 })
 	if got, want := log.snapshot(), map[string]int{"app presence-room 9": 1, "app presence-room 11": 1}; !reflect.DeepEqual(got, want) {
-		t.Errorf("announced %v, want %v", got, want)
+		t.Errorf("told %v, want %v", got, want)
 	}
 	want := state{Connections: 1, Channels: map[string]ChannelInfo{"presence-room": {SubscriptionCount: 1, UserCount: 1}},
 		Members: map[string][]string{"presence-room": {"7"}}}

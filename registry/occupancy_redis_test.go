@@ -45,7 +45,7 @@ func redisNodes(t *testing.T, n int, ttl time.Duration) ([]*RedisOccupancy, *red
 	nodes := make([]*RedisOccupancy, n)
 	for i := range nodes {
 		nodes[i] = NewRedisOccupancy(RedisOccupancyParams{
-			Redis: rdb, Prefix: prefix, NodeID: fmt.Sprintf("node-%c", 'a'+i), LeaseTTL: ttl,
+			Redis: rdb, Prefix: prefix, Relay: prefix + ":relay", NodeID: fmt.Sprintf("node-%c", 'a'+i), LeaseTTL: ttl,
 		})
 	}
 	return nodes, rdb, prefix
@@ -68,9 +68,9 @@ func forEachOccupancy(t *testing.T, test func(t *testing.T, o Occupancy)) {
 
 func mustSubscribe(t *testing.T, o Occupancy, app, channel, socket string, m *Member, want bool) {
 	t.Helper()
-	first, err := o.Subscribe(context.Background(), app, channel, socket, m, 0)
-	if err != nil || first != want {
-		t.Fatalf("Subscribe(%s, %s, %s) = %v, %v; want first=%v", app, channel, socket, first, err, want)
+	sub, err := o.Subscribe(context.Background(), app, channel, socket, m, 0)
+	if err != nil || sub.First != want {
+		t.Fatalf("Subscribe(%s, %s, %s) = %v, %v; want first=%v", app, channel, socket, sub.First, err, want)
 	}
 }
 
@@ -95,9 +95,16 @@ func TestOccupancyPresence(t *testing.T) {
 			t.Errorf("Channel = %+v, %v", info, err)
 		}
 		members, err := o.Members(ctx, "app", "presence-room")
-		if err != nil || !reflect.DeepEqual(members, []Member{*ada, *lin}) {
+		if err != nil || !reflect.DeepEqual(members.Members, []Member{*ada, *lin}) {
 			t.Errorf("Members = %+v, %v", members, err)
 		}
+		// Two member events so far (7 and 9 joined), numbered one after the other; a
+		// subscribe's list has the number of the last event it includes.
+		again, err := o.Subscribe(ctx, "app", "presence-room", "1.3", ada, 0)
+		if err != nil || again.First || again.Presence.Seq != members.Seq || !reflect.DeepEqual(again.Presence.Members, members.Members) {
+			t.Errorf("Subscribe of a third connection = %+v, %v; want the list %+v", again, err, members)
+		}
+		mustUnsubscribe(t, o, "app", "presence-room", "1.3", "7", false)
 		mustUnsubscribe(t, o, "app", "presence-room", "1.1", "7", false)
 		mustUnsubscribe(t, o, "app", "presence-room", "1.2", "7", true)
 		mustUnsubscribe(t, o, "app", "presence-room", "9.9", "", false) // unknown socket
@@ -106,8 +113,8 @@ func TestOccupancyPresence(t *testing.T) {
 		if all, err := o.Channels(ctx, "app", ""); err != nil || len(all) != 0 {
 			t.Errorf("vacated channel still listed: %v, %v", all, err)
 		}
-		if members, err := o.Members(ctx, "app", "presence-room"); err != nil || len(members) != 0 {
-			t.Errorf("members of a vacated channel: %v, %v", members, err)
+		if p, err := o.Members(ctx, "app", "presence-room"); err != nil || len(p.Members) != 0 {
+			t.Errorf("members of a vacated channel: %v, %v", p.Members, err)
 		}
 	})
 }
@@ -164,8 +171,8 @@ func TestOccupancyUnknown(t *testing.T) {
 		if all, err := o.Channels(ctx, "app", ""); len(all) != 0 || err != nil {
 			t.Errorf("Channels = %v, %v", all, err)
 		}
-		if m, err := o.Members(ctx, "app", "presence-none"); len(m) != 0 || err != nil {
-			t.Errorf("Members = %v, %v", m, err)
+		if p, err := o.Members(ctx, "app", "presence-none"); len(p.Members) != 0 || p.Seq != 0 || err != nil {
+			t.Errorf("Members = %v, %v", p, err)
 		}
 		if n, err := o.Connections(ctx, "app"); n != 0 || err != nil {
 			t.Errorf("Connections = %d, %v", n, err)
@@ -181,26 +188,50 @@ func TestOccupancyUnknown(t *testing.T) {
 
 // Members keep RawID and Info byte for byte, tell a nil Info from a present one and accept
 // user ids and app ids with any characters.
+// The same holds for the member events the scripts publish.
 func TestRedisOccupancyMemberRoundTrip(t *testing.T) {
-	nodes, _, _ := redisNodes(t, 1, 0)
+	nodes, rdb, _ := redisNodes(t, 1, 0)
 	o, ctx := nodes[0], context.Background()
 	want := []Member{
 		{UserID: "7", RawID: json.RawMessage(`7`)},
 		{UserID: "7 ", RawID: json.RawMessage(`"7 "`), Info: json.RawMessage(`{ "name" : "Zoë \u003c" }`)},
-		{UserID: "a|b\x00:c", RawID: json.RawMessage(`"a|b\u0000:c"`), Info: json.RawMessage(`null`)},
+		{UserID: "a|b\x00:c/\"é", RawID: json.RawMessage(`"a|b\u0000:c/\"é"`), Info: json.RawMessage(`null`)},
+	}
+	ps := rdb.Subscribe(ctx, o.relay)
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
 	}
 	for i := range want {
 		mustSubscribe(t, o, "app:ch:x%", "presence-x:users", fmt.Sprint(i), &want[i], true)
 	}
 	got, err := o.Members(ctx, "app:ch:x%", "presence-x:users")
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("Members = %q, %v\nwant %q", got, err, want)
+	if err != nil || !reflect.DeepEqual(got.Members, want) {
+		t.Fatalf("Members = %q, %v\nwant %q", got.Members, err, want)
 	}
-	if got[0].Info != nil {
-		t.Errorf("nil Info came back as %q", got[0].Info)
+	if got.Members[0].Info != nil {
+		t.Errorf("nil Info came back as %q", got.Members[0].Info)
 	}
-	if other, _ := o.Members(ctx, "app", "x:users"); len(other) != 0 {
+	if other, _ := o.Members(ctx, "app", "x:users"); len(other.Members) != 0 {
 		t.Errorf("app id escaping leaks members: %v", other)
+	}
+	for i := range want {
+		msg, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev memberMessage
+		if err := json.Unmarshal([]byte(msg.Payload), &ev); err != nil {
+			t.Fatalf("member event %q: %v", msg.Payload, err)
+		}
+		m, err := MemberFromFields(ev.Member)
+		if err != nil || !reflect.DeepEqual(m, want[i]) || ev.UserID != want[i].UserID || ev.AppID != "app:ch:x%" ||
+			ev.Channel != "presence-x:users" || ev.Except != fmt.Sprint(i) {
+			t.Errorf("member event %q decodes as %+v, %q, %v", msg.Payload, ev, m, err)
+		}
+		if i == len(want)-1 && ev.Seq != got.Seq {
+			t.Errorf("last member event seq %d, member list seq %d", ev.Seq, got.Seq)
+		}
 	}
 }
 
@@ -220,8 +251,8 @@ func TestRedisOccupancyTwoNodesPresence(t *testing.T) {
 		if info, _ := o.Channel(ctx, "app", "presence-room"); info != (ChannelInfo{SubscriptionCount: 3, UserCount: 2}) {
 			t.Errorf("%s: Channel = %+v", o.node, info)
 		}
-		if m, _ := o.Members(ctx, "app", "presence-room"); !reflect.DeepEqual(m, []Member{*ada, *lin}) {
-			t.Errorf("%s: Members = %q", o.node, m)
+		if p, _ := o.Members(ctx, "app", "presence-room"); !reflect.DeepEqual(p.Members, []Member{*ada, *lin}) {
+			t.Errorf("%s: Members = %q", o.node, p.Members)
 		}
 		want := map[string]ChannelInfo{"presence-room": {SubscriptionCount: 3, UserCount: 2}}
 		if got, _ := o.Channels(ctx, "app", "presence-"); !reflect.DeepEqual(got, want) {
@@ -231,12 +262,12 @@ func TestRedisOccupancyTwoNodesPresence(t *testing.T) {
 	mustUnsubscribe(t, a, "app", "presence-room", "a.1", "7", false)
 	mustUnsubscribe(t, a, "app", "presence-room", "a.1", "", false)
 	mustUnsubscribe(t, b, "app", "presence-room", "b.1", "7", true)
-	if m, _ := a.Members(ctx, "app", "presence-room"); !reflect.DeepEqual(m, []Member{*lin}) {
-		t.Errorf("Members after 7 left = %q", m)
+	if p, _ := a.Members(ctx, "app", "presence-room"); !reflect.DeepEqual(p.Members, []Member{*lin}) {
+		t.Errorf("Members after 7 left = %q", p.Members)
 	}
 	mustSubscribe(t, a, "app", "presence-room", "a.2", ada, true) // rejoins last
-	if m, _ := b.Members(ctx, "app", "presence-room"); !reflect.DeepEqual(m, []Member{*lin, *ada}) {
-		t.Errorf("Members after 7 rejoined = %q", m)
+	if p, _ := b.Members(ctx, "app", "presence-room"); !reflect.DeepEqual(p.Members, []Member{*lin, *ada}) {
+		t.Errorf("Members after 7 rejoined = %q", p.Members)
 	}
 }
 
@@ -269,26 +300,60 @@ func TestRedisOccupancyTwoNodesQuota(t *testing.T) {
 	}
 }
 
-// goneLog records announced member changes: "app channel user" for a removal, "+app
-// channel user" for an addition.
+// goneLog records the member events published on a relay channel: "app channel user" for
+// a member_removed, "+app channel user" for a member_added.
 type goneLog struct {
 	mu    sync.Mutex
 	calls map[string]int
+	seqs  map[string][]uint64 // per "app channel", the sequence numbers in arrival order
 }
 
-func (g *goneLog) announce(changes []MemberChange) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.calls == nil {
-		g.calls = map[string]int{}
+// memberMessage is the relay's member message as the scripts publish it.
+type memberMessage struct {
+	Kind    string   `json:"k"`
+	AppID   string   `json:"a"`
+	Channel string   `json:"c"`
+	UserID  string   `json:"u"`
+	Seq     uint64   `json:"s"`
+	Except  string   `json:"x"`
+	Member  []string `json:"m"`
+}
+
+// watchMembers subscribes to the relay channel of o's nodes and logs its member events
+// until the test ends.
+func watchMembers(t *testing.T, rdb *redis.Client, relay string) *goneLog {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ps := rdb.Subscribe(ctx, relay)
+	if _, err := ps.Receive(ctx); err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range changes {
-		k := c.AppID + " " + c.Channel + " " + c.Member.UserID
-		if c.Added {
-			k = "+" + k
+	g := &goneLog{calls: map[string]int{}, seqs: map[string][]uint64{}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range ps.Channel() {
+			var msg memberMessage
+			if err := json.Unmarshal([]byte(m.Payload), &msg); err != nil || msg.Kind != "member" {
+				t.Errorf("relay message %q", m.Payload)
+				continue
+			}
+			k := msg.AppID + " " + msg.Channel + " " + msg.UserID
+			if msg.Member != nil {
+				k = "+" + k
+			}
+			g.mu.Lock()
+			g.calls[k]++
+			g.seqs[msg.AppID+" "+msg.Channel] = append(g.seqs[msg.AppID+" "+msg.Channel], msg.Seq)
+			g.mu.Unlock()
 		}
-		g.calls[k]++
-	}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_ = ps.Close()
+		<-done
+	})
+	return g
 }
 
 func (g *goneLog) snapshot() map[string]int {
@@ -297,12 +362,23 @@ func (g *goneLog) snapshot() map[string]int {
 	return maps.Clone(g.calls)
 }
 
+// count returns the number of events logged.
+func (g *goneLog) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, v := range g.calls {
+		n += v
+	}
+	return n
+}
+
 // runNode runs o.Run until the returned stop is called (or the test ends).
-func runNode(t *testing.T, o *RedisOccupancy, announce func([]MemberChange)) (stop func()) {
+func runNode(t *testing.T, o *RedisOccupancy, written func()) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- o.Run(ctx, announce) }()
+	go func() { done <- o.Run(ctx, written) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -357,16 +433,17 @@ func populateDead(t *testing.T, a, b *RedisOccupancy) {
 func TestRedisOccupancyReap(t *testing.T) {
 	nodes, rdb, prefix := redisNodes(t, 2, 300*time.Millisecond)
 	a, b, ctx := nodes[0], nodes[1], context.Background()
-	var gone goneLog
-	runNode(t, a, gone.announce)
-	stopB := runNode(t, b, gone.announce)
+	runNode(t, a, nil)
+	stopB := runNode(t, b, nil)
 	populateDead(t, a, b)
+	gone := watchMembers(t, rdb, a.relay)
 	stopB() // b dies: its lease is no longer renewed
 	waitFor(t, "node b to be reaped", func() bool {
 		n, err := rdb.SIsMember(ctx, prefix+":nodes", b.node).Result()
 		return err == nil && !n
 	})
 	want := map[string]int{"app presence-room 9": 1, "app presence-room 11": 1, "app presence-b-only 9": 1}
+	waitFor(t, "the member events", func() bool { return gone.count() >= len(want) })
 	if got := gone.snapshot(); !reflect.DeepEqual(got, want) {
 		t.Errorf("gone calls = %v, want %v", got, want)
 	}
@@ -380,8 +457,8 @@ func TestRedisOccupancyReap(t *testing.T) {
 	if got, _ := a.Channels(ctx, "app", ""); !reflect.DeepEqual(got, wantChannels) {
 		t.Errorf("Channels = %v, want %v", got, wantChannels)
 	}
-	if m, _ := a.Members(ctx, "app", "presence-room"); len(m) != 1 || m[0].UserID != "7" {
-		t.Errorf("Members = %q", m)
+	if p, _ := a.Members(ctx, "app", "presence-room"); len(p.Members) != 1 || p.Members[0].UserID != "7" {
+		t.Errorf("Members = %q", p.Members)
 	}
 	left, _ := rdb.Exists(ctx, prefix+":node:"+b.node+":socks", prefix+":node:"+b.node+":conns").Result()
 	if left != 0 {
@@ -415,28 +492,24 @@ func TestRedisOccupancyRacingReapers(t *testing.T) {
 		n, err := rdb.Exists(ctx, prefix+":lease:"+dead.node).Result()
 		return err == nil && n == 0
 	})
-	var gone goneLog
+	gone := watchMembers(t, rdb, dead.relay)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for _, o := range nodes {
 		o.batch = 5 // many small batches, so that the reapers interleave
 	}
-	reported := make([]int, len(nodes)) // per reaper, only logged: the race may go either way
-	for i, o := range nodes[1:] {
+	for _, o := range nodes[1:] {
 		wg.Go(func() {
 			<-start
-			err := o.reapDead(ctx, func(changes []MemberChange) {
-				reported[i] += len(changes)
-				gone.announce(changes)
-			})
-			if err != nil {
+			if err := o.reapDead(ctx); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	close(start)
 	wg.Wait()
-	t.Logf("removals reported per reaper: %v", reported[:len(nodes)-1])
+	waitFor(t, "the member events", func() bool { return gone.count() >= len(want) })
+	time.Sleep(100 * time.Millisecond) // a repeat would arrive meanwhile
 	if got := gone.snapshot(); !reflect.DeepEqual(got, want) {
 		t.Errorf("gone calls: %d distinct, want %d; extra or repeated: %v", len(got), len(want), diff(got, want))
 	}

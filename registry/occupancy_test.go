@@ -25,7 +25,8 @@ func TestMemoryOccupancyPresence(t *testing.T) {
 		{"2.1", lin, false}, // already subscribed
 	}
 	for _, s := range steps {
-		first, err := o.Subscribe(ctx, "app", "presence-room", s.socket, s.m, 0)
+		sub, err := o.Subscribe(ctx, "app", "presence-room", s.socket, s.m, 0)
+		first := sub.First
 		if err != nil || first != s.first {
 			t.Fatalf("Subscribe(%s, %s) = %v, %v; want first=%v", s.socket, s.m.UserID, first, err, s.first)
 		}
@@ -34,7 +35,8 @@ func TestMemoryOccupancyPresence(t *testing.T) {
 	if info != (ChannelInfo{SubscriptionCount: 3, UserCount: 2}) {
 		t.Errorf("info = %+v", info)
 	}
-	members, _ := o.Members(ctx, "app", "presence-room")
+	p, _ := o.Members(ctx, "app", "presence-room")
+	members := p.Members
 	if len(members) != 2 || members[0].UserID != "7" || members[1].UserID != "9" {
 		t.Errorf("members = %+v", members)
 	}
@@ -95,5 +97,28 @@ func TestMemoryCacheExpires(t *testing.T) {
 	now = now.Add(30 * time.Minute)
 	if _, ok, _ := c.Get(ctx, "app", "cache-x"); ok {
 		t.Error("entry survived its TTL")
+	}
+}
+
+// A MemoryOccupancy tells its member events in the order it decides them, numbered one
+// after the other on each channel, never going back when a channel is created again.
+func TestMemoryOccupancyNotifiesMembers(t *testing.T) {
+	o := NewMemoryOccupancy()
+	var got []MemberEvent
+	o.NotifyMembers(func(ev MemberEvent) { got = append(got, ev) })
+	ctx := context.Background()
+	ada := &Member{UserID: "7", RawID: json.RawMessage(`7`)}
+	first, _ := o.Subscribe(ctx, "app", "presence-room", "1.1", ada, 0)
+	_, _ = o.Subscribe(ctx, "app", "presence-room", "1.2", ada, 0)
+	_, _, _ = o.Unsubscribe(ctx, "app", "presence-room", "1.1")
+	_, _, _ = o.Unsubscribe(ctx, "app", "presence-room", "1.2") // vacates the channel
+	again, _ := o.Subscribe(ctx, "app", "presence-room", "1.3", ada, 0)
+	if len(got) != 3 {
+		t.Fatalf("events %+v, want added, removed, added", got)
+	}
+	if !got[0].Added || got[0].Except != "1.1" || got[0].Seq != first.Presence.Seq ||
+		got[1].Added || got[1].Seq != got[0].Seq+1 || got[1].Member.UserID != "7" ||
+		!got[2].Added || got[2].Seq <= got[1].Seq || got[2].Seq != again.Presence.Seq {
+		t.Errorf("events %+v; lists at %d and %d", got, first.Presence.Seq, again.Presence.Seq)
 	}
 }

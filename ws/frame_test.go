@@ -140,7 +140,7 @@ func TestPresenceSucceededFrame(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := presenceSucceededFrame(channel, read)
+			got := presenceSucceededFrame(channel, read.Members)
 			if want := referenceSucceededFrame(channel, members); string(got) != string(want) {
 				t.Fatalf("%d members: frame of %d bytes differs from the reference of %d:\n%.300q\n%.300q", count, len(got), len(want), got, want)
 			}

@@ -20,10 +20,6 @@ const inlineFanout = 4
 type Hub struct {
 	seed   maphash.Seed
 	shards [hubShards]hubShard
-	// presence and members order the shared-state changes of presence channels and of their
-	// members (see lockMember).
-	presence [presenceStripes]sync.RWMutex
-	members  [memberStripes]sync.Mutex
 }
 
 type hubShard struct {
@@ -48,9 +44,12 @@ type subscribers struct {
 	index map[*Conn]int
 	// users is the presence user id of each subscriber of a presence channel; nil elsewhere.
 	users map[*Conn]string
-	// gates orders the frames of subscribers whose cache-channel subscribe is completing (see
-	// gate); nil when there is none.
+	// gates orders the frames of subscribers whose cache-channel or presence subscribe is
+	// completing (see gate, hold); nil when there is none.
 	gates map[*Conn]*gate
+	// view is what the subscribers of a presence channel have been told of its members (see
+	// presenceView); nil elsewhere, and until the first member list.
+	view *presenceView
 }
 
 func newHub() *Hub {
@@ -148,6 +147,9 @@ func (s *subscribers) delete(c *Conn) (userID string, ok bool) {
 	userID = s.users[c]
 	delete(s.users, c)
 	delete(s.gates, c)
+	if s.view != nil {
+		delete(s.view.from, c)
+	}
 	return userID, true
 }
 
@@ -235,13 +237,13 @@ func (h *Hub) hasUser(app, channel, userID string) bool {
 // id except ("" excludes nobody). The frame is built once, by build, and only when the
 // channel has a local subscriber.
 func (h *Hub) publish(app, channel, except string, build func() []byte) {
-	h.publishEvent(app, channel, except, nil, memberChange{}, build)
+	h.publishEvent(app, channel, except, nil, build)
 }
 
-// publishEvent is publish for a frame that a subscriber whose subscribe is completing must
-// be able to recognize: ev is the trigger it carries (see gate), m the presence member
-// change; ev is nil and m zero for other frames.
-func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, m memberChange, build func() []byte) {
+// publishEvent is publish for a frame that a subscriber whose cache-channel subscribe is
+// completing must be able to recognize: ev is the trigger it carries (see gate); nil for
+// other frames.
+func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, build func() []byte) {
 	k := channelKey{app, channel}
 	sh := h.shard(k)
 	sh.mu.RLock()
@@ -260,7 +262,7 @@ func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, m me
 			continue
 		}
 		if subs.gates != nil {
-			if g := subs.gates[c]; g != nil && !g.pass(frame, ev, m) {
+			if g := subs.gates[c]; g != nil && !g.pass(frame, ev) {
 				continue
 			}
 		}
@@ -273,17 +275,12 @@ func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, m me
 // to several of the channels gets one frame per channel.
 func (h *Hub) Deliver(_ context.Context, ev registry.Event) {
 	for _, ch := range ev.Channels {
-		h.publishEvent(ev.AppID, ch, ev.SocketID, &ev, memberChange{}, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
+		h.publishEvent(ev.AppID, ch, ev.SocketID, &ev, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
 	}
 }
 
-// DeliverFrame queues a frame payload made on another node (a client event, a presence
-// member event) on this node's subscribers of channel, except the socket except.
+// DeliverFrame queues a frame payload made on another node (a client event) on this node's
+// subscribers of channel, except the socket except.
 func (h *Hub) DeliverFrame(appID, channel, except string, payload []byte) {
-	var m memberChange
-	if registry.KindOf(channel).IsPresence() {
-		// A joiner whose member list is being read holds the member events (see hold).
-		m = parseMemberChange(payload)
-	}
-	h.publishEvent(appID, channel, except, nil, m, func() []byte { return textFrame(payload) })
+	h.publish(appID, channel, except, func() []byte { return textFrame(payload) })
 }

@@ -48,13 +48,12 @@ func isTrigger(ev *registry.CachedEvent, name, data string, queuedAt time.Time) 
 }
 
 // pass reports whether frame (the frame of ev, a trigger, or of nothing the cache covers when
-// ev is nil; m is the presence member change it carries, if any) goes to the subscriber now;
-// a held frame waits for settle (or open).
-func (g *gate) pass(frame []byte, ev *registry.Event, m memberChange) bool {
+// ev is nil) goes to the subscriber now; a held frame waits for settle (or open).
+func (g *gate) pass(frame []byte, ev *registry.Event) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.holding {
-		f := heldFrame{frame: frame, member: m}
+		f := heldFrame{frame: frame}
 		if ev != nil {
 			f.trigger, f.name, f.data, f.queuedAt = true, ev.Name, ev.Data, ev.QueuedAt
 		}

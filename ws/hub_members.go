@@ -2,120 +2,120 @@ package ws
 
 import (
 	"bytes"
-	"encoding/json"
-	"hash/maphash"
-	"sync"
 
 	"github.com/reverbd/reverbd/registry"
 )
 
-// Presence members without a lock across Redis. A presence subscriber must see its member
-// list, then each member_added and member_removed that happened after the list was read, in
-// the order they happened; the shared occupancy decides who is first and last in Redis, which
-// may be slow or paused. Nothing that queues frames waits for it:
+// Presence members. The occupancy decides each change of a channel's member set and tells
+// it as a registry.MemberEvent numbered in the channel's order (Seq); on a cluster, the
+// script that decides it publishes it to every node, this one included, so every node
+// hears a channel's member events in one order. This node keeps, per presence channel with
+// local subscribers, a view: the members its clients have been told and the number of the
+// last event applied. From it:
 //
-//   - A subscriber's frames on the channel are held (Hub.hold) from before its subscription
-//     is recorded and its member list is read, until Hub.open queues subscription_succeeded
-//     with the list and then the held frames. A held member event that the list already
-//     shows (a member_added of a listed user, a member_removed of an unlisted one) is dropped;
-//     the others go out in order, so the client ends with the members there are.
-//   - The shared-state changes of one user on one channel (a subscribe with its member list,
-//     a leave) are made one at a time, under Hub.lockMember, from the occupancy call until
-//     the member event is queued here and for the other nodes: member_added and
-//     member_removed of a user go out in the order the occupancy decided them. Client
-//     events and deliveries never wait for this lock; other users only when they share its
-//     stripe.
-//   - A repair of the shared state (another node's members reaped, this node's state written
-//     back) announces its member events under Hub.lockPresence, which waits for the member
-//     changes of the channel in progress and holds off new ones, so its events and this
-//     node's own go out in the order the occupancy made them. Member changes share the
-//     channel's lock among themselves; client events and deliveries never take it.
+//   - A member event goes to the open subscribers only if it changes the view (a repeat
+//     changes nothing), and only to those whose member list does not include it already
+//     (a list read as of event n includes every event up to n).
+//   - A subscriber's frames are held (Hub.hold) from before its subscription is recorded
+//     until Hub.open queues subscription_succeeded with the list the occupancy returned,
+//     then the held frames, less the member events that the list includes (numbered up to
+//     the list's). A list with no number (an event this node made while Redis was away) is
+//     compared by content instead.
+//   - A gap in the numbers (events this node missed: its relay subscription was down) or a
+//     repair of the shared state (this node's state written back) calls for a resync: the
+//     member list is read again, and the difference from the view is told (Hub.resync).
 
-// memberChange is a presence member event: userID joined (added) or left the channel. The
-// zero value is no member event.
+// memberChange is a presence member event as held for a joining subscriber: userID joined
+// (added) or left the channel, as the channel's event seq (0: not numbered).
 type memberChange struct {
 	userID string
 	added  bool
+	seq    uint64
 }
 
-var memberEventPrefix = []byte(`{"event":"pusher_internal:member_`)
-
-// parseMemberChange reads the member change of a member_added or member_removed payload made
-// by a node (eventPayload); zero for any other payload.
-func parseMemberChange(payload []byte) memberChange {
-	if !bytes.HasPrefix(payload, memberEventPrefix) {
-		return memberChange{}
-	}
-	var ev struct {
-		Event string `json:"event"`
-		Data  string `json:"data"`
-	}
-	if json.Unmarshal(payload, &ev) != nil {
-		return memberChange{}
-	}
-	var data struct {
-		UserID json.RawMessage `json:"user_id"`
-	}
-	if json.Unmarshal([]byte(ev.Data), &data) != nil {
-		return memberChange{}
-	}
-	id, ok := idString(data.UserID)
-	if !ok {
-		return memberChange{}
-	}
-	switch ev.Event {
-	case "pusher_internal:member_added":
-		return memberChange{userID: id, added: true}
-	case "pusher_internal:member_removed":
-		return memberChange{userID: id}
-	}
-	return memberChange{}
+// presenceView is what this node's subscribers of a presence channel have been told.
+type presenceView struct {
+	seq     uint64                     // the last numbered member event applied
+	members map[string]registry.Member // by user id
+	// from is the number of each open subscriber's member list: it has every event up to it.
+	from map[*Conn]uint64
 }
 
-// The presence locks are striped: a channel's lock is one of presenceStripes read-write
-// locks, a member's one of memberStripes locks, chosen by hash. Two channels or members that
-// share a stripe only wait for each other, which changes no order; no goroutine holds two
-// member stripes, nor takes a channel stripe while holding one.
-const (
-	presenceStripes = 256
-	memberStripes   = 1024
-)
-
-// lockMember locks the shared-state changes of userID on a presence channel, sharing the
-// channel's lock with the changes of other users, and returns the unlock.
-func (h *Hub) lockMember(app, channel, userID string) memberUnlock {
-	cl := &h.presence[h.index(channelKey{app, channel})%presenceStripes]
-	var mh maphash.Hash
-	mh.SetSeed(h.seed)
-	mh.WriteString(app)
-	mh.WriteByte(0)
-	mh.WriteString(channel)
-	mh.WriteByte(0)
-	mh.WriteString(userID)
-	ml := &h.members[mh.Sum64()%memberStripes]
-	cl.RLock()
-	ml.Lock()
-	return memberUnlock{cl, ml}
+// newPresenceView returns the view of a member list.
+func newPresenceView(p registry.Presence) *presenceView {
+	v := &presenceView{seq: p.Seq, members: make(map[string]registry.Member, len(p.Members)), from: map[*Conn]uint64{}}
+	for _, m := range p.Members {
+		v.members[m.UserID] = m
+	}
+	return v
 }
 
-// memberUnlock undoes a lockMember.
-type memberUnlock struct {
-	channel *sync.RWMutex
-	member  *sync.Mutex
+// apply records a member change in the view and reports whether it changed anything.
+func (v *presenceView) apply(m registry.Member, added bool) bool {
+	cur, ok := v.members[m.UserID]
+	switch {
+	case added && ok && bytes.Equal(cur.Info, m.Info):
+		return false
+	case added:
+		v.members[m.UserID] = m
+		return true
+	case !ok:
+		return false
+	}
+	delete(v.members, m.UserID)
+	return true
 }
 
-func (u memberUnlock) unlock() {
-	u.member.Unlock()
-	u.channel.RUnlock()
+// memberPayload is the pusher_internal:member_added or member_removed payload of ev.
+func memberPayload(ev registry.MemberEvent) []byte {
+	if ev.Added {
+		return memberAdded(ev.Channel, &ev.Member)
+	}
+	return memberRemoved(ev.Channel, ev.Member.UserID)
 }
 
-// lockPresence locks out the member changes of a presence channel, waiting for those in
-// progress, and returns the unlock. A repair of the shared state announces its member
-// events under it.
-func (h *Hub) lockPresence(app, channel string) (unlock func()) {
-	cl := &h.presence[h.index(channelKey{app, channel})%presenceStripes]
-	cl.Lock()
-	return cl.Unlock
+// member applies a member event to this node's subscribers of its channel and reports
+// whether its number shows that events were missed before it (a resync is due).
+func (h *Hub) member(ev registry.MemberEvent) (gap bool) {
+	k := channelKey{ev.AppID, ev.Channel}
+	sh := h.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	subs := sh.channels[k]
+	if subs == nil {
+		return false
+	}
+	var frame []byte
+	build := func() []byte {
+		if frame == nil {
+			frame = textFrame(memberPayload(ev))
+		}
+		return frame
+	}
+	// Joiners hold every member event; open sorts out those their list includes.
+	change := memberChange{userID: ev.Member.UserID, added: ev.Added, seq: ev.Seq}
+	for c, g := range subs.gates {
+		if g.holding && c.id != ev.Except {
+			g.held = append(g.held, heldFrame{frame: build(), member: change})
+		}
+	}
+	v := subs.view
+	if v == nil || (ev.Seq != 0 && ev.Seq <= v.seq) {
+		return false // no open subscriber yet, or told already
+	}
+	if ev.Seq != 0 {
+		gap = v.seq != 0 && ev.Seq != v.seq+1
+		v.seq = ev.Seq
+	}
+	if !v.apply(ev.Member, ev.Added) {
+		return gap
+	}
+	for c, from := range v.from {
+		if c.id != ev.Except && (ev.Seq == 0 || from < ev.Seq) {
+			c.Send(build())
+		}
+	}
+	return gap
 }
 
 // hold makes c a subscriber of channel, if it is not one yet, as presence user userID, and
@@ -133,6 +133,9 @@ func (h *Hub) hold(app, channel string, c *Conn, userID string) {
 		subs.users = map[*Conn]string{}
 	}
 	subs.users[c] = userID
+	if subs.view != nil {
+		delete(subs.view.from, c) // a resubscribe: held until its new list
+	}
 	subs.sweepGates()
 	if subs.gates == nil {
 		subs.gates = map[*Conn]*gate{}
@@ -140,12 +143,12 @@ func (h *Hub) hold(app, channel string, c *Conn, userID string) {
 	subs.gates[c] = &gate{holding: true}
 }
 
-// open ends what hold began: it queues first (subscription_succeeded with members, the
-// member list) on c, then the frames held since hold, less the member events that members
-// already shows. With keep set the frames stay held after first, for settle (a cache
-// channel). With first nil (the list could not be read) the held frames are queued as they
-// are. It reports false if c is no longer a subscriber.
-func (h *Hub) open(app, channel string, c *Conn, first []byte, members []registry.Member, keep bool) bool {
+// open ends what hold began: it queues first (subscription_succeeded with p's members) on c,
+// then the frames held since hold, less the member events that p includes. With keep set the
+// frames stay held after first, for settle (a cache channel). With first nil (the list
+// could not be read) the held frames are queued as they are. It reports false if c is no
+// longer a subscriber.
+func (h *Hub) open(app, channel string, c *Conn, first []byte, p registry.Presence, keep bool) bool {
 	k := channelKey{app, channel}
 	sh := h.shard(k)
 	sh.mu.Lock()
@@ -161,7 +164,13 @@ func (h *Hub) open(app, channel string, c *Conn, first []byte, members []registr
 	held := g.held // no publisher holds g.mu: they need the read lock
 	if first != nil {
 		c.Send(first)
-		held = dropKnown(held, members)
+		held = dropKnown(held, p)
+		if subs.view == nil {
+			subs.view = newPresenceView(p)
+		}
+		subs.view.from[c] = p.Seq
+	} else if subs.view != nil {
+		subs.view.from[c] = subs.view.seq
 	}
 	if keep {
 		g.held = held
@@ -175,21 +184,24 @@ func (h *Hub) open(app, channel string, c *Conn, first []byte, members []registr
 	return true
 }
 
-// dropKnown removes from held, in place, the member events that change nothing for a client
-// that starts from members: a member_added of a present user, a member_removed of an absent
-// one.
-func dropKnown(held []heldFrame, members []registry.Member) []heldFrame {
+// dropKnown removes from held, in place, the member events that a client starting from p
+// already has: those numbered up to p.Seq, and of the others not numbered, a member_added of
+// a present user or a member_removed of an absent one.
+func dropKnown(held []heldFrame, p registry.Presence) []heldFrame {
 	var present map[string]bool
 	kept := held[:0]
 	for _, f := range held {
 		if m := f.member; m.userID != "" {
+			if m.seq != 0 && m.seq <= p.Seq {
+				continue
+			}
 			if present == nil {
-				present = make(map[string]bool, len(members))
-				for _, mem := range members {
+				present = make(map[string]bool, len(p.Members))
+				for _, mem := range p.Members {
 					present[mem.UserID] = true
 				}
 			}
-			if present[m.userID] == m.added {
+			if m.seq == 0 && present[m.userID] == m.added {
 				continue
 			}
 			present[m.userID] = m.added
@@ -198,4 +210,70 @@ func dropKnown(held []heldFrame, members []registry.Member) []heldFrame {
 	}
 	clear(held[len(kept):])
 	return kept
+}
+
+// resync brings the view of channel to p, a member list read from the occupancy after the
+// view went wrong or may have (events missed, state repaired): the difference is told to the
+// open subscribers whose lists are older than p, and held for the joiners. A list older
+// than the view changes nothing.
+func (h *Hub) resync(app, channel string, p registry.Presence) {
+	k := channelKey{app, channel}
+	sh := h.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	subs := sh.channels[k]
+	if subs == nil || subs.view == nil || p.Seq < subs.view.seq {
+		return
+	}
+	v := subs.view
+	var frames [][]byte
+	var changes []memberChange
+	tell := func(m registry.Member, added bool) {
+		ev := registry.MemberEvent{AppID: app, Channel: channel, Member: m, Added: added}
+		frames = append(frames, textFrame(memberPayload(ev)))
+		changes = append(changes, memberChange{userID: m.UserID, added: added, seq: p.Seq})
+	}
+	now := newPresenceView(p)
+	for id := range v.members {
+		if _, ok := now.members[id]; !ok {
+			tell(registry.Member{UserID: id}, false)
+		}
+	}
+	for _, m := range p.Members {
+		if cur, ok := v.members[m.UserID]; !ok || !bytes.Equal(cur.Info, m.Info) {
+			tell(m, true)
+		}
+	}
+	now.from = v.from
+	subs.view = now
+	for c, from := range v.from {
+		if from <= p.Seq {
+			for _, f := range frames {
+				c.Send(f)
+			}
+		}
+	}
+	for _, g := range subs.gates {
+		if g.holding {
+			for i, f := range frames {
+				g.held = append(g.held, heldFrame{frame: f, member: changes[i]})
+			}
+		}
+	}
+}
+
+// presenceChannels returns the presence channels that have a view on this node.
+func (h *Hub) presenceChannels() []channelKey {
+	var out []channelKey
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for k, subs := range sh.channels {
+			if subs.view != nil {
+				out = append(out, k)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
 }

@@ -1,52 +1,98 @@
 package ws
 
 import (
-	"encoding/json"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/reverbd/reverbd/registry"
 )
 
-// A member event made by any node is recognized in the payload another node receives.
-func TestParseMemberChange(t *testing.T) {
-	withInfo := &registry.Member{UserID: "7", RawID: json.RawMessage(`7`), Info: json.RawMessage(`{"name":"Ada \"A\""}`)}
-	odd := &registry.Member{UserID: "u \"1\"\u2028é", RawID: json.RawMessage(`"u \"1\"\u2028é"`)}
-	cases := []struct {
-		payload []byte
-		want    memberChange
-	}{
-		{memberAdded("presence-x", withInfo), memberChange{userID: "7", added: true}},
-		{memberAdded("presence-x", odd), memberChange{userID: odd.UserID, added: true}},
-		{memberRemoved("presence-x", "7"), memberChange{userID: "7"}},
-		{memberRemoved("presence-x", odd.UserID), memberChange{userID: odd.UserID}},
-		{[]byte(`{"event":"client-x","channel":"presence-x","data":{},"user_id":"7"}`), memberChange{}},
-		{[]byte(`{"event":"pusher_internal:member_added","channel":"presence-x","data":"not json"}`), memberChange{}},
-		{[]byte(`{"event":"pusher_internal:member_gone","channel":"presence-x","data":"{\"user_id\":\"7\"}"}`), memberChange{}},
-	}
-	for _, tc := range cases {
-		if got := parseMemberChange(tc.payload); got != tc.want {
-			t.Errorf("%s: %+v, want %+v", tc.payload, got, tc.want)
-		}
-	}
-}
-
-// Held member events that the member list already shows are dropped; the others are kept in
-// order, each judged against the list as the ones before it changed it.
+// Held member events that the member list includes are dropped: the numbered ones up to the
+// list's number, and of those not numbered, the ones the list already shows. The others are
+// kept in order, each judged against the list as the ones before it changed it.
 func TestDropKnown(t *testing.T) {
 	held := []heldFrame{
-		{frame: []byte("a"), member: memberChange{userID: "1", added: true}}, // listed: dropped
-		{frame: []byte("b"), member: memberChange{userID: "2"}},              // not listed: dropped
+		{frame: []byte("a"), member: memberChange{userID: "1", added: true, seq: 9}}, // included
+		{frame: []byte("b"), member: memberChange{userID: "2", seq: 10}},             // included
 		{frame: []byte("c")}, // not a member event
-		{frame: []byte("d"), member: memberChange{userID: "1"}},              // 1 leaves
-		{frame: []byte("e"), member: memberChange{userID: "1", added: true}}, // and comes back
-		{frame: []byte("f"), member: memberChange{userID: "3", added: true}},
-		{frame: []byte("g"), member: memberChange{userID: "3", added: true}}, // already told
+		{frame: []byte("d"), member: memberChange{userID: "1", seq: 11}},              // 1 leaves
+		{frame: []byte("e"), member: memberChange{userID: "1", added: true, seq: 12}}, // and comes back
+		{frame: []byte("f"), member: memberChange{userID: "3", added: true}},          // not numbered, new
+		{frame: []byte("g"), member: memberChange{userID: "3", added: true}},          // not numbered, told
+		{frame: []byte("h"), member: memberChange{userID: "4"}},                       // not numbered, absent
 	}
 	got := ""
-	for _, f := range dropKnown(held, []registry.Member{{UserID: "1"}}) {
+	for _, f := range dropKnown(held, registry.Presence{Members: []registry.Member{{UserID: "1"}}, Seq: 10}) {
 		got += string(f.frame)
 	}
 	if got != "cdef" {
 		t.Errorf("kept %q, want cdef", got)
+	}
+}
+
+// The view tells each open subscriber a member event once: not a repeat, not an event its
+// list includes, not one older than the view; a gap in the numbers asks for a resync, which
+// tells the difference.
+func TestPresenceViewTellsEachChangeOnce(t *testing.T) {
+	srv := raceServer(t, Params{})
+	h := srv.hub
+	app := srv.apps.All()[0]
+	conn := func() (*Conn, *captureConn) {
+		out := &captureConn{}
+		c := &Conn{srv: srv, app: app, nc: out, fd: -1}
+		c.id = srv.conns.add(c)
+		return c, out
+	}
+	a, aOut := conn()
+	b, bOut := conn()
+	ada := registry.Member{UserID: "7"}
+	list := func(who string) []byte { return eventFrame("list", "presence-room", who) }
+	h.hold("1", "presence-room", a, "7")
+	h.open("1", "presence-room", a, list("a"), registry.Presence{Members: []registry.Member{ada}, Seq: 5}, false)
+	h.hold("1", "presence-room", b, "9")
+	h.open("1", "presence-room", b, list("b"), registry.Presence{Members: []registry.Member{ada, {UserID: "9"}}, Seq: 6}, false)
+	ev := func(user string, added bool, seq uint64) registry.MemberEvent {
+		return registry.MemberEvent{AppID: "1", Channel: "presence-room", Member: registry.Member{UserID: user}, Added: added, Seq: seq}
+	}
+	for _, s := range []struct {
+		ev     registry.MemberEvent
+		gap    bool
+		reason string
+	}{
+		{ev("9", true, 6), false, "b's list includes it: a only"},
+		{ev("9", true, 6), false, "a repeat: nobody"},
+		{ev("11", true, 7), false, "new: both"},
+		{ev("11", true, 5), false, "older than the view: nobody"},
+		{ev("11", true, 8), false, "changes nothing: nobody"},
+		{ev("7", false, 10), true, "after a gap: both"},
+	} {
+		if gap := h.member(s.ev); gap != s.gap {
+			t.Errorf("%s: gap %v, want %v", s.reason, gap, s.gap)
+		}
+	}
+	// The resync finds 7 back and 13 there; one older than the view changes nothing.
+	h.resync("1", "presence-room", registry.Presence{Members: []registry.Member{ada, {UserID: "9"}, {UserID: "11"}, {UserID: "13"}}, Seq: 12})
+	h.resync("1", "presence-room", registry.Presence{Members: []registry.Member{{UserID: "9"}}, Seq: 11})
+	srv.writers.waitIdle()
+	srv.wg.Wait()
+	added := func(id string) string { return `pusher_internal:member_added:{"user_id":"` + id + `"}` }
+	removed := func(id string) string { return `pusher_internal:member_removed:{"user_id":"` + id + `"}` }
+	wantA := []string{"list:a", added("9"), added("11"), removed("7"), added("7"), added("13")}
+	wantB := []string{"list:b", added("11"), removed("7"), added("7"), added("13")}
+	waitFor := func(out *captureConn, want []string) []string {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if len(out.events(t)) >= len(want) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // room for a frame too many
+		return out.events(t)
+	}
+	if got := waitFor(aOut, wantA); !slices.Equal(got, wantA) {
+		t.Errorf("a got %q\nwant %q", got, wantA)
+	}
+	if got := waitFor(bOut, wantB); !slices.Equal(got, wantB) {
+		t.Errorf("b got %q\nwant %q", got, wantB)
 	}
 }

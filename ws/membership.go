@@ -21,10 +21,10 @@ const occupancyTimeout = 5 * time.Second
 // the hub, or undone if the connection was released meanwhile (commit or roll back). Presence
 // members are ordered as hub_members.go explains.
 
-// record subscribes c to channel, which it is not subscribed to: the occupancy records it,
-// then (on a presence channel) the other members hear of the user if it is its first
-// connection there, and c gets subscription_succeeded with the member list, then the
-// channel's frames.
+// record subscribes c to channel, which it is not subscribed to: the occupancy records it
+// (and on a presence channel tells the other members if it is the user's first connection
+// there), then c gets subscription_succeeded, with the member list on a presence channel,
+// then the channel's frames.
 func (c *Conn) record(channel string, kind registry.Kind, member *registry.Member) {
 	ctx := c.srv.deadlines.context()
 	if c.recordShared(ctx, channel, kind, member) {
@@ -36,12 +36,11 @@ func (c *Conn) record(channel string, kind registry.Kind, member *registry.Membe
 func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.Kind, member *registry.Member) (readCache bool) {
 	s := c.srv
 	if member != nil {
-		defer s.hub.lockMember(c.app.ID, channel, member.UserID).unlock()
 		// Frames of the channel wait for c from now on, so none that follows the member list
 		// is missed; they are held until c gets the list.
 		s.hub.hold(c.app.ID, channel, c, member.UserID)
 	}
-	first, err := s.occupancy.Subscribe(ctx, c.app.ID, channel, c.id, member, c.app.MaxPresenceMembers)
+	sub, err := s.occupancy.Subscribe(ctx, c.app.ID, channel, c.id, member, c.app.MaxPresenceMembers)
 	if err != nil {
 		if member != nil {
 			s.hub.leave(c.app.ID, channel, c)
@@ -56,20 +55,11 @@ func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.K
 		c.Send(subscriptionErrorFrame(channel, "ServerError", "Subscription could not be recorded", 500))
 		return false
 	}
-	// The member list is read before anyone is told of the join: if it cannot be read, the
-	// subscription is undone and no one has heard of it.
-	var members []registry.Member
-	if member != nil {
-		if members, err = c.members(ctx, channel); err != nil {
-			s.hub.leave(c.app.ID, channel, c)
-			c.undoSubscribe(ctx, channel)
-			return false
-		}
-	}
 	cached := kind.IsCache() && s.cache != nil
 	c.mu.Lock()
 	if c.gone {
-		// Released meanwhile, without this subscription: nobody has heard of it.
+		// Released meanwhile, without this subscription: undone (a member_added told is
+		// followed by its member_removed).
 		c.mu.Unlock()
 		if member != nil {
 			s.hub.leave(c.app.ID, channel, c)
@@ -82,11 +72,7 @@ func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.K
 	if member == nil {
 		s.hub.join(c.app.ID, channel, c, "", succeededFrame(channel), cached)
 	} else {
-		if first {
-			s.announce(c.app.ID, channel, memberChange{userID: member.UserID, added: true},
-				memberAdded(channel, member), c.id)
-		}
-		s.hub.open(c.app.ID, channel, c, presenceSucceededFrame(channel, members), members, cached)
+		s.hub.open(c.app.ID, channel, c, presenceSucceededFrame(channel, sub.Presence.Members), sub.Presence, cached)
 	}
 	c.mu.Unlock()
 	return cached
@@ -110,12 +96,12 @@ func (c *Conn) resubscribe(channel string, kind registry.Kind, member *registry.
 	} else {
 		s.hub.hold(c.app.ID, channel, c, member.UserID)
 		c.mu.Unlock()
-		members, err := c.members(ctx, channel)
+		p, err := c.members(ctx, channel)
 		if err != nil {
-			s.hub.open(c.app.ID, channel, c, nil, nil, false) // c stays subscribed
+			s.hub.open(c.app.ID, channel, c, nil, registry.Presence{}, false) // c stays subscribed
 			return
 		}
-		if !s.hub.open(c.app.ID, channel, c, presenceSucceededFrame(channel, members), members, cached) {
+		if !s.hub.open(c.app.ID, channel, c, presenceSucceededFrame(channel, p.Members), p, cached) {
 			return // released meanwhile
 		}
 	}
@@ -137,7 +123,7 @@ func (c *Conn) readCache(ctx context.Context, channel string) {
 
 // members reads the member list of a presence channel; when it cannot, it answers the client
 // with a channel-scoped error.
-func (c *Conn) members(ctx context.Context, channel string) ([]registry.Member, error) {
+func (c *Conn) members(ctx context.Context, channel string) (registry.Presence, error) {
 	members, err := c.srv.occupancy.Members(ctx, c.app.ID, channel)
 	if err != nil {
 		c.logClient(slog.LevelError, "subscribe failed: presence members unavailable", "channel", channel, "err", err)
@@ -175,29 +161,21 @@ func (c *Conn) leaveChannel(channel string) {
 }
 
 // unrecord removes c's subscription sub, which c has left in the hub, from the shared
-// occupancy, and tells the remaining presence members when it was the user's last connection.
+// occupancy, which tells the remaining presence members when it was the user's last
+// connection.
 //
 // When the shared occupancy cannot be updated (Redis is away), whether this was the user's
-// last connection in the cluster is unknown. The leave is then announced to this node's own
+// last connection in the cluster is unknown. The leave is then told to this node's own
 // subscribers when no other local connection of the user remains on the channel, so they do
 // not keep a member that has gone; the other nodes hear of it when this node writes its state
-// back once Redis answers again.
+// back once Redis answers again, and this node's lists are read again then.
 func (s *Server) unrecord(ctx context.Context, c *Conn, sub subscription) {
 	channel := sub.channel
-	if sub.member != nil {
-		defer s.hub.lockMember(c.app.ID, channel, sub.member.UserID).unlock()
-	}
-	userID, last, err := s.occupancy.Unsubscribe(ctx, c.app.ID, channel, c.id)
-	if err != nil {
+	if _, _, err := s.occupancy.Unsubscribe(ctx, c.app.ID, channel, c.id); err != nil {
 		s.log.Error("unsubscribe failed: occupancy", "app_id", c.app.ID, "channel", channel, "err", err)
 		if local := sub.member; local != nil && !s.hub.hasUser(c.app.ID, channel, local.UserID) {
-			m := memberChange{userID: local.UserID}
-			s.hub.publishEvent(c.app.ID, channel, "", nil, m, func() []byte { return textFrame(memberRemoved(channel, local.UserID)) })
+			s.hub.member(registry.MemberEvent{AppID: c.app.ID, Channel: channel, Member: registry.Member{UserID: local.UserID}})
 		}
-		return
-	}
-	if last && userID != "" {
-		s.announce(c.app.ID, channel, memberChange{userID: userID}, memberRemoved(channel, userID), "")
 	}
 }
 

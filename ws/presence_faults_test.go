@@ -10,21 +10,31 @@ import (
 	rws "github.com/reverbd/reverbd/ws"
 )
 
-// faultyOccupancy is a MemoryOccupancy whose Members and Unsubscribe fail while told to, as
-// a shared occupancy does while Redis is away.
+// faultyOccupancy is a MemoryOccupancy whose Subscribe and Unsubscribe fail while told to, as
+// a shared occupancy does while Redis is away, and whose member events can be lost on their
+// way, as a relay's are while its subscription is down.
 type faultyOccupancy struct {
 	*registry.MemoryOccupancy
-	failMembers     atomic.Bool
+	failSubscribe   atomic.Bool
 	failUnsubscribe atomic.Bool
+	loseEvents      atomic.Bool
 }
 
 var errUnavailable = errors.New("occupancy unavailable")
 
-func (o *faultyOccupancy) Members(ctx context.Context, appID, channel string) ([]registry.Member, error) {
-	if o.failMembers.Load() {
-		return nil, errUnavailable
+func (o *faultyOccupancy) Subscribe(ctx context.Context, appID, channel, socketID string, m *registry.Member, max int) (registry.Subscribed, error) {
+	if o.failSubscribe.Load() {
+		return registry.Subscribed{}, errUnavailable
 	}
-	return o.MemoryOccupancy.Members(ctx, appID, channel)
+	return o.MemoryOccupancy.Subscribe(ctx, appID, channel, socketID, m, max)
+}
+
+func (o *faultyOccupancy) NotifyMembers(f func(registry.MemberEvent)) {
+	o.MemoryOccupancy.NotifyMembers(func(ev registry.MemberEvent) {
+		if !o.loseEvents.Load() {
+			f(ev)
+		}
+	})
 }
 
 func (o *faultyOccupancy) Unsubscribe(ctx context.Context, appID, channel, socketID string) (string, bool, error) {
@@ -34,24 +44,24 @@ func (o *faultyOccupancy) Unsubscribe(ctx context.Context, appID, channel, socke
 	return o.MemoryOccupancy.Unsubscribe(ctx, appID, channel, socketID)
 }
 
-// A presence subscribe whose member list cannot be read is refused and undone: the joiner is
-// never told it is alone, and the others never hear of it.
-func TestPresenceMembersUnreadable(t *testing.T) {
+// A presence subscribe that the occupancy cannot record is refused: the joiner is never told
+// it is alone, and the others never hear of it.
+func TestPresenceSubscribeUnrecorded(t *testing.T) {
 	occ := &faultyOccupancy{MemoryOccupancy: registry.NewMemoryOccupancy()}
 	e := newEnv(t, rws.Params{Occupancy: occ})
 	const ch = "presence-room"
 	ada, lin := e.connect(t), e.connect(t)
 	ada.subscribe(ch, `{"user_id":"7"}`)
 
-	occ.failMembers.Store(true)
+	occ.failSubscribe.Store(true)
 	data := `{"user_id":"9"}`
 	lin.send(subscribeMsg(ch, sign(lin.socketID+":"+ch+":"+data), data))
 	if typ, status := subscriptionError(t, lin.read(), ch); typ != "ServerError" || status != 500 {
-		t.Errorf("members unreadable: %s %d", typ, status)
+		t.Errorf("subscribe unrecorded: %s %d", typ, status)
 	}
 	lin.ping()
 	if info, _ := occ.Channel(context.Background(), "3", ch); info != (registry.ChannelInfo{SubscriptionCount: 1, UserCount: 1}) {
-		t.Errorf("channel = %+v, want only Ada: the refused subscribe is undone", info)
+		t.Errorf("channel = %+v, want only Ada", info)
 	}
 	deliver(e, ch, "marker", `"m"`, "")
 	if f := ada.read(); f.Event != "marker" {
@@ -59,8 +69,8 @@ func TestPresenceMembersUnreadable(t *testing.T) {
 	}
 	lin.ping() // the refused socket gets none of the channel's events
 
-	// Once the members can be read again, the same socket joins normally.
-	occ.failMembers.Store(false)
+	// Once the occupancy answers again, the same socket joins normally.
+	occ.failSubscribe.Store(false)
 	lin.subscribe(ch, data)
 	if f := ada.read(); f.Event != "pusher_internal:member_added" {
 		t.Errorf("Ada got %+v, want member_added", f)
@@ -92,5 +102,49 @@ func TestPresenceLeaveWhenUnsubscribeFails(t *testing.T) {
 	removed := ada.read()
 	if removed.Event != "pusher_internal:member_removed" || removed.dataString(t) != `{"user_id":"9"}` {
 		t.Errorf("Ada got %+v, want member_removed for 9", removed)
+	}
+}
+
+// Member events that never reached the node (lost on their way) are made up for: a gap in
+// the channel's numbers, or ResyncPresence, reads the list again and tells the difference,
+// once.
+func TestPresenceResyncAfterLostEvents(t *testing.T) {
+	occ := &faultyOccupancy{MemoryOccupancy: registry.NewMemoryOccupancy()}
+	e := newEnv(t, rws.Params{Occupancy: occ})
+	const ch = "presence-room"
+	ada := e.connect(t)
+	ada.subscribe(ch, `{"user_id":"7"}`)
+	ctx := context.Background()
+	ghost := func(user string) registry.Member {
+		return registry.Member{UserID: user, RawID: []byte(`"` + user + `"`)}
+	}
+
+	// 5 joins on "another node"; its member_added is lost.
+	occ.loseEvents.Store(true)
+	m5 := ghost("5")
+	if _, err := occ.MemoryOccupancy.Subscribe(ctx, "3", ch, "x.1", &m5, 0); err != nil {
+		t.Fatal(err)
+	}
+	occ.loseEvents.Store(false)
+	e.srv.ResyncPresence()
+	ada.expectMember("member_added", "5")
+
+	// 6's member_added is lost, 8's arrives: the gap brings 6 in, after 8.
+	occ.loseEvents.Store(true)
+	m6 := ghost("6")
+	if _, err := occ.MemoryOccupancy.Subscribe(ctx, "3", ch, "x.2", &m6, 0); err != nil {
+		t.Fatal(err)
+	}
+	occ.loseEvents.Store(false)
+	m8 := ghost("8")
+	if _, err := occ.MemoryOccupancy.Subscribe(ctx, "3", ch, "x.3", &m8, 0); err != nil {
+		t.Fatal(err)
+	}
+	ada.expectMember("member_added", "8")
+	ada.expectMember("member_added", "6")
+	e.srv.ResyncPresence() // nothing left to tell
+	deliver(e, ch, "marker", `"m"`, "")
+	if f := ada.read(); f.Event != "marker" {
+		t.Errorf("got %+v, want nothing told twice, then the marker", f)
 	}
 }

@@ -92,6 +92,7 @@ type Server struct {
 	conns     connSet
 	releases  releaser // the shared part of releases (see Conn.release)
 	publishes publishQueue
+	resyncs   resyncQueue
 	deadlines sharedDeadline // of subscribes, unsubscribes and Connect: occupancyTimeout
 	writers   writerPool
 	readers   readerPool
@@ -131,6 +132,10 @@ func New(p Params) (*Server, error) {
 	}
 	s.hs.init(orDefault(p.MaxHandshakes, 16384))
 	s.hub = newHub()
+	s.resyncs.init()
+	if n, ok := p.Occupancy.(registry.MemberNotifier); ok {
+		n.NotifyMembers(s.DeliverMember)
+	}
 	s.conns.init()
 	s.releases.srv = s
 	s.publishes.ctx, s.publishes.cancel = context.WithCancel(context.Background())
@@ -172,6 +177,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { s.sweep(ctx) })
+	wg.Go(func() { s.resyncs.run(ctx, s) })
 	s.readers.start()
 	err := s.poller.Run(ctx, s.readers.run)
 	s.readers.stop()
@@ -393,13 +399,6 @@ func (s *Server) broadcast(appID, channel string, payload []byte, except string)
 	s.publishRemote(appID, channel, except, payload)
 }
 
-// announce is broadcast for a presence member event, m, which a subscriber whose member list
-// is being read must recognize (see Hub.hold).
-func (s *Server) announce(appID, channel string, m memberChange, payload []byte, except string) {
-	s.hub.publishEvent(appID, channel, except, nil, m, func() []byte { return textFrame(payload) })
-	s.publishRemote(appID, channel, except, payload)
-}
-
 // refuse writes e and a close frame with its code to a socket that was never registered,
 // after head (the 101 response when it is still to be written), then closes it.
 func refuse(nc net.Conn, head []byte, e *Error) {
@@ -407,20 +406,6 @@ func refuse(nc net.Conn, head []byte, e *Error) {
 	bufs := net.Buffers{head, errorFrame(e), closeFrame(e.Code, e.Message)}
 	_, _ = bufs.WriteTo(nc)
 	_ = nc.Close()
-}
-
-// AnnounceMembers tells the members of a presence channel, on this node and the others, the
-// member events that a repair of the shared state made (the reap of a dead node, this node's
-// state written back). It locks out the channel's member changes (Hub.lockPresence), which
-// hold the channel's lock from their occupancy call until their member event is queued, so
-// events builds the payloads from the state as it is then, and they go out in order with
-// this node's own member events.
-func (s *Server) AnnounceMembers(appID, channel string, events func() [][]byte) {
-	defer s.hub.lockPresence(appID, channel)()
-	for _, payload := range events() {
-		s.hub.publishEvent(appID, channel, "", nil, parseMemberChange(payload), func() []byte { return textFrame(payload) })
-		s.publishRemote(appID, channel, "", payload)
-	}
 }
 
 // newSocketID returns a random socket id of the form "123.456" (Pusher's WebSocket protocol docs).

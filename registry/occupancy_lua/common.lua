@@ -1,8 +1,9 @@
 -- Helpers shared by every occupancy script (prepended to each). ARGV[1] is always the key
--- prefix; KEYS[1] is {prefix}:nodes, only so that a cluster client routes the script to the
--- prefix's slot. Every other key is built here from the prefix, so in Redis Cluster the
--- prefix must be a hash tag such as "{reverbd}".
-local P = ARGV[1]
+-- prefix and ARGV[2] the pub/sub channel of the relay ('' for none); KEYS[1] is
+-- {prefix}:nodes, only so that a cluster client routes the script to the prefix's slot. Every
+-- other key is built here from the prefix, so in Redis Cluster the prefix must be a hash tag
+-- such as "{reverbd}".
+local P, PUB = ARGV[1], ARGV[2]
 
 -- app_key is the key part of an app: its id with '%' and ':' escaped, so that app ids cannot
 -- make two keys collide.
@@ -26,8 +27,61 @@ local function ensure_node(node, ttl)
   redis.call('SADD', P .. ':nodes', node)
 end
 
+-- next_seq returns the next member event sequence number of channel. A channel's numbers
+-- follow each other; its first one is the clock in microseconds, so the numbers keep growing
+-- when the key went (the channel emptied, or Redis lost it).
+local function next_seq(app, channel)
+  local k = ch_key(app, channel, 'mseq')
+  if redis.call('EXISTS', k) == 1 then
+    return redis.call('INCR', k)
+  end
+  local t = redis.call('TIME')
+  local seq = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('SET', k, string.format('%d', seq))
+  return seq
+end
+
+-- seq_of returns the sequence number of channel's last member event, or 0.
+local function seq_of(app, channel)
+  return tonumber(redis.call('GET', ch_key(app, channel, 'mseq')) or '0')
+end
+
+-- tell_member numbers a member event and publishes it to every node, in the same step as
+-- the decision, so every node hears a channel's member events in the order they were made:
+-- member_added of member (the encoded member) when member is set, else member_removed of
+-- user; except is the socket not told, or ''. The message is the relay's (jobs.RedisRelay).
+local function tell_member(app, channel, user, member, except)
+  local seq = next_seq(app, channel)
+  if PUB ~= '' then
+    local msg = '{"k":"member","a":' .. cjson.encode(app) .. ',"c":' .. cjson.encode(channel) ..
+      ',"u":' .. cjson.encode(user) .. ',"s":' .. string.format('%d', seq)
+    if except ~= '' then
+      msg = msg .. ',"x":' .. cjson.encode(except)
+    end
+    if member then
+      msg = msg .. ',"m":' .. member
+    end
+    redis.call('PUBLISH', PUB, msg .. '}')
+  end
+  return seq
+end
+
+-- members_in_order returns the encoded members of a presence channel in join order.
+local function members_in_order(app, channel)
+  local members = ch_key(app, channel, 'members')
+  local out = {}
+  for _, user in ipairs(redis.call('ZRANGE', ch_key(app, channel, 'order'), 0, -1)) do
+    local m = redis.call('HGET', members, user)
+    if m then
+      out[#out + 1] = m
+    end
+  end
+  return out
+end
+
 -- remove_socket removes socket from channel. It returns nil for an unknown socket, else
--- {user id or '', 1 when it was the user's last connection on the channel else 0}.
+-- {user id or '', 1 when it was the user's last connection on the channel else 0}; a last
+-- connection's member_removed is told.
 local function remove_socket(app, channel, socket)
   local socks = ch_key(app, channel, 'socks')
   local v = redis.call('HGET', socks, socket)
@@ -48,12 +102,14 @@ local function remove_socket(app, channel, socket)
       redis.call('HDEL', users, user)
       redis.call('HDEL', ch_key(app, channel, 'members'), user)
       redis.call('ZREM', ch_key(app, channel, 'order'), user)
+      tell_member(app, channel, user, nil, '')
       last = 1
     end
   end
   if redis.call('HLEN', socks) == 0 then
     redis.call('SREM', app_key(app) .. ':channels', channel)
-    redis.call('DEL', users, ch_key(app, channel, 'members'), ch_key(app, channel, 'order'))
+    redis.call('DEL', users, ch_key(app, channel, 'members'), ch_key(app, channel, 'order'),
+      ch_key(app, channel, 'mseq'))
   end
   return { user or '', last }
 end

@@ -1,4 +1,4 @@
--- disconnect: ARGV prefix, node, app, socket. Removes the socket's connection record, if this
--- node holds it.
-remove_connection(ARGV[3], ARGV[4], ARGV[2])
+-- disconnect: ARGV prefix, relay, node, app, socket. Removes the socket's connection record,
+-- if this node holds it.
+remove_connection(ARGV[4], ARGV[5], ARGV[3])
 return 1

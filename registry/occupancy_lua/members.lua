@@ -1,11 +1,8 @@
--- members: ARGV prefix, app, channel. Returns the encoded members in join order.
-local app, channel = ARGV[2], ARGV[3]
-local members = ch_key(app, channel, 'members')
-local out = {}
-for _, user in ipairs(redis.call('ZRANGE', ch_key(app, channel, 'order'), 0, -1)) do
-  local m = redis.call('HGET', members, user)
-  if m then
-    out[#out + 1] = m
-  end
+-- members: ARGV prefix, relay, app, channel. Returns {seq, encoded members in join order...}:
+-- the member list as of the member event numbered seq (0: none yet).
+local app, channel = ARGV[3], ARGV[4]
+local out = { string.format('%d', seq_of(app, channel)) }
+for _, m in ipairs(members_in_order(app, channel)) do
+  out[#out + 1] = m
 end
 return out

@@ -1,13 +1,13 @@
--- reap: ARGV prefix, dead node, batch size, force ("1": the node itself leaving, whatever its
+-- reap: ARGV prefix, relay, dead node, batch size, force ("1": the node itself leaving, whatever its
 -- lease). Removes up to batch of the node's subscriptions,
 -- then of its connection records, and once none are left its entry in {prefix}:nodes. The
 -- node's state marker goes at once, so the node, should it come back, knows to write its
 -- state again. Returns {status, app, channel, user, app, channel, user, ...}: status 0 = the
 -- node holds a lease (nothing done), 1 = more to reap, 2 = done; each triple is a presence
--- user whose last connection on the channel was on the node. SPOP hands each entry to one
--- reaper only, so racing reapers report each user once.
-local node, batch = ARGV[2], tonumber(ARGV[3])
-if ARGV[4] ~= '1' and redis.call('EXISTS', P .. ':lease:' .. node) == 1 then
+-- user whose last connection on the channel was on the node, whose member_removed is told.
+-- SPOP hands each entry to one reaper only, so racing reapers tell each user once.
+local node, batch = ARGV[3], tonumber(ARGV[4])
+if ARGV[5] ~= '1' and redis.call('EXISTS', P .. ':lease:' .. node) == 1 then
   return { 0 }
 end
 redis.call('DEL', node_key(node, 'state'))

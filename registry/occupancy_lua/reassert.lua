@@ -1,13 +1,13 @@
--- reassert: ARGV prefix, node, lease ttl (ms), then for each socket: app, socket, connected
+-- reassert: ARGV prefix, relay, node, lease ttl (ms), then for each socket: app, socket, connected
 -- ("1" or ""), n, and n quadruples (channel, presence "1" or "", user id, member). One batch
 -- of a node writing its state back: the store comes to hold these sockets as the node has
 -- them (a connection record exactly when connected; each subscription listed). What already
 -- matches is left alone, so members keep their join order; a subscription the store holds
 -- under another value is replaced. Subscriptions the node no longer has are removed by
--- reassert_remove. Returns the member changes made, as quintuples {"+" or "-", app, channel,
--- user id, member or ""}: "+" for a user whose first connection on the channel it added, "-"
--- for one whose last it removed.
-local node, ttl = ARGV[2], ARGV[3]
+-- reassert_remove. Each member change it makes is told (member_added for a user whose first
+-- connection on the channel it adds, member_removed for one whose last it removes), and
+-- returned as quintuples {"+" or "-", app, channel, user id, member or ""}.
+local node, ttl = ARGV[3], ARGV[4]
 ensure_node(node, ttl)
 local out = {}
 local function change(kind, app, channel, user, member)
@@ -17,7 +17,7 @@ local function change(kind, app, channel, user, member)
   out[#out + 1] = user
   out[#out + 1] = member
 end
-local i = 4
+local i = 5
 while i <= #ARGV do
   local app, socket, connected, n = ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1', tonumber(ARGV[i + 3])
   i = i + 4
@@ -50,6 +50,7 @@ while i <= #ARGV do
       if presence and redis.call('HINCRBY', ch_key(app, channel, 'users'), user, 1) == 1 then
         redis.call('HSET', ch_key(app, channel, 'members'), user, member)
         redis.call('ZADD', ch_key(app, channel, 'order'), redis.call('INCR', P .. ':seq'), user)
+        tell_member(app, channel, user, member, '')
         change('+', app, channel, user, member)
       end
     end

@@ -1,10 +1,11 @@
--- reassert_remove: ARGV prefix, node, then items of the node's sets that the node no longer
+-- reassert_remove: ARGV prefix, relay, node, then items of the node's sets that the node no longer
 -- has: "s" and a subscription item (app \0 channel \0 socket), or "c" and a connection item
 -- (app \0 socket). Removes them, where the node still holds them. Returns {user, app,
--- channel, ...}: each presence user whose last connection on the channel it removed.
-local node = ARGV[2]
+-- channel, ...}: each presence user whose last connection on the channel it removed (its
+-- member_removed is told).
+local node = ARGV[3]
 local out = {}
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local kind, item = ARGV[i], ARGV[i + 1]
   if kind == 'c' then
     local app, socket = split_item(item)
