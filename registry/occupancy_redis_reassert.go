@@ -181,4 +181,3 @@ func (o *RedisOccupancy) removeItems(ctx context.Context, set string, items []st
 	}
 	return len(res) / 3, nil
 }
-
