@@ -42,17 +42,17 @@
 // channel's in order (see publishRemote). A release closes the socket and leaves the Hub at
 // once, on the goroutine that found the connection gone; its unsubscribes and
 // member_removed run on the server's releasers (see Conn.release). A subscribe reserves,
-// calls the occupancy, then commits or rolls back; presence member events keep their order
-// without a lock that others wait for across Redis (see hub_members.go).
+// calls the occupancy, then commits or rolls back; presence member events are told by the
+// occupancy in the order it decided them, and applied here through a per-channel view
+// without a lock held across Redis (see hub_members.go).
 //
 // Memory: what a connection keeps is small and has no buffer of its own; a queue array that a
 // burst of frames grew is dropped once written. After a burst of connections the liveness
 // sweep returns the heap's free pages to the kernel (see burstRelease).
 //
-// Lock order: a presence channel's and member's locks (Hub.lockMember, Hub.lockPresence),
-// then Conn.mu, then a Hub shard, then a connection's write lock (Conn.wmu), then its socket
-// lock (Conn.fdmu), then the poller's (its read lock, then the socket's shard). Only the
-// poller's are locked while fdmu is held, and no goroutine waits on a socket while holding
-// any of them. The presence locks are held across occupancy calls; only changes of the
-// shared state take them.
+// Lock order: a MemoryOccupancy's lock (it tells member events while deciding them), then
+// Conn.mu, then a Hub shard, then a connection's write lock (Conn.wmu), then its socket lock
+// (Conn.fdmu), then the poller's (its read lock, then the socket's shard). Only the poller's
+// are locked while fdmu is held, and no goroutine waits on a socket, or calls the
+// occupancy, while holding any of the ws locks.
 package ws
