@@ -5,7 +5,7 @@
 //
 // Case 17, fault injection: SIGSTOP a node for longer than its lease, then SIGCONT.
 // helpers/faults.js starts a private redis-server and reverbd nodes against it (lease 2 s) and
-// checks the invariant with real pusher-js clients (settle). Opt-in: E2E_FAULTS=1, redis pass only
+// checks the invariant with real pusher-js clients (settle). They run in the redis pass only
 // (e2e/README.md).
 
 const { describe, it } = require('node:test');
