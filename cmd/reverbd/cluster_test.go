@@ -5,6 +5,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -423,6 +424,28 @@ func TestClusterNodeKilled(t *testing.T) {
 	if ev, _ := survivor.read(); ev != "marker" {
 		t.Errorf("got %s, want the marker (member_removed only once)", ev)
 	}
+}
+
+// A node stopped with SIGTERM while a trigger is still uploading to it removes its members at
+// once: the others announce them gone long before the upload's timeout.
+func TestClusterNodeStoppedDuringUpload(t *testing.T) {
+	_, victim, survivor, _ := nodeAndVictim(t)
+	upload, err := net.Dial("tcp", victim.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer upload.Close()
+	// Headers and a part of the body; the rest never comes.
+	fmt.Fprintf(upload, "POST /apps/%s/events HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"name\":", e2eID, victim.addr)
+	time.Sleep(100 * time.Millisecond) // the request is being read
+	start := time.Now()
+	if err := victim.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if data := survivor.expect("pusher_internal:member_removed"); data != `{"user_id":"2"}` {
+		t.Errorf("member_removed = %s", data)
+	}
+	t.Logf("member_removed %v after SIGTERM", time.Since(start).Round(time.Millisecond))
 }
 
 // binaryProcess is reverbd running as its own process, so it can be killed with SIGKILL.

@@ -199,22 +199,25 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 }
 
 // stop shuts the server down in the order that loses nothing: /up reports not ready; the
-// HTTP listener stops (no new triggers or sockets); the queue delivers what is still fresh
-// (the redis queue leaves what is still queued in Redis for the next start); in a cluster the
-// node's members and connections leave the shared state at once, announced to the other
-// nodes; then every socket is closed with 4200 so pusher-js reconnects at once; last the
-// admin listener and the Redis client.
+// HTTP listener stops (no new triggers or sockets) and, at the same time, in a cluster the
+// node's members and connections leave the shared state, announced to the other nodes, so a
+// request still uploading does not hold that back; once the requests in flight are answered,
+// the queue delivers what is still fresh (the redis queue leaves what is still queued in
+// Redis for the next start); then every socket is closed with 4200 so pusher-js reconnects at
+// once; last the admin listener and the Redis client.
 func (s *server) stop(ctx context.Context) {
 	s.log.Info("reverbd stopping")
 	s.ready.Store(false)
-	if err := s.http.Shutdown(ctx); err != nil {
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- s.http.Shutdown(ctx) }()
+	if s.cluster != nil {
+		s.cluster.leave(ctx)
+	}
+	if err := <-httpDone; err != nil {
 		s.log.Warn("http shutdown", "err", err)
 	}
 	if err := s.queue.Shutdown(ctx); err != nil {
 		s.log.Warn("queue shutdown", "err", err)
-	}
-	if s.cluster != nil {
-		s.cluster.leave(ctx)
 	}
 	if err := s.ws.Shutdown(ctx); err != nil {
 		s.log.Warn("websocket shutdown", "err", err)
