@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// Frames made on this node (client events, presence member events) go to the other nodes
-// through a queue, after they are queued for the local subscribers: the goroutine that made
-// a frame (a reader, a release) never waits for Redis.
+// Frames made on this node (client events) go to the other nodes through a queue, after
+// they are queued for the local subscribers: the goroutine that made a frame (a reader)
+// never waits for Redis.
 const (
 	// maxPublishQueue is the most frames waiting to be published (or being published); past
 	// it a frame is not sent to the other nodes, and is counted in Stats.PublishesDropped.

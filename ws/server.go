@@ -21,10 +21,10 @@ import (
 	"github.com/reverbd/reverbd/ws/internal/netpoll"
 )
 
-// Publisher sends a frame payload made on this node (a client event, a presence member
-// event) to the other nodes of a cluster, which deliver it with [Hub.DeliverFrame]. The
-// Server calls it in the background, from a few goroutines at once, one call at a time for
-// each channel in the order its frames were made, each call with a deadline.
+// Publisher sends a frame payload made on this node (a client event) to the other nodes of
+// a cluster, which deliver it with [Hub.DeliverFrame]. The Server calls it in the
+// background, from a few goroutines at once, one call at a time for each channel in the
+// order its frames were made, each call with a deadline.
 type Publisher interface {
 	PublishFrame(ctx context.Context, appID, channel, except string, payload []byte) error
 }
@@ -242,7 +242,7 @@ func waitCtx(ctx context.Context, wg *sync.WaitGroup) error {
 type Stats struct {
 	Connections   int    // open connections on this node
 	SlowConsumers uint64 // connections dropped because their queue was full
-	// PublishesDropped counts frames made here (client and member events) not sent to the
+	// PublishesDropped counts frames made here (client events) not sent to the
 	// other nodes because the publish queue was full; PublishesFailed those whose publish
 	// failed. Local subscribers got them either way.
 	PublishesDropped uint64
