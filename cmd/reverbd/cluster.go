@@ -28,8 +28,12 @@ type cluster struct {
 
 	subscribed atomic.Bool // the relay's subscription is confirmed
 	srv        *ws.Server  // set by start
-	cancel     context.CancelFunc
-	wg         sync.WaitGroup
+	// resync asks for this node's presence lists to be read again once the cluster has had
+	// settle to write its state back (capacity 1: requests coalesce).
+	resync chan struct{}
+	settle time.Duration
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 func newCluster(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) *cluster {
@@ -42,9 +46,22 @@ func newCluster(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger)
 			// The occupancy names the node in its own lines (its own or a reaped one).
 			Redis: rdb, Prefix: prefix, Relay: cfg.ScalingPubSubChannel(), NodeID: node, LeaseTTL: cfg.ScalingLease, Log: log,
 		}),
-		cache: registry.NewRedisCache(rdb, prefix),
-		log:   log.With("node", node),
+		cache:  registry.NewRedisCache(rdb, prefix),
+		log:    log.With("node", node),
+		resync: make(chan struct{}, 1),
+		settle: resyncSettle(cfg.ScalingLease),
 	}
+}
+
+// resyncSettle is how long a node waits, after a write-back or a relay re-subscription,
+// before it reads its presence lists again: a renewal interval of every node (a third of the
+// lease) and a second, so that after a Redis restart the lists it reads hold the members
+// every node has written back, and its clients are not told members left who did not.
+func resyncSettle(lease time.Duration) time.Duration {
+	if lease <= 0 {
+		lease = registry.DefaultLeaseTTL
+	}
+	return lease/3 + time.Second
 }
 
 // attach creates the relay, which delivers to srv on this node.
@@ -66,17 +83,48 @@ func (p clusterPublisher) PublishFrame(ctx context.Context, appID, channel, exce
 // write-back of this node's state whenever Redis lost it), and the watch that asks for a
 // write-back when Redis comes back after an outage. After a write-back, and whenever the
 // relay subscribes again (member events published meanwhile did not reach this node), the
-// node's presence lists are read again (ws.Server.ResyncPresence).
+// node's presence lists are read again (ws.Server.ResyncPresence), after settle.
 func (c *cluster) start(srv *ws.Server, rdb redis.UniversalClient) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.srv = cancel, srv
-	c.wg.Go(func() { c.runRelay(ctx, srv.ResyncPresence) })
+	c.wg.Go(func() { c.runRelay(ctx, c.requestResync) })
 	c.wg.Go(func() {
-		if err := c.occupancy.Run(ctx, srv.ResyncPresence); err != nil {
+		if err := c.occupancy.Run(ctx, c.requestResync); err != nil {
 			c.log.Error("lease stopped", "err", err)
 		}
 	})
 	c.wg.Go(func() { c.watchRedis(ctx, rdb) })
+	c.wg.Go(func() { c.resyncLoop(ctx, srv) })
+}
+
+// requestResync asks resyncLoop to read this node's presence lists again.
+func (c *cluster) requestResync() {
+	select {
+	case c.resync <- struct{}{}:
+	default:
+	}
+}
+
+// resyncLoop reads this node's presence lists again settle after each request (requests
+// made meanwhile are served by the same read), until ctx ends.
+func (c *cluster) resyncLoop(ctx context.Context, srv *ws.Server) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.resync:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(c.settle):
+		}
+		select {
+		case <-c.resync:
+		default:
+		}
+		srv.ResyncPresence()
+	}
 }
 
 // watchRedis pings Redis every second and keeps the relay's readiness; when Redis answers
