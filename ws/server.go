@@ -75,6 +75,7 @@ type Server struct {
 	poller    *netpoll.Poller[*Conn]
 
 	writeLimit    int
+	debug         bool // the logger takes debug records: log every connection, message and frame (debuglog.go)
 	writeTimeout  time.Duration
 	readTimeout   time.Duration
 	sweepInterval time.Duration
@@ -121,6 +122,7 @@ func New(p Params) (*Server, error) {
 		log:           p.Log,
 		poller:        poller,
 		writeLimit:    orDefault(p.WriteLimit, 1<<20),
+		debug:         p.Log.Enabled(context.Background(), slog.LevelDebug),
 		writeTimeout:  orDefault(p.WriteTimeout, 10*time.Second),
 		readTimeout:   orDefault(p.ReadTimeout, 10*time.Second),
 		sweepInterval: orDefault(p.SweepInterval, time.Second),
@@ -131,6 +133,9 @@ func New(p Params) (*Server, error) {
 	}
 	s.hs.init(orDefault(p.MaxHandshakes, 16384))
 	s.hub = newHub()
+	if s.debug {
+		s.hub.log = s.log
+	}
 	s.conns.init()
 	s.releases.srv = s
 	s.publishes.ctx, s.publishes.cancel = context.WithCancel(context.Background())
@@ -377,6 +382,9 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	s.acceptMu.RUnlock()
 	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
 		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
+	if s.debug {
+		c.logOpened(origin)
+	}
 	// Written at once (the socket is empty), with the 101 when it is still to go.
 	c.send(prefixedEventFrame(head, "pusher:connection_established", "", data), true)
 	if err := c.watch(); err != nil {
