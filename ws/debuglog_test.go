@@ -154,9 +154,10 @@ func TestDebugLogRedactsAuth(t *testing.T) {
 	for _, msg := range []string{
 		`{"event":"pusher:subscribe","data":{"AUTH":"` + testKey + `:` + secretSig + `","channel":"private-a"}}`,
 		`{"event":"pusher:subscribe","data":"{\"auth\":\"` + testKey + `:` + secretSig + `\",\"channel\":\"private-b\"}"}`,
-		`{"event":"pusher:signin","data":{"auth":"` + testKey + `:` + secretSig + `","user_data":"{\"id\":\"1\"}"}}`,
 		`{"event":"pusher:subscribe","data":["` + secretSig + `"]}`,
 		`{"event":"pusher:subscribe","data":{"auth":"` + secretSig + `"`,
+		// Last: a signin with a bad signature closes the connection (4009).
+		`{"event":"pusher:signin","data":{"auth":"` + testKey + `:` + secretSig + `","user_data":"{\"id\":\"1\"}"}}`,
 	} {
 		c.sendRaw([]byte(msg))
 	}
@@ -168,6 +169,7 @@ func TestDebugLogRedactsAuth(t *testing.T) {
 	}
 	logs.waitLine(t, "message received", map[string]any{"socket_id": c.socketID, "data": "[redacted]"})
 	logs.waitLine(t, "message received", map[string]any{"socket_id": c.socketID, "invalid": true})
+	logs.waitLine(t, "connection closed", map[string]any{"socket_id": c.socketID, "code": 4009.0})
 	if strings.Contains(logs.String(), secretSig) {
 		t.Errorf("the log holds the signature:\n%s", logs.String())
 	}
