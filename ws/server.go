@@ -75,7 +75,6 @@ type Server struct {
 	poller    *netpoll.Poller[*Conn]
 
 	writeLimit    int
-	debug         bool // the logger takes debug records: log every connection, message and frame (debuglog.go)
 	writeTimeout  time.Duration
 	readTimeout   time.Duration
 	sweepInterval time.Duration
@@ -99,6 +98,7 @@ type Server struct {
 	acceptMu  sync.RWMutex   // orders registrations (read-locked) and new listeners against Shutdown's flag change
 	live      sync.WaitGroup // one count per registered connection, done when released
 	accepted  atomic.Bool    // set by New, cleared by Shutdown: whether new sockets are taken
+	debug     bool           // the logger takes debug records (debuglog.go); in accepted's padding, so no field moves
 	wg        sync.WaitGroup
 	running   chan struct{} // closed when Run returns
 
