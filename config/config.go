@@ -129,8 +129,14 @@ type Config struct {
 	// RedisSentinelMaster is the Sentinel master name; set it to connect through Sentinel.
 	RedisSentinelMaster string `envconfig:"REDIS_SENTINEL_MASTER"`
 
-	// Debug turns on debug logging.
+	// Debug turns on debug logging (LogLevel debug, whatever LogLevel says): each connection's
+	// open and close, each inbound message, each outbound frame, and each delivery's latency.
 	Debug bool `envconfig:"REVERB_DEBUG"`
+	// LogLevel is the lowest level logged: debug, info, warn (or warning) or error.
+	LogLevel string `envconfig:"REVERB_LOG_LEVEL" default:"info"`
+	// LogFormat is how log lines are written on stderr: text (key=value) or json (one object
+	// a line).
+	LogFormat string `envconfig:"REVERB_LOG_FORMAT" default:"text"`
 
 	// Apps is every configured app, filled by Load from REVERB_APP_* and AppsFile.
 	Apps []App `ignored:"true"`

@@ -95,6 +95,8 @@ func TestLoadDefaults(t *testing.T) {
 		RedisWriteTimeout:     Seconds(3 * time.Second),
 		CacheTTL:              30 * time.Minute,
 		WriteBufferLimit:      1048576,
+		LogLevel:              "info",
+		LogFormat:             "text",
 		Apps: []App{{
 			ID:                       "1001",
 			Key:                      "key-1",

@@ -58,6 +58,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: REVERB_CACHE_TTL must be more than 0, got %s", c.CacheTTL)
 	case c.WriteBufferLimit < 1:
 		return fmt.Errorf("config: REVERB_WRITE_BUFFER_LIMIT must be 1 or more (bytes), got %d", c.WriteBufferLimit)
+	case !validLogLevel(c.LogLevel):
+		return fmt.Errorf("config: REVERB_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
+	case !strings.EqualFold(c.LogFormat, LogFormatText) && !c.JSONLogs():
+		return fmt.Errorf("config: REVERB_LOG_FORMAT must be text or json, got %q", c.LogFormat)
 	}
 	if !c.QueueWorkers && c.QueueConnection != "redis" {
 		return errors.New("config: REVERB_QUEUE_WORKERS=false needs REVERB_QUEUE_CONNECTION=redis: the memory queue has no other workers")

@@ -62,6 +62,7 @@ type Conn struct {
 	writing    bool        // a blocking writer goroutine (drain) owns the write side
 	closing    bool        // no frame is accepted after the final ones
 	closeAfter bool        // release the connection once the queue is written
+	closeCode  uint16      // the code of the close frame queued, for the debug log; 0 if none
 }
 
 // ID returns the socket id.
@@ -84,6 +85,9 @@ func (c *Conn) send(frame []byte, inline bool) {
 	if c.queued+len(frame) > c.srv.writeLimit {
 		c.dropSlow()
 		return
+	}
+	if c.srv.debug {
+		c.logQueued(frame)
 	}
 	if inline && !c.scheduled && !c.writing {
 		n, err := c.writeOne(frame)
@@ -127,8 +131,13 @@ func (c *Conn) dropSlow() {
 		c.queued += len(c.queue[0])
 	}
 	c.closing, c.closeAfter = true, true
+	c.closeCode = uint16(errSlowConsumer.Code)
 	c.srv.slowConsumers.Add(1)
 	c.srv.log.Warn("slow consumer dropped", "app_id", c.app.ID, "socket_id", c.id)
+	if c.srv.debug {
+		c.logQueued(frameSlowError)
+		c.logQueued(frameSlowClose)
+	}
 	c.scheduleLocked()
 }
 
@@ -148,8 +157,12 @@ func (c *Conn) closeWith(frames ...[]byte) {
 	for _, f := range frames {
 		c.queue = append(c.queue, f)
 		c.queued += len(f)
+		if c.srv.debug {
+			c.logQueued(f)
+		}
 	}
 	c.closing, c.closeAfter = true, true
+	c.closeCode = closeCodeOf(frames[len(frames)-1])
 	c.scheduleLocked()
 }
 

@@ -3,8 +3,10 @@ package ws
 import (
 	"context"
 	"hash/maphash"
+	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/reverbd/reverbd/registry"
 )
@@ -20,6 +22,8 @@ const inlineFanout = 4
 type Hub struct {
 	seed   maphash.Seed
 	shards [hubShards]hubShard
+	// log, set only when the server logs at debug level, gets a line for each Deliver.
+	log *slog.Logger
 }
 
 type hubShard struct {
@@ -274,8 +278,15 @@ func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, buil
 // are queued on each of its local subscribers, skipping ev.SocketID. A connection subscribed
 // to several of the channels gets one frame per channel.
 func (h *Hub) Deliver(_ context.Context, ev registry.Event) {
+	var start time.Time
+	if h.log != nil {
+		start = time.Now()
+	}
 	for _, ch := range ev.Channels {
 		h.publishEvent(ev.AppID, ch, ev.SocketID, &ev, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
+	}
+	if h.log != nil {
+		h.logDelivered(&ev, start)
 	}
 }
 

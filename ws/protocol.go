@@ -273,3 +273,16 @@ func EventPayload(name, channel, data string) []byte { return eventPayload(nil, 
 
 // JSONString returns s as a JSON string literal.
 func JSONString(s string) string { return string(appendJSONString(nil, s)) }
+
+// closeCodeOf returns the status code of frame, a close frame this package compiled; 0 for
+// any other frame, 1005 for a close frame without a code (RFC 6455, 7.1.5).
+func closeCodeOf(frame []byte) uint16 {
+	if len(frame) < 2 || frame[0]&0x0f != byte(ws.OpClose) || frame[1]&0x80 != 0 {
+		return 0
+	}
+	n := int(frame[1] & 0x7f)
+	if n < 2 || n > 125 || len(frame) < 4 {
+		return uint16(ws.StatusNoStatusRcvd)
+	}
+	return uint16(frame[2])<<8 | uint16(frame[3])
+}

@@ -160,6 +160,9 @@ func (c *Conn) handle(msg *bytes.Buffer) {
 	if readHook != nil {
 		readHook(msg.Bytes())
 	}
+	if c.srv.debug {
+		c.logReceived(msg.Bytes())
+	}
 	c.handleMessage(msg.Bytes())
 }
 

@@ -99,6 +99,7 @@ type Server struct {
 	acceptMu  sync.RWMutex   // orders registrations (read-locked) and new listeners against Shutdown's flag change
 	live      sync.WaitGroup // one count per registered connection, done when released
 	accepted  atomic.Bool    // set by New, cleared by Shutdown: whether new sockets are taken
+	debug     bool           // the logger takes debug records (debuglog.go); in accepted's padding, so no field moves
 	wg        sync.WaitGroup
 	running   chan struct{} // closed when Run returns
 
@@ -122,6 +123,7 @@ func New(p Params) (*Server, error) {
 		log:           p.Log,
 		poller:        poller,
 		writeLimit:    orDefault(p.WriteLimit, 1<<20),
+		debug:         p.Log.Enabled(context.Background(), slog.LevelDebug),
 		writeTimeout:  orDefault(p.WriteTimeout, 10*time.Second),
 		readTimeout:   orDefault(p.ReadTimeout, 10*time.Second),
 		sweepInterval: orDefault(p.SweepInterval, time.Second),
@@ -132,6 +134,9 @@ func New(p Params) (*Server, error) {
 	}
 	s.hs.init(orDefault(p.MaxHandshakes, 16384))
 	s.hub = newHub()
+	if s.debug {
+		s.hub.log = s.log
+	}
 	s.resyncs.init()
 	if n, ok := p.Occupancy.(registry.MemberNotifier); ok {
 		n.NotifyMembers(s.DeliverMember)
@@ -383,6 +388,9 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	s.acceptMu.RUnlock()
 	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
 		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
+	if s.debug {
+		c.logOpened(origin)
+	}
 	// Written at once (the socket is empty), with the 101 when it is still to go.
 	c.send(prefixedEventFrame(head, "pusher:connection_established", "", data), true)
 	if err := c.watch(); err != nil {

@@ -26,6 +26,7 @@ func (c *Conn) release() {
 	c.wmu.Lock()
 	c.closing = true
 	c.queue, c.queued, c.cut = nil, 0, false
+	closeCode := c.closeCode
 	c.wmu.Unlock()
 
 	c.mu.Lock()
@@ -38,6 +39,9 @@ func (c *Conn) release() {
 	c.channels = nil
 	userID := c.userID
 	c.mu.Unlock()
+	if c.srv.debug {
+		c.logClosed(closeCode)
+	}
 
 	s := c.srv
 	c.fdmu.Lock() // watch registers the socket under fdmu: it is done, or will not be

@@ -139,7 +139,7 @@ type command struct {
 }
 
 var (
-	startedLine       = regexp.MustCompile(`msg="reverbd started".* addr=(\S+)`)
+	startedLine       = regexp.MustCompile(`msg="reverbd started".* addr=(\S+)|"msg":"reverbd started".*"addr":"([^"]+)"`)
 	workerStartedLine = regexp.MustCompile(`msg="reverbd worker started"`)
 )
 
@@ -159,7 +159,7 @@ func startCommand(t *testing.T, args ...string) *command {
 	t.Cleanup(func() { c.stop() })
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if m := startedLine.FindStringSubmatch(c.log.String()); m != nil {
-			c.addr = m[1]
+			c.addr = m[1] + m[2] // text or JSON
 			return c
 		}
 		if workerStartedLine.MatchString(c.log.String()) {

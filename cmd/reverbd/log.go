@@ -17,17 +17,20 @@ const repeatWindow = time.Minute
 // maxRepeatKeys bounds the messages the repeat limiter remembers.
 const maxRepeatKeys = 4096
 
-// newLogger is the process logger: text on w, debug level with REVERB_DEBUG or --debug.
-// While Redis is away every poller (asynq's, the lease, the relay) fails the same way every
-// second, so a warning or error logged again within repeatWindow is counted instead, and the
-// next one that is logged carries the count (suppressed_repeats).
+// newLogger is the process logger on w: text or JSON lines (REVERB_LOG_FORMAT) from the level
+// of REVERB_LOG_LEVEL, or debug with REVERB_DEBUG or --debug. While Redis is away every poller
+// (asynq's, the lease, the relay) fails the same way every second, so a warning or error
+// logged again within repeatWindow is counted instead, and the next one that is logged
+// carries the count (suppressed_repeats).
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	level := slog.LevelInfo
-	if cfg.Debug {
-		level = slog.LevelDebug
+	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	var h slog.Handler
+	if cfg.JSONLogs() {
+		h = slog.NewJSONHandler(w, opts)
+	} else {
+		h = slog.NewTextHandler(w, opts)
 	}
-	text := slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})
-	return slog.New(newRepeatLimiter(text, repeatWindow))
+	return slog.New(newRepeatLimiter(h, repeatWindow))
 }
 
 // repeatLimiter is a slog.Handler that passes a warning or error on at most once per window
