@@ -399,12 +399,14 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	}
 }
 
-// broadcast queues an event payload made on this node on the local subscribers of channel
-// (except the socket except) and for the other nodes (see publishRemote). Local delivery
-// comes first and never waits for Redis.
+// broadcast queues an event payload made on this node for the other nodes (see
+// publishRemote) and on the local subscribers of channel (except the socket except). Neither
+// waits for Redis. The remote queue comes first: a local subscriber that answers this frame
+// makes its answer after this frame is queued for the other nodes, so they get the two in
+// that order.
 func (s *Server) broadcast(appID, channel string, payload []byte, except string) {
-	s.hub.publish(appID, channel, except, func() []byte { return textFrame(payload) })
 	s.publishRemote(appID, channel, except, payload)
+	s.hub.publish(appID, channel, except, func() []byte { return textFrame(payload) })
 }
 
 // refuse writes e and a close frame with its code to a socket that was never registered,
