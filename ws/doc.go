@@ -38,7 +38,7 @@
 //
 // Redis (the shared occupancy, the cache, the publisher to the other nodes) is never waited
 // for on the fan-out path or under a connection's lock or a Hub shard's. Frames for the
-// other nodes are queued after the local delivery and published in the background, each
+// other nodes are queued just before the local delivery and published in the background, each
 // channel's in order (see publishRemote). A release closes the socket and leaves the Hub at
 // once, on the goroutine that found the connection gone; its unsubscribes and
 // member_removed run on the server's releasers (see Conn.release). A subscribe reserves,
