@@ -11,6 +11,10 @@ import (
 	"github.com/pusher/pusher-http-go/v5"
 )
 
+// deliveryTimeout bounds the wait for a triggered event: a healthy server delivers in
+// milliseconds, the redis queue included.
+const deliveryTimeout = 5 * time.Second
+
 // checkTriggerPublic sends a signed trigger to the public address, as Laravel's broadcaster
 // does, and waits for the event on the doctor's own subscriber connected there too.
 func checkTriggerPublic(ctx context.Context, d *diagnosis) outcome {
@@ -60,9 +64,9 @@ func roundTrip(ctx context.Context, d *diagnosis, e endpoint) outcome {
 		status, server := rec.last()
 		return fail(fmt.Sprintf("%s: %s", api, triggerError(err, status, server)), triggerFix(d, e, status))
 	}
-	ev, err := p.waitFor("doctor.check", channel, doctorTimeout)
+	ev, err := p.waitFor("doctor.check", channel, deliveryTimeout)
 	if err != nil {
-		return fail(fmt.Sprintf("%s answered 200, but the event did not reach the subscriber on %s within %s (%v)", api, channel, doctorTimeout, err),
+		return fail(fmt.Sprintf("%s answered 200, but the event did not reach the subscriber on %s within %s (%v)", api, channel, deliveryTimeout, err),
 			undeliveredFix(d))
 	}
 	var data struct {
