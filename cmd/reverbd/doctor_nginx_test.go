@@ -141,36 +141,66 @@ func startNginx(t *testing.T, dir, site, httpsPort string) {
 // notBefore to notAfter, and its key into dir; it returns their paths.
 func writeCert(t *testing.T, dir string, notBefore, notAfter time.Time) (certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "localhost"},
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:             notBefore,
-		NotAfter:              notAfter,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, key := newCert(t, certSpec{name: "localhost", ip: "127.0.0.1", notBefore: notBefore, notAfter: notAfter, ca: true})
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := writeFile(certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))); err != nil {
+	if err := writeFile(certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))); err != nil {
 		t.Fatal(err)
 	}
 	if err := writeFile(keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))); err != nil {
 		t.Fatal(err)
 	}
 	return certFile, keyFile
+}
+
+// certSpec describes a test certificate.
+type certSpec struct {
+	name                string // the common name and DNS name
+	ip                  string // an IP address name, or ""
+	notBefore, notAfter time.Time
+	ca                  bool
+	parent              *x509.Certificate // the issuer; nil: self-signed
+	parentKey           *ecdsa.PrivateKey
+}
+
+// newCert creates a certificate as spec says, with a fresh P-256 key.
+func newCert(t *testing.T, spec certSpec) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: spec.name},
+		DNSNames:              []string{spec.name},
+		NotBefore:             spec.notBefore,
+		NotAfter:              spec.notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  spec.ca,
+	}
+	if spec.ca {
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+	}
+	if spec.ip != "" {
+		tmpl.IPAddresses = []net.IP{net.ParseIP(spec.ip)}
+	}
+	parent, parentKey := tmpl, key
+	if spec.parent != nil {
+		parent, parentKey = spec.parent, spec.parentKey
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -77,7 +78,7 @@ func verifyChain(host string, certs []*x509.Certificate, now time.Time) outcome 
 	_, err := leaf.Verify(x509.VerifyOptions{DNSName: host, Intermediates: pool, CurrentTime: now})
 	var unknown x509.UnknownAuthorityError
 	switch {
-	case errors.As(err, &unknown) && len(certs) == 1 && leaf.CheckSignatureFrom(leaf) == nil:
+	case errors.As(err, &unknown) && len(certs) == 1 && selfSigned(leaf):
 		return fail(fmt.Sprintf("the certificate for %s is self-signed and not trusted on this host", names),
 			"use a certificate from a public CA (Let's Encrypt) for browsers; to test a private CA, point SSL_CERT_FILE at its certificate when running the doctor")
 	case errors.As(err, &unknown):
@@ -94,6 +95,12 @@ func verifyChain(host string, certs []*x509.Certificate, now time.Time) outcome 
 		detail += "; renew it soon"
 	}
 	return outcome{status: statusOK, detail: detail}
+}
+
+// selfSigned reports whether c is signed by its own key (CheckSignatureFrom would also want
+// c to be a CA, which many self-signed server certificates are not).
+func selfSigned(c *x509.Certificate) bool {
+	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // certNames lists the names a certificate is valid for.
