@@ -152,7 +152,7 @@ func parseDoctorFlags(args []string, stderr io.Writer) (doctorOptions, error) {
 }
 
 // run checks every step in order. A step whose prerequisite did not pass is skipped, and the
-// skip names the step that stopped it.
+// skip names the step that stopped it; once ctx ends (Ctrl-C), the remaining steps are skipped.
 func (d *diagnosis) run(ctx context.Context) []checkResult {
 	results := make([]checkResult, 0, len(doctorSteps))
 	passed := make(map[string]bool, len(doctorSteps))
@@ -167,12 +167,20 @@ func (d *diagnosis) run(ctx context.Context) []checkResult {
 				break
 			}
 		}
-		if blocker != "" {
+		tried := false
+		switch {
+		case ctx.Err() != nil:
+			out = outcome{status: statusSkip, detail: "not tried: the doctor was interrupted"}
+		case blocker != "":
 			out = outcome{status: statusSkip, detail: "not tried: the " + titles[blocker] + " step did not pass"}
-		} else {
-			out = s.check(ctx, d)
+		default:
+			out, tried = s.check(ctx, d), true
+			if out.status == statusFail && ctx.Err() != nil {
+				// What failed was the interruption, not the step.
+				out, tried = outcome{status: statusSkip, detail: "not finished: the doctor was interrupted"}, false
+			}
 		}
-		pass := out.status == statusOK || (out.status == statusSkip && blocker == "")
+		pass := out.status == statusOK || (out.status == statusSkip && tried)
 		passed[s.name] = pass
 		results = append(results, checkResult{
 			Step: i + 1, Name: s.name, Title: s.title, Status: out.status, OK: pass,

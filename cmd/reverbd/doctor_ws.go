@@ -28,7 +28,8 @@ type wsProbe struct {
 	conn            net.Conn
 	r               *bufio.Reader // the bytes after the handshake's response come from here
 	socketID        string
-	activityTimeout int // seconds, from pusher:connection_established
+	activityTimeout int         // seconds, from pusher:connection_established
+	stop            func() bool // stops closing conn when the doctor's context ends
 }
 
 // pusherEvent is one Pusher protocol message.
@@ -85,8 +86,8 @@ func randomHex(n int) string {
 // dialProbe opens a WebSocket to e for the app with key, the way pusher-js does, and waits
 // for pusher:connection_established. The upgrade request is written by hand, so that any
 // answer but 101 can be reported with its status, Server header and body.
-func dialProbe(ctx context.Context, e endpoint, key, origin string) (*wsProbe, error) {
-	ctx, cancel := context.WithTimeout(ctx, doctorTimeout)
+func dialProbe(parent context.Context, e endpoint, key, origin string) (*wsProbe, error) {
+	ctx, cancel := context.WithTimeout(parent, doctorTimeout)
 	defer cancel()
 	var dialer net.Dialer
 	conn, err := dialer.DialContext(ctx, "tcp", e.addr())
@@ -106,6 +107,8 @@ func dialProbe(ctx context.Context, e endpoint, key, origin string) (*wsProbe, e
 		conn.Close()
 		return nil, err
 	}
+	// An interrupted doctor (Ctrl-C) ends a wait at once, the --idle one included.
+	p.stop = context.AfterFunc(parent, func() { conn.Close() })
 	return p, nil
 }
 
@@ -276,6 +279,7 @@ func (p *wsProbe) subscribe(channel string) error {
 
 // close says goodbye with a close frame and closes the connection.
 func (p *wsProbe) close() {
+	p.stop()
 	_ = p.conn.SetWriteDeadline(time.Now().Add(time.Second))
 	_ = ws.WriteFrame(p.conn, ws.MaskFrameInPlace(ws.NewCloseFrame(ws.NewCloseFrameBody(ws.StatusNormalClosure, ""))))
 	p.conn.Close()
