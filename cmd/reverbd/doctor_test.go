@@ -9,43 +9,27 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/reverbd/reverbd/registry/redistest"
 )
 
-var (
-	doctorBuild    sync.Once
-	doctorBinPath  string
-	doctorBuildErr error
-)
-
-// reverbdBinary builds the reverbd binary once for the doctor's tests.
+// reverbdBinary builds the reverbd binary into the test's temp dir, removed with the test.
 func reverbdBinary(t *testing.T) string {
 	t.Helper()
-	doctorBuild.Do(func() {
-		dir, err := os.MkdirTemp("", "reverbd-doctor-bin-")
-		if err != nil {
-			doctorBuildErr = err
-			return
-		}
-		doctorBinPath = filepath.Join(dir, "reverbd")
-		if out, err := exec.Command("go", "build", "-o", doctorBinPath, ".").CombinedOutput(); err != nil {
-			doctorBuildErr = errors.New("go build: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if doctorBuildErr != nil {
-		t.Fatal(doctorBuildErr)
+	bin := filepath.Join(t.TempDir(), "reverbd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	return doctorBinPath
+	return bin
 }
 
 // doctorSetup is a Laravel-style deployment for the doctor to check: reverbd on a loopback
 // port behind nginx with the shipped site file on https, a self-signed certificate the
 // doctor trusts through SSL_CERT_FILE, and the .env both read.
 type doctorSetup struct {
+	bin        string // the reverbd binary
 	dir        string
 	serverPort string
 	httpsPort  string
@@ -61,14 +45,14 @@ type setupOptions struct {
 }
 
 // newDoctorSetup starts reverbd and nginx and writes the .env.
-func newDoctorSetup(t *testing.T, o setupOptions) *doctorSetup {
+func newDoctorSetup(t *testing.T, bin string, o setupOptions) *doctorSetup {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "reverbd-doctor-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	s := &doctorSetup{dir: dir, serverPort: freePort(t), httpsPort: freePort(t)}
+	s := &doctorSetup{bin: bin, dir: dir, serverPort: freePort(t), httpsPort: freePort(t)}
 	notAfter := time.Now().Add(48 * time.Hour)
 	if o.expired {
 		notAfter = time.Now().Add(-24 * time.Hour)
@@ -104,7 +88,7 @@ func (s *doctorSetup) writeEnv(t *testing.T, name string, lines ...string) strin
 // startServer runs `reverbd start` with the setup's .env and stops it with the test.
 func (s *doctorSetup) startServer(t *testing.T) {
 	t.Helper()
-	cmd := exec.Command(reverbdBinary(t), "start", "--env-file", s.writeEnv(t, "server.env"))
+	cmd := exec.Command(s.bin, "start", "--env-file", s.writeEnv(t, "server.env"))
 	cmd.Env = childEnv()
 	var logs lockedBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
@@ -141,7 +125,7 @@ type doctorRun struct {
 func (s *doctorSetup) runDoctor(t *testing.T, extraEnv []string, args ...string) doctorRun {
 	t.Helper()
 	envFile := s.writeEnv(t, "doctor.env", extraEnv...)
-	cmd := exec.Command(reverbdBinary(t), append([]string{"doctor", "--env-file", envFile, "--json"}, args...)...)
+	cmd := exec.Command(s.bin, append([]string{"doctor", "--env-file", envFile, "--json"}, args...)...)
 	cmd.Env = childEnv("SSL_CERT_FILE=" + s.certFile)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -223,8 +207,9 @@ const notTried = "skip ^not tried: the "
 // works (the direct trigger passes whatever the proxy does).
 func TestDoctorBehindNginx(t *testing.T) {
 	t.Parallel()
+	bin := reverbdBinary(t)
 	t.Run("correct setup", func(t *testing.T) {
-		s := newDoctorSetup(t, setupOptions{})
+		s := newDoctorSetup(t, bin, setupOptions{})
 		run := s.runDoctor(t, nil, "--idle", "1500ms")
 		run.expect(t, map[string]string{
 			"tls":            "ok certificate for localhost, 127.0.0.1, .*chain verified",
@@ -236,7 +221,7 @@ func TestDoctorBehindNginx(t *testing.T) {
 		})
 	})
 	t.Run("nginx without the upgrade headers", func(t *testing.T) {
-		s := newDoctorSetup(t, setupOptions{editSite: func(site string) string {
+		s := newDoctorSetup(t, bin, setupOptions{editSite: func(site string) string {
 			site = replaceExactly(t, site, `(?m)^\s*proxy_set_header Upgrade \$http_upgrade;\n`, 1, "")
 			return replaceExactly(t, site, `(?m)^\s*proxy_set_header Connection \$connection_upgrade;\n`, 1, "")
 		}})
@@ -248,7 +233,7 @@ func TestDoctorBehindNginx(t *testing.T) {
 		})
 	})
 	t.Run("wrong REVERB_PORT", func(t *testing.T) {
-		s := newDoctorSetup(t, setupOptions{})
+		s := newDoctorSetup(t, bin, setupOptions{})
 		s.runDoctor(t, []string{"REVERB_PORT=" + freePort(t)}).expect(t, map[string]string{
 			"public-address": "fail does not accept TCP: connection refused | REVERB_PORT is the port of the TLS proxy",
 			"tls":            notTried + "public address",
@@ -259,7 +244,7 @@ func TestDoctorBehindNginx(t *testing.T) {
 		})
 	})
 	t.Run("expired certificate", func(t *testing.T) {
-		s := newDoctorSetup(t, setupOptions{expired: true})
+		s := newDoctorSetup(t, bin, setupOptions{expired: true})
 		s.runDoctor(t, nil).expect(t, map[string]string{
 			"tls":            "fail the certificate for localhost, 127.0.0.1 expired on .* ago | renew it",
 			"websocket":      notTried + "TLS certificate",
@@ -269,7 +254,7 @@ func TestDoctorBehindNginx(t *testing.T) {
 		})
 	})
 	t.Run("proxy read timeout shorter than the idle time", func(t *testing.T) {
-		s := newDoctorSetup(t, setupOptions{editSite: func(site string) string {
+		s := newDoctorSetup(t, bin, setupOptions{editSite: func(site string) string {
 			return replaceExactly(t, site, `proxy_read_timeout 180s;`, 1, "proxy_read_timeout 1s;")
 		}})
 		s.runDoctor(t, nil, "--idle", "3s").expect(t, map[string]string{
@@ -278,7 +263,7 @@ func TestDoctorBehindNginx(t *testing.T) {
 		})
 	})
 	t.Run("REVERB_SERVER_PATH the proxy does not have", func(t *testing.T) {
-		s := newDoctorSetup(t, setupOptions{env: []string{"REVERB_SERVER_PATH=/ws"}})
+		s := newDoctorSetup(t, bin, setupOptions{env: []string{"REVERB_SERVER_PATH=/ws"}})
 		s.runDoctor(t, nil).expect(t, map[string]string{
 			"websocket":      "fail ^wss://localhost:[0-9]+/ws/app answered 404 Not Found | wrong path.*location /ws/app/",
 			"idle":           notTried + "WebSocket upgrade",
@@ -293,8 +278,9 @@ func TestDoctorBehindNginx(t *testing.T) {
 // as not finished (not as a proxy fault), the later ones as not tried, and the exit code is 1.
 func TestDoctorInterrupted(t *testing.T) {
 	t.Parallel()
-	s := newDoctorSetup(t, setupOptions{})
-	cmd := exec.Command(reverbdBinary(t), "doctor", "--env-file", s.writeEnv(t, "doctor.env"), "--json", "--idle", "1m")
+	bin := reverbdBinary(t)
+	s := newDoctorSetup(t, bin, setupOptions{})
+	cmd := exec.Command(s.bin, "doctor", "--env-file", s.writeEnv(t, "doctor.env"), "--json", "--idle", "1m")
 	cmd.Env = childEnv("SSL_CERT_FILE=" + s.certFile)
 	var stdout lockedBuffer
 	cmd.Stdout = &stdout
@@ -347,8 +333,9 @@ func TestDoctorInterrupted(t *testing.T) {
 // named by the Redis step (and the triggers say why they fail).
 func TestDoctorRedisQueue(t *testing.T) {
 	t.Parallel()
+	bin := reverbdBinary(t)
 	t.Run("correct setup", func(t *testing.T) {
-		s := newDoctorSetup(t, setupOptions{env: redisQueueEnv(t)})
+		s := newDoctorSetup(t, bin, setupOptions{env: redisQueueEnv(t)})
 		s.runDoctor(t, nil).expect(t, map[string]string{
 			"idle":  "skip ^not checked: run with --idle 40s",
 			"redis": `ok answers PING; the asynq queue "test-.*" is consumed by .* pid [0-9]+; backlog`,
@@ -356,7 +343,7 @@ func TestDoctorRedisQueue(t *testing.T) {
 	})
 	t.Run("Redis down", func(t *testing.T) {
 		srv := redistest.StartServer(t)
-		s := newDoctorSetup(t, setupOptions{env: []string{"REVERB_QUEUE_CONNECTION=redis", "REDIS_URL=" + srv.URL()}})
+		s := newDoctorSetup(t, bin, setupOptions{env: []string{"REVERB_QUEUE_CONNECTION=redis", "REDIS_URL=" + srv.URL()}})
 		srv.Stop()
 		s.runDoctor(t, nil).expect(t, map[string]string{
 			"idle":           "skip",
@@ -366,7 +353,7 @@ func TestDoctorRedisQueue(t *testing.T) {
 		})
 	})
 	t.Run("queue nobody consumes", func(t *testing.T) {
-		s := newDoctorSetup(t, setupOptions{env: append(redisQueueEnv(t), "REVERB_QUEUE_WORKERS=false")})
+		s := newDoctorSetup(t, bin, setupOptions{env: append(redisQueueEnv(t), "REVERB_QUEUE_WORKERS=false")})
 		s.runDoctor(t, nil).expect(t, map[string]string{
 			"idle":           "skip",
 			"trigger-public": "fail answered 200, but the event did not reach | must consume it",
