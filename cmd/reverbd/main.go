@@ -3,6 +3,7 @@
 //
 //	reverbd start [--env-file PATH] [--host HOST] [--port PORT] [--path PREFIX] [--hostname NAME] [--debug]
 //	reverbd worker [--env-file PATH] [--debug]
+//	reverbd doctor [--env-file PATH] [--json] [--idle DURATION] [--origin URL]
 //	reverbd version
 package main
 
@@ -43,6 +44,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return exitCode(start(ctx, args[1:], stderr), stderr)
 	case "worker":
 		return exitCode(work(ctx, args[1:], stderr), stderr)
+	case "doctor":
+		return doctor(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "reverbd", version)
 		return 0
@@ -82,6 +85,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   reverbd start `+startSynopsis+`
   reverbd worker `+workerSynopsis+`   (scaling: delivery workers only, no sockets)
+  reverbd doctor `+doctorSynopsis+`   (check .env, proxy, TLS and delivery)
   reverbd version
 
 Configuration comes from the REVERB_* variables of the Laravel app's .env (see .env.example);
