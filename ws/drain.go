@@ -16,8 +16,9 @@ const drainTick = 2 * time.Millisecond
 // connection, and each connection is closed at a random moment of its slot: evenly spread,
 // with jitter. Connections subscribed to nothing take the first slots (their clients cost
 // the least to reconnect, and leave nothing behind); within each group the order is random.
-// When window is 0, or once ctx ends, the connections left are closed at once.
-func (s *Server) closeSpread(ctx context.Context, window time.Duration) {
+// When window is 0, or once hurry is closed or ctx ends, the connections left are closed at
+// once.
+func (s *Server) closeSpread(ctx context.Context, window time.Duration, hurry <-chan struct{}) {
 	var idle, subscribed []*Conn
 	s.conns.each(func(c *Conn) {
 		if c.subscribed() {
@@ -46,6 +47,9 @@ func (s *Server) closeSpread(ctx context.Context, window time.Duration) {
 			select {
 			case <-timer.C:
 			case <-ctx.Done():
+				closeAll(order[i:])
+				return
+			case <-hurry:
 				closeAll(order[i:])
 				return
 			}

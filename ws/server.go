@@ -204,19 +204,19 @@ func (s *Server) StopAccepting(ctx context.Context) error {
 }
 
 // Shutdown is Drain with no window: every connection is closed with 4200 at once.
-func (s *Server) Shutdown(ctx context.Context) error { return s.Drain(ctx, 0) }
+func (s *Server) Shutdown(ctx context.Context) error { return s.Drain(ctx, 0, nil) }
 
 // Drain stops taking connections (StopAccepting), then closes every open connection with
 // 4200 so pusher-js reconnects at once (to another node, or to this one once restarted):
 // spread evenly over window with jitter, those subscribed to nothing first (see
-// closeSpread), or all at once when window is 0 or ctx ends. The connections keep being
-// served until their turn. Then it waits for the close frames to be written and the
-// connections removed from the shared occupancy, and for the frames queued for the other
-// nodes to be published, until ctx ends; then it drops what is left, and stops Run and the
-// writers. Call it once.
-func (s *Server) Drain(ctx context.Context, window time.Duration) error {
+// closeSpread). The connections keep being served until their turn. The ones left are
+// closed at once when hurry is closed (nil: never) or ctx ends. Then it waits for the close
+// frames to be written and the connections removed from the shared occupancy, and for the
+// frames queued for the other nodes to be published, until ctx ends; then it drops what is
+// left, and stops Run and the writers. Call it once.
+func (s *Server) Drain(ctx context.Context, window time.Duration, hurry <-chan struct{}) error {
 	_ = s.StopAccepting(ctx)
-	s.closeSpread(ctx, window)
+	s.closeSpread(ctx, window, hurry)
 	s.stop()
 	select {
 	case <-s.running:

@@ -24,9 +24,15 @@ import (
 	"github.com/reverbd/reverbd/ws"
 )
 
-// shutdownTimeout bounds the whole stop sequence after SIGINT/SIGTERM. The process-manager
-// files in deployment/ wait clearly longer before SIGKILL (45 s; deployment_test.go checks).
-const shutdownTimeout = 30 * time.Second
+const (
+	// requestGrace is how long the HTTP requests in flight when the listener closes have to
+	// be answered before the queue stops taking events (a trigger still uploading then is
+	// answered 503), so a stalled upload does not hold the drain back.
+	requestGrace = 2 * time.Second
+	// hardStopGrace is what is left of the stop after a second signal: the sockets are
+	// closed at once, and the close frames and the shared state's clean-up get this long.
+	hardStopGrace = 2 * time.Second
+)
 
 // publicTimeouts bound how long a client may take to send a request on the public port, so
 // that a slow or stalled client is cut off instead of holding a connection forever. A
@@ -41,9 +47,17 @@ var defaultTimeouts = publicTimeouts{handshake: 10 * time.Second, header: 10 * t
 
 // server is the whole object graph of one reverbd process; newServer wires it.
 type server struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	ready atomic.Bool
+	cfg      *config.Config
+	log      *slog.Logger
+	ready    atomic.Bool
+	draining atomic.Bool // from the first moment of the stop: /up answers 503 "draining"
+	// restarts receives a restart request (the control socket, the cluster's restart turn);
+	// serve then stops as on SIGTERM.
+	restarts chan string
+	// hardStop, when closed, cuts the stop short (the second signal); nil: never.
+	hardStop <-chan struct{}
+	control  *controlSocket // nil when it could not be bound
+	turns    *restartTurns  // nil on a single node
 
 	ws      *ws.Server
 	queue   jobs.Queue
@@ -106,13 +120,14 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 	})
 	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), !cfg.QueueWorkers)
 
-	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue, redis: rdb, cluster: cl}
+	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue, redis: rdb, cluster: cl, restarts: make(chan string, 1)}
 	apiSrv := api.New(api.Params{
 		Apps: apps, Queue: queue, Occupancy: occupancy, Cache: cache,
 		Terminator:     term,
 		PathPrefix:     cfg.ServerPath,
 		MaxRequestSize: cfg.MaxRequestSize,
 		Ready:          s.isReady,
+		Draining:       s.draining.Load,
 		Log:            log, // api adds component=api itself
 	})
 
@@ -145,8 +160,8 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 }
 
 // serve runs every component, the public listener on ln and the admin listener on adminLn
-// (nil: none), until ctx ends, then stops them in order. The ws server owns ln: its
-// Shutdown closes it.
+// (nil: none), until ctx ends or a restart is asked, then stops them in order (see stop).
+// The ws server owns ln: its Drain closes it.
 func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
@@ -172,7 +187,10 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 	})
 	if s.cluster != nil {
 		s.cluster.start(s.ws, s.redis)
+		s.turns = newRestartTurns(s.redis, s.cfg.ScalingKeyPrefix(), s.cluster.node, true, s.cfg.ShutdownTimeout, s.log)
+		s.turns.start(func() { s.requestRestart("restart turn") })
 	}
+	s.startControl(ln)
 	if adminLn != nil {
 		wg.Go(func() {
 			if err := s.admin.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -186,44 +204,104 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 		"apps", len(s.cfg.Apps), "queue", s.cfg.QueueConnection, "version", version)
 
 	var runErr error
+	reason := "signal"
 	select {
 	case <-ctx.Done():
+	case reason = <-s.restarts:
 	case runErr = <-errs:
+		reason = "error"
 	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	s.stop(stopCtx)
+	s.stop(reason)
 	cancelRun()
 	wg.Wait()
 	return runErr
 }
 
-// stop shuts the server down in the order that loses nothing: /up reports not ready; the
-// HTTP listener stops (no new triggers or sockets) and, at the same time, in a cluster the
-// node's members and connections leave the shared state, announced to the other nodes, so a
-// request still uploading does not hold that back; once the requests in flight are answered,
-// the queue delivers what is still fresh (the redis queue leaves what is still queued in
-// Redis for the next start); then every socket is closed with 4200 so pusher-js reconnects at
-// once; last the admin listener and the Redis client.
-func (s *server) stop(ctx context.Context) {
-	s.log.Info("reverbd stopping")
+// startControl binds the control socket `reverbd restart` uses, named after ln's port
+// unless REVERB_CONTROL_SOCKET names it. A server that cannot bind it runs without.
+func (s *server) startControl(ln net.Listener) {
+	port := s.cfg.ServerPort
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok {
+		port = tcp.Port
+	}
+	c, err := listenControl(s.cfg.ControlSocketAt(port), s.log)
+	if err != nil {
+		s.log.Warn("no control socket: reverbd restart cannot reach this server", "err", err)
+		return
+	}
+	s.control = c
+	c.start(func() { s.requestRestart("control socket") })
+}
+
+// requestRestart makes serve stop as on SIGTERM; requests after the first are dropped.
+func (s *server) requestRestart(from string) {
+	select {
+	case s.restarts <- "restart (" + from + ")":
+	default:
+	}
+}
+
+// stop drains and shuts the server down in the order that loses nothing, within
+// REVERB_SHUTDOWN_TIMEOUT:
+//
+//  1. /up answers 503 {"health":"draining"} at once, while connections and triggers are
+//     still taken for REVERB_SHUTDOWN_DELAY, so a load balancer stops sending new ones.
+//  2. The listener closes: no new triggers or sockets. With no drain window, in a cluster,
+//     the node's members and connections leave the shared state at the same time, announced
+//     to the other nodes, so a request still uploading does not hold that back. The requests
+//     in flight get requestGrace; then the queue delivers what is still fresh (a trigger
+//     answered 200 before this point reaches every client still connected).
+//  3. The sockets are closed with 4200, spread over REVERB_SHUTDOWN_DRAIN (ws.Server.Drain).
+//     With a window, each presence member is announced gone as its last socket closes,
+//     when its client is already reconnecting elsewhere; what is left leaves the shared
+//     state after the last close, and the node drops its lease.
+//  4. The restart turn is handed on (cluster), the admin listener and Redis client close.
+//
+// A second signal skips what is left of the delay and the window, and cuts the rest to
+// hardStopGrace.
+func (s *server) stop(reason string) {
+	cfg := s.cfg
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	go s.watchHardStop(ctx, cancel)
+	s.draining.Store(true)
 	s.ready.Store(false)
+	s.log.Info("reverbd draining", "reason", reason, "delay", cfg.ShutdownDelay,
+		"drain", cfg.ShutdownDrain, "timeout", cfg.ShutdownTimeout)
+	if s.control != nil {
+		s.control.stop()
+	}
+	if s.turns != nil {
+		s.turns.stop()
+	}
+	s.wait(ctx, cfg.ShutdownDelay)
+
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- s.http.Shutdown(ctx) }()
-	if s.cluster != nil {
+	_ = s.ws.StopAccepting(ctx)
+	leaveNow := s.cluster != nil && cfg.ShutdownDrain == 0
+	if leaveNow {
 		s.cluster.leave(ctx)
 	}
-	if err := <-httpDone; err != nil {
-		s.log.Warn("http shutdown", "err", err)
-	}
+	s.log.Info("stopped accepting connections and triggers")
+	httpStopped := s.waitHTTP(ctx, httpDone, requestGrace)
 	if err := s.queue.Shutdown(ctx); err != nil {
 		s.log.Warn("queue shutdown", "err", err)
 	}
-	if err := s.ws.Shutdown(ctx); err != nil {
+	if err := s.ws.Drain(ctx, cfg.ShutdownDrain, s.hardStop); err != nil {
 		s.log.Warn("websocket shutdown", "err", err)
 	}
 	if s.cluster != nil {
+		if !leaveNow {
+			s.cluster.leave(ctx)
+		}
 		s.cluster.stop()
+	}
+	if s.turns != nil {
+		s.turns.release()
+	}
+	if !httpStopped {
+		s.waitHTTP(ctx, httpDone, cfg.ShutdownTimeout)
 	}
 	if err := s.admin.Shutdown(ctx); err != nil {
 		s.log.Warn("admin shutdown", "err", err)
@@ -237,6 +315,55 @@ func (s *server) stop(ctx context.Context) {
 		}
 	}
 	s.log.Info("reverbd stopped")
+}
+
+// watchHardStop cuts the stop to hardStopGrace when a second signal comes, until ctx ends.
+func (s *server) watchHardStop(ctx context.Context, cancel context.CancelFunc) {
+	select {
+	case <-s.hardStop:
+	case <-ctx.Done():
+		return
+	}
+	s.log.Warn("second signal: the sockets left are closed at once", "grace", hardStopGrace)
+	t := time.NewTimer(hardStopGrace)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		cancel()
+	case <-ctx.Done():
+	}
+}
+
+// wait waits for d, until ctx ends or a second signal.
+func (s *server) wait(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	case <-s.hardStop:
+	}
+}
+
+// waitHTTP waits up to d for the HTTP server's Shutdown to return on done and logs its
+// error; it reports whether it returned.
+func (s *server) waitHTTP(ctx context.Context, done <-chan error, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			s.log.Warn("http shutdown", "err", err)
+		}
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	case <-s.hardStop:
+	}
+	return false
 }
 
 // listenAddr is the address ln is bound to, written with the configured host: 0.0.0.0:8080
