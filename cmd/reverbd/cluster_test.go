@@ -452,12 +452,14 @@ func TestClusterNodeStoppedDuringUpload(t *testing.T) {
 type binaryProcess struct {
 	process
 	cmd *exec.Cmd
+	log *lockedBuffer // stderr: the log
 }
 
 var buildOnce sync.Once
 var binaryPath string
 
-func startBinary(t *testing.T, env []string) *binaryProcess {
+// buildBinary builds reverbd once per test run and returns its path.
+func buildBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "reverbd-test")
@@ -469,14 +471,31 @@ func startBinary(t *testing.T, env []string) *binaryProcess {
 			t.Fatalf("go build: %v\n%s", err, out)
 		}
 	})
+	if binaryPath == "" {
+		t.Fatal("the reverbd binary was not built")
+	}
+	return binaryPath
+}
+
+// startBinary runs `reverbd start` with env on a free loopback port until the test ends.
+func startBinary(t *testing.T, env []string) *binaryProcess {
+	t.Helper()
 	port := freePort(t)
-	cmd := exec.Command(binaryPath, "start", "--env-file", os.DevNull, "--host", "127.0.0.1", "--port", port)
+	return runBinary(t, "127.0.0.1:"+port, env, "start", "--env-file", os.DevNull, "--host", "127.0.0.1", "--port", port)
+}
+
+// runBinary runs the reverbd binary with args, the test app's credentials and env in its
+// environment, until the test ends, and waits for /up on addr to answer 200.
+func runBinary(t *testing.T, addr string, env []string, args ...string) *binaryProcess {
+	t.Helper()
+	cmd := exec.Command(buildBinary(t), args...)
 	cmd.Env = append(os.Environ(), append([]string{"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret}, env...)...)
+	p := &binaryProcess{process: process{addr: addr}, cmd: cmd, log: new(lockedBuffer)}
+	cmd.Stderr = p.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	p := &binaryProcess{process: process{addr: "127.0.0.1:" + port}, cmd: cmd}
 	waitUp(t, &p.process, http.StatusOK)
 	return p
 }
