@@ -60,3 +60,16 @@ func settingValue(t *testing.T, file, key string) string {
 	}
 	return values[0]
 }
+
+// `reverbd restart` makes the process drain and exit 0: the shipped files start it again
+// after a clean exit too.
+func TestDeploymentRestartsAfterACleanExit(t *testing.T) {
+	for _, f := range []struct{ file, key, want string }{
+		{"../../deployment/systemd/reverbd.service", "Restart", "always"},
+		{"../../deployment/supervisor/reverbd.conf", "autorestart", "true"},
+	} {
+		if got := settingValue(t, f.file, f.key); got != f.want {
+			t.Errorf("%s: %s=%s, want %s: reverbd restart would leave the server stopped", f.file, f.key, got, f.want)
+		}
+	}
+}

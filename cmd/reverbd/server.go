@@ -355,7 +355,8 @@ func (s *server) waitHTTP(ctx context.Context, done <-chan error, d time.Duratio
 	defer t.Stop()
 	select {
 	case err := <-done:
-		if err != nil {
+		// The listener is the ws server's too: whichever closes it second is told it was.
+		if err != nil && !errors.Is(err, net.ErrClosed) {
 			s.log.Warn("http shutdown", "err", err)
 		}
 		return true
