@@ -139,3 +139,19 @@ func askRestart(name string) (int, error) {
 	}
 	return pid, nil
 }
+
+// startControl binds the control socket `reverbd restart` uses, named after ln's port
+// unless REVERB_CONTROL_SOCKET names it. A server that cannot bind it runs without.
+func (s *server) startControl(ln net.Listener) {
+	port := s.cfg.ServerPort
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok {
+		port = tcp.Port
+	}
+	c, err := listenControl(s.cfg.ControlSocketAt(port), s.log)
+	if err != nil {
+		s.log.Warn("no control socket: reverbd restart cannot reach this server", "err", err)
+		return
+	}
+	s.control = c
+	c.start(func() { s.requestRestart("control socket") })
+}
