@@ -76,6 +76,9 @@ type Params struct {
 	TimestampWindow time.Duration
 	// Ready reports whether GET /up answers 200; nil means always ready.
 	Ready func() bool
+	// Draining reports that the server is stopping: GET /up answers 503 {"health":"draining"},
+	// whatever Ready says; nil means never.
+	Draining func() bool
 	// Log receives one line per rejected request; nil discards.
 	Log *slog.Logger
 	// Now is the clock for auth_timestamp and Event.QueuedAt; nil means time.Now.
@@ -94,6 +97,7 @@ type API struct {
 	maxRequest int64  // whole-request cap; 0: the body cap DefaultMaxBody applies instead
 	window     time.Duration
 	ready      func() bool
+	draining   func() bool
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -110,6 +114,7 @@ func New(p Params) *API {
 		maxRequest: max(p.MaxRequestSize, 0),
 		window:     p.TimestampWindow,
 		ready:      p.Ready,
+		draining:   p.Draining,
 		log:        p.Log,
 		now:        p.Now,
 	}

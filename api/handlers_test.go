@@ -155,14 +155,21 @@ func TestConnections(t *testing.T) {
 }
 
 func TestUp(t *testing.T) {
-	var ready atomic.Bool
+	var ready, draining atomic.Bool
 	for _, prefix := range prefixes {
 		t.Run("prefix="+prefix, func(t *testing.T) {
-			e := newEnv(t, options{prefix: prefix, ready: ready.Load})
+			e := newEnv(t, options{prefix: prefix, ready: ready.Load, draining: draining.Load})
 			ready.Store(true)
 			want(t, e.do(t, http.MethodGet, "/up", "", ""), http.StatusOK, `{"health":"OK"}`)
 			ready.Store(false)
 			want(t, e.do(t, http.MethodGet, "/up", "", ""), http.StatusServiceUnavailable, `{"health":"unavailable"}`)
+			// Draining wins, ready or not: a load balancer sees the stop at once.
+			for _, r := range []bool{true, false} {
+				ready.Store(r)
+				draining.Store(true)
+				want(t, e.do(t, http.MethodGet, "/up", "", ""), http.StatusServiceUnavailable, `{"health":"draining"}`)
+				draining.Store(false)
+			}
 		})
 	}
 	always := newEnv(t, options{})

@@ -11,8 +11,13 @@ type connectionsResponse struct {
 }
 
 // up serves GET /up, unsigned (Reverb's HealthCheckController, Pusher's HTTP API reference):
-// 200 {"health":"OK"} while ready, 503 {"health":"unavailable"} otherwise.
+// 200 {"health":"OK"} while ready, 503 {"health":"draining"} from the moment the server
+// starts to stop, 503 {"health":"unavailable"} otherwise.
 func (a *API) up(w http.ResponseWriter, _ *http.Request) {
+	if a.draining != nil && a.draining() {
+		writeJSON(w, http.StatusServiceUnavailable, healthResponse{Health: "draining"})
+		return
+	}
 	if a.ready == nil || a.ready() {
 		writeJSON(w, http.StatusOK, healthResponse{Health: "OK"})
 		return

@@ -109,6 +109,7 @@ type options struct {
 	maxRequest int64        // MaxRequestSize (REVERB_MAX_REQUEST_SIZE); 0 leaves it unset
 	queue      api.Enqueuer // nil: a running MemoryQueue that delivers to rec
 	ready      func() bool
+	draining   func() bool
 	noTerm     bool // no Terminator
 }
 
@@ -172,6 +173,7 @@ func newEnv(t *testing.T, o options) *env {
 		PathPrefix:     o.prefix,
 		MaxRequestSize: o.maxRequest,
 		Ready:          o.ready,
+		Draining:       o.draining,
 		Log:            slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:            e.now,
 	}

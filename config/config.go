@@ -129,6 +129,21 @@ type Config struct {
 	// RedisSentinelMaster is the Sentinel master name; set it to connect through Sentinel.
 	RedisSentinelMaster string `envconfig:"REDIS_SENTINEL_MASTER"`
 
+	// ShutdownDelay is how long a stopping node keeps accepting connections and triggers
+	// while GET /up already answers 503 {"health":"draining"}, so a load balancer's health
+	// check takes it out of rotation first. ShutdownDrain is the window over which it then
+	// closes its sockets with 4200, spread evenly with jitter (0: all at once), so their
+	// clients reconnect elsewhere a few at a time. ShutdownTimeout bounds the whole stop,
+	// both included; the process-manager files in deployment/ wait longer before SIGKILL.
+	ShutdownDelay   time.Duration `envconfig:"REVERB_SHUTDOWN_DELAY" default:"0s"`
+	ShutdownDrain   time.Duration `envconfig:"REVERB_SHUTDOWN_DRAIN" default:"0s"`
+	ShutdownTimeout time.Duration `envconfig:"REVERB_SHUTDOWN_TIMEOUT" default:"30s"`
+	// ControlSocket is the Unix socket on which `reverbd start` takes `reverbd restart`'s
+	// request when scaling is off: a path, or @name for a Linux abstract socket. Empty means
+	// @reverbd-{port}, after the bound REVERB_SERVER_PORT. Only the server's own user and
+	// root may use it.
+	ControlSocket string `envconfig:"REVERB_CONTROL_SOCKET"`
+
 	// Debug turns on debug logging (LogLevel debug, whatever LogLevel says): each connection's
 	// open and close, each inbound message, each outbound frame, and each delivery's latency.
 	Debug bool `envconfig:"REVERB_DEBUG"`
@@ -170,4 +185,13 @@ func (c *Config) AdminAddr() string {
 // Addr is the host:port the public listener binds.
 func (c *Config) Addr() string {
 	return net.JoinHostPort(c.ServerHost, strconv.Itoa(c.ServerPort))
+}
+
+// ControlSocketAt is the control socket of a server bound to port: REVERB_CONTROL_SOCKET,
+// or by default the abstract socket @reverbd-{port}.
+func (c *Config) ControlSocketAt(port int) string {
+	if c.ControlSocket != "" {
+		return c.ControlSocket
+	}
+	return "@reverbd-" + strconv.Itoa(port)
 }

@@ -86,6 +86,7 @@ func TestLoadDefaults(t *testing.T) {
 		ScalingChannel:        "reverb",
 		ScalingPrefix:         "reverbd",
 		ScalingLease:          10 * time.Second,
+		ShutdownTimeout:       30 * time.Second,
 		QueueSize:             65536,
 		RedisHost:             "127.0.0.1",
 		RedisPort:             6379,

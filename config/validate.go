@@ -56,6 +56,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: REDIS_POOL_SIZE must be 0 (go-redis's default) or more, got %d", c.RedisPoolSize)
 	case c.CacheTTL <= 0:
 		return fmt.Errorf("config: REVERB_CACHE_TTL must be more than 0, got %s", c.CacheTTL)
+	case c.ShutdownDelay < 0 || c.ShutdownDrain < 0:
+		return fmt.Errorf("config: REVERB_SHUTDOWN_DELAY and REVERB_SHUTDOWN_DRAIN must be 0s or more, got %s and %s", c.ShutdownDelay, c.ShutdownDrain)
+	case c.ShutdownTimeout <= c.ShutdownDelay+c.ShutdownDrain:
+		// The timeout covers the delay and the drain, and the closing after them.
+		return fmt.Errorf("config: REVERB_SHUTDOWN_TIMEOUT (%s) must be longer than REVERB_SHUTDOWN_DELAY plus REVERB_SHUTDOWN_DRAIN (%s)", c.ShutdownTimeout, c.ShutdownDelay+c.ShutdownDrain)
 	case c.WriteBufferLimit < 1:
 		return fmt.Errorf("config: REVERB_WRITE_BUFFER_LIMIT must be 1 or more (bytes), got %d", c.WriteBufferLimit)
 	case !validLogLevel(c.LogLevel):

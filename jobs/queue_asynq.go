@@ -56,6 +56,7 @@ type AsynqQueue struct {
 	healthy atomic.Bool // Redis answered the last health check
 
 	enqueueOnly bool
+	drain       bool // see AsynqParams.DrainOnShutdown
 	lostAfter   time.Duration
 	lost        lostWatch // owned by Run's goroutine
 
@@ -82,6 +83,11 @@ type AsynqParams struct {
 	// EnqueueOnly leaves the tasks to workers in other processes (`reverbd worker`): Run
 	// checks Redis and sweeps the archive but runs no handler.
 	EnqueueOnly bool
+	// DrainOnShutdown makes Shutdown deliver the queue's pending tasks before it stops the
+	// workers, as the memory queue does, so a trigger accepted before a stop reaches the
+	// clients still connected. Set it when no other process runs workers on the queue
+	// (scaling off): otherwise they deliver what is left, and the queue may never be empty.
+	DrainOnShutdown bool
 	// LostAfter is how long a task may stay active while no live asynq server lists it
 	// before it counts as lost; zero means DefaultLostAfter.
 	LostAfter time.Duration
@@ -101,6 +107,7 @@ func NewAsynqQueue(p AsynqParams) *AsynqQueue {
 	}
 	q := &AsynqQueue{
 		worker: p.Worker, rules: p.Rules, queue: p.Queue, log: p.Log, rdb: p.Redis, enqueueOnly: p.EnqueueOnly,
+		drain:     p.DrainOnShutdown,
 		client:    asynq.NewClientFromRedisClient(p.Redis),
 		inspector: asynq.NewInspectorFromRedisClient(p.Redis),
 		lostAfter: p.LostAfter,
@@ -179,13 +186,45 @@ func (q *AsynqQueue) Run(ctx context.Context) error {
 	}
 }
 
-// Shutdown implements Queue: Enqueue refuses from now on; running tasks get the shutdown
-// timeout to finish; tasks still queued stay in Redis for the next start.
-func (q *AsynqQueue) Shutdown(context.Context) error {
+// Shutdown implements Queue: Enqueue refuses from now on; with DrainOnShutdown the pending
+// tasks are delivered first, until ctx ends; running tasks get the shutdown timeout to
+// finish; tasks still queued stay in Redis, for the next start or another process's workers.
+func (q *AsynqQueue) Shutdown(ctx context.Context) error {
 	q.closed.Store(true)
+	if q.drain {
+		q.waitEmpty(ctx)
+	}
 	q.stopServer()
 	q.SweepArchive()
 	return nil // the client and inspector share p.Redis, which the caller closes
+}
+
+// drainPoll is how often Shutdown checks whether the queue is empty yet (DrainOnShutdown).
+const drainPoll = 10 * time.Millisecond
+
+// waitEmpty waits until the queue holds no pending task, while this process's workers run
+// and until ctx ends; a Redis error ends the wait (the tasks stay queued for the next start).
+func (q *AsynqQueue) waitEmpty(ctx context.Context) {
+	q.mu.Lock()
+	running := q.started && !q.stopped
+	q.mu.Unlock()
+	if !running {
+		return
+	}
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	for {
+		info, err := q.inspector.GetQueueInfo(q.queue)
+		if err != nil || info.Pending == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			q.log.Warn("stopped before the queue was empty: the rest stays queued in Redis for the next start", "pending", info.Pending)
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // stopServer stops the asynq server once; a server not yet started never starts.

@@ -180,3 +180,41 @@ func waitFor(t *testing.T, cond func() bool) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// With DrainOnShutdown, Shutdown delivers every task still pending before it stops the
+// workers, as the memory queue does: a trigger accepted before a stop reaches the clients.
+func TestAsynqShutdownDeliversWhatIsQueued(t *testing.T) {
+	rec := newRecorder()
+	block := make(chan struct{})
+	w := jobs.NewWorker(jobs.WorkerParams{Deliverer: gate{block, rec}, Rules: rules})
+	rdb := redistest.Client(t)
+	name := redistest.Name(t)
+	q := jobs.NewAsynqQueue(jobs.AsynqParams{
+		Redis: rdb, Worker: w, Rules: rules, Queue: name, Concurrency: 1,
+		PollInterval: 5 * time.Millisecond, ShutdownTimeout: time.Second, DrainOnShutdown: true,
+	})
+	ins := asynq.NewInspectorFromRedisClient(rdb)
+	t.Cleanup(func() { _ = ins.DeleteQueue(name, true); _ = ins.Close() })
+	run(t, q)
+	const n = 10
+	for i := range n {
+		ev := registry.Event{AppID: "1", Channels: []string{"a"}, Name: itoa(i), Data: "{}", QueuedAt: time.Now()}
+		if err := q.Enqueue(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first task is held in delivery, the others wait in Redis.
+	waitFor(t, func() bool {
+		info, err := ins.GetQueueInfo(name)
+		return err == nil && info.Active == 1 && info.Pending == n-1
+	})
+	done := make(chan error, 1)
+	go func() { done <- q.Shutdown(context.Background()) }()
+	close(block)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.wait(t, n); len(got) != n {
+		t.Errorf("delivered %d of %d queued events", len(got), n)
+	}
+}

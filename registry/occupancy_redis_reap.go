@@ -17,7 +17,9 @@ const reapBatch = 500
 
 // Run holds this node's lease, reaps dead nodes and writes this node's state back whenever
 // Redis lost it, until ctx ends; then it returns nil once its loops have stopped, leaving
-// this node's state in place (a graceful stop removes it first with Leave).
+// this node's state in place (a graceful stop removes it first with Leave). After a Leave,
+// Run also drops the lease as it returns, so the node stops counting in LiveNodes at once;
+// whatever state was written after the Leave is reaped by the other nodes.
 //
 // The lease is renewed every LeaseTTL/3 on a goroutine of its own, each renewal bounded by
 // that interval, so a long reap (a big dead node, or an announcement waiting on Redis) never
@@ -39,7 +41,44 @@ func (o *RedisOccupancy) Run(ctx context.Context, written func()) error {
 	wg.Go(func() { o.reassertLoop(ctx, written) })
 	o.reapLoop(ctx)
 	wg.Wait()
+	if o.leaving.Load() {
+		o.dropLease()
+	}
 	return nil
+}
+
+// dropLeaseTimeout bounds the deletion of a leaving node's lease.
+const dropLeaseTimeout = 2 * time.Second
+
+// dropLease deletes this node's lease; a failure leaves it to expire.
+func (o *RedisOccupancy) dropLease() {
+	ctx, cancel := context.WithTimeout(context.Background(), dropLeaseTimeout)
+	defer cancel()
+	if err := o.rdb.Del(ctx, o.prefix+":lease:"+o.node).Err(); err != nil {
+		o.log.Warn("registry: this node's lease was not dropped; it expires by itself", "node", o.node, "err", err)
+	}
+}
+
+// LiveNodes counts the nodes under prefix that hold a lease: the `reverbd start` processes
+// of a deployment that are running, or that died less than a lease ago.
+func LiveNodes(ctx context.Context, rdb redis.UniversalClient, prefix string) (int, error) {
+	nodes, err := rdb.SMembers(ctx, prefix+":nodes").Result()
+	if err != nil {
+		return 0, fmt.Errorf("registry: list nodes: %w", err)
+	}
+	if len(nodes) == 0 {
+		return 0, nil
+	}
+	keys := make([]string, len(nodes))
+	for i, node := range nodes {
+		keys[i] = prefix + ":lease:" + node
+	}
+	// The keys share the prefix's hash tag, so one EXISTS counts them in Redis Cluster too.
+	n, err := rdb.Exists(ctx, keys...).Result()
+	if err != nil {
+		return 0, fmt.Errorf("registry: count leases: %w", err)
+	}
+	return int(n), nil
 }
 
 // reassertLoop writes this node's state back each time it is asked to, until ctx ends.

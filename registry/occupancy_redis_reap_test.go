@@ -81,3 +81,41 @@ func (h holdScriptsNaming) ProcessHook(next redis.ProcessHook) redis.ProcessHook
 		return next(ctx, cmd)
 	}
 }
+
+// LiveNodes counts the nodes holding a lease. A node that left drops its lease when its Run
+// ends, so it stops counting at once; one that stops without leaving (it died) counts until
+// its lease expires.
+func TestLiveNodesAfterLeave(t *testing.T) {
+	const ttl = 900 * time.Millisecond // renewed every 300 ms
+	nodes, rdb, prefix := redisNodes(t, 3, ttl)
+	ctx := context.Background()
+	stops := make([]func(), len(nodes))
+	for i, o := range nodes {
+		stops[i] = runNode(t, o, nil)
+	}
+	live := func() int {
+		t.Helper()
+		n, err := LiveNodes(ctx, rdb, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitFor(t, "three live nodes", func() bool { return live() == 3 })
+	if err := nodes[0].Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The node still runs: its next renewal lists it again.
+	waitFor(t, "the leaving node listed again", func() bool { return live() == 3 })
+	stops[0]()
+	if n := live(); n != 2 {
+		t.Errorf("after the leaving node stopped: %d live nodes, want 2", n)
+	}
+	stops[1]() // no Leave: the lease stays until it expires
+	if n := live(); n != 2 {
+		t.Errorf("after a node stopped without leaving: %d live nodes, want 2 (its lease lasts %s)", n, ttl)
+	}
+	if n, err := LiveNodes(ctx, rdb, prefix+"-other"); err != nil || n != 0 {
+		t.Errorf("another prefix: %d live nodes, %v; want 0", n, err)
+	}
+}

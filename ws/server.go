@@ -191,13 +191,10 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-// Shutdown stops taking connections: it closes the listeners given to [Server.Listener] and
-// the connections still in their handshake, and waits for those. Then it closes every open
-// connection with 4200, so pusher-js reconnects at once (to another node, or to this one
-// once restarted). It waits for the close frames to be written and the connections removed
-// from the shared occupancy, and for the frames queued for the other nodes to be published,
-// until ctx ends; then it drops what is left, and stops the writers. Call it once.
-func (s *Server) Shutdown(ctx context.Context) error {
+// StopAccepting stops taking connections: it closes the listeners given to
+// [Server.Listener] and the connections still in their handshake, and waits for those until
+// ctx ends. Open connections stay served. Later calls do nothing.
+func (s *Server) StopAccepting(ctx context.Context) error {
 	s.acceptMu.Lock()
 	s.accepted.Store(false)
 	listeners := s.listeners
@@ -207,14 +204,31 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = l.Close()
 	}
 	s.hs.cut()
-	// Every connection past its handshake is now registered (and is closed below) or refused.
-	_ = waitCtx(ctx, &s.hs.wg)
+	// Every connection past its handshake is now registered (and is closed by Drain) or refused.
+	return waitCtx(ctx, &s.hs.wg)
+}
+
+// Shutdown is Drain with no window: every connection is closed with 4200 at once.
+func (s *Server) Shutdown(ctx context.Context) error { return s.Drain(ctx, 0, nil) }
+
+// Drain stops taking connections (StopAccepting), then closes every open connection with
+// 4200 so pusher-js reconnects at once (to another node, or to this one once restarted):
+// spread evenly over window with jitter, those subscribed to nothing first (see
+// closeSpread). The connections keep being served until their turn. The ones left are
+// closed at once when hurry is closed (nil: never) or ctx ends. Then it waits for the close
+// frames to be written and the connections removed from the shared occupancy, and for the
+// frames queued for the other nodes to be published, until ctx ends; then it drops what is
+// left, and stops Run and the writers. Call it once.
+func (s *Server) Drain(ctx context.Context, window time.Duration, hurry <-chan struct{}) error {
+	_ = s.StopAccepting(ctx)
+	s.closeSpread(ctx, window, hurry)
 	s.stop()
 	select {
 	case <-s.running:
 	case <-ctx.Done():
 	}
-	// Until Run has returned, a reader may still re-arm a socket; that is harmless.
+	// Until Run has returned, a reader may still re-arm a socket; that is harmless. A
+	// connection closed above is closed once (close does nothing the second time).
 	s.conns.each(func(c *Conn) { c.close(errShutdown) })
 	var err error
 	if err = waitCtx(ctx, &s.live); err != nil {

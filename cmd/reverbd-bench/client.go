@@ -138,7 +138,7 @@ func (c *wsConn) open(ctx context.Context, d ws.Dialer, url string, readBuf int)
 	if br == nil {
 		br = bufio.NewReaderSize(conn, readBuf)
 	}
-	c.br = br
+	c.br, c.skip = br, 0 // nothing of an earlier connection is left to discard
 	return nil
 }
 

@@ -7,11 +7,14 @@
 // duplicated and reordered deliveries, the server's RSS (idle, after the run, per
 // connection) and the CPU share of the tool and of the server: a human table, then one JSON
 // line. With --storm it replays a deploy's reconnect storm instead: N clients dial at once
-// and each subscribes to two private channels and one presence channel. See README.md for
-// the scenarios it is meant for.
+// and each subscribes to two private channels and one presence channel. With --drain it
+// measures a node's drain: the clients of the node at --url move, as they are closed, to the
+// node at --failover-url, and the report is their reconnect curve. See README.md for the
+// scenarios it is meant for.
 //
 //	reverbd-bench [--url ws://127.0.0.1:8080] [--conns N] [--channel NAME] [--events M] [--rate R] …
 //	reverbd-bench --storm [--conns N] [--tenant-size 50] [--server-pid PID]
+//	reverbd-bench --drain --url ws://A --failover-url ws://B --server-pid PID-OF-A [--conns N]
 //	reverbd-bench --serve-bare ADDR
 package main
 
@@ -58,6 +61,8 @@ type options struct {
 	jsonOnly, idle, progress bool
 	cpuProfile               string
 	storm                    bool
+	drain                    bool
+	failoverURL              string
 	tenantSize               int
 	settle                   time.Duration
 	serveBare                string
@@ -85,7 +90,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	debug.SetGCPercent(400)
 
 	var runBench func(context.Context) reporter
-	if o.storm {
+	if o.drain {
+		var d *drain
+		d, err = newDrain(o, stderr)
+		runBench = func(ctx context.Context) reporter { return d.run(ctx) }
+	} else if o.storm {
 		var s *storm
 		s, err = newStorm(o, stderr)
 		runBench = func(ctx context.Context) reporter { return s.run(ctx) }
@@ -162,7 +171,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the tool's own CPU profile to this file")
 	fs.BoolVar(&o.progress, "progress", true, "print progress to stderr (off with --json-only)")
 	fs.BoolVar(&o.storm, "storm", false, "reconnect storm: dial all --conns clients at once, each subscribes to private-tenant.{t}, private-user.{i} and presence-tenant.{t} (t = i / --tenant-size)")
-	fs.IntVar(&o.tenantSize, "tenant-size", 50, "with --storm, users per tenant")
+	fs.IntVar(&o.tenantSize, "tenant-size", 50, "with --storm or --drain, users per tenant")
+	fs.BoolVar(&o.drain, "drain", false, "drain: --conns clients subscribe on --url as --storm's do; the tool sends SIGTERM to --server-pid (that node) and each client it closes with 4200 reconnects at once to --failover-url; reports the reconnect curve per 100 ms")
+	fs.StringVar(&o.failoverURL, "failover-url", "", "with --drain, the WebSocket base URL of the node the clients reconnect to")
 	fs.DurationVar(&o.settle, "settle", 2*time.Second, "with --storm, how long after the storm the settled RSS is sampled")
 	fs.StringVar(&o.serveBare, "serve-bare", "", "serve the bare baseline server on this address (e.g. 127.0.0.1:18090) instead of running a benchmark; see README.md")
 	fs.Usage = func() {
@@ -215,6 +226,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("--storm does not go with --idle or --slow")
 	case o.storm && (o.tenantSize < 1 || o.secret == ""):
 		return nil, errors.New("--storm needs --tenant-size of at least 1 and --secret (or REVERB_APP_SECRET) to sign its subscriptions")
+	case o.drain && (o.storm || o.idle || o.slow > 0):
+		return nil, errors.New("--drain does not go with --storm, --idle or --slow")
+	case o.drain && (o.failoverURL == "" || o.serverPID <= 0 || o.tenantSize < 1 || o.secret == ""):
+		return nil, errors.New("--drain needs --failover-url, --server-pid (the node to drain), --tenant-size of at least 1 and --secret (or REVERB_APP_SECRET)")
 	case o.storm && o.settle < 0:
 		return nil, errors.New("--settle must not be negative")
 	case channelKind(o.channel) != "public" && o.secret == "":

@@ -329,16 +329,22 @@ func (c *stormClient) handle(p []byte) error {
 
 // subscribeFrame is the pusher:subscribe of subscription k, signed for socket id.
 func (c *stormClient) subscribeFrame(k int, socketID string) []byte {
-	o := c.s.opt
-	ch := c.channels[k]
-	f := []byte(`{"event":"pusher:subscribe","data":{"auth":`)
+	userData := ""
 	if k == stormPresence {
-		f = appendJSONString(f, channelAuth(o.key, o.secret, socketID, ch, c.userData))
-		f = appendJSONString(append(f, `,"channel_data":`...), c.userData)
-	} else {
-		f = appendJSONString(f, channelAuth(o.key, o.secret, socketID, ch, ""))
+		userData = c.userData
 	}
-	f = appendJSONString(append(f, `,"channel":`...), ch)
+	return signedSubscribe(c.s.opt, c.channels[k], userData, socketID)
+}
+
+// signedSubscribe is the pusher:subscribe of a private channel, or of a presence channel
+// when userData (its channel_data) is set, signed for socket id with the app secret.
+func signedSubscribe(o *options, channel, userData, socketID string) []byte {
+	f := []byte(`{"event":"pusher:subscribe","data":{"auth":`)
+	f = appendJSONString(f, channelAuth(o.key, o.secret, socketID, channel, userData))
+	if userData != "" {
+		f = appendJSONString(append(f, `,"channel_data":`...), userData)
+	}
+	f = appendJSONString(append(f, `,"channel":`...), channel)
 	return append(f, "}}"...)
 }
 

@@ -29,9 +29,9 @@ var (
 	buildErr    error
 )
 
-// startReverbd builds cmd/reverbd once and starts it on a free loopback port, as the
-// benchmark commands in BENCHMARKS.md do; it returns the WebSocket URL and the process id.
-func startReverbd(t *testing.T) (string, int) {
+// startReverbd builds cmd/reverbd once and starts it on a free loopback port with env, as
+// the benchmark commands in BENCHMARKS.md do; it returns the WebSocket URL and the process id.
+func startReverbd(t *testing.T, env ...string) (string, int) {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "reverbd-bench-test")
@@ -50,7 +50,7 @@ func startReverbd(t *testing.T) (string, int) {
 	// The free port may be taken again before reverbd binds it (other packages' tests run
 	// at the same time): a process that exits early is started again on another port.
 	for attempt := 1; ; attempt++ {
-		port, pid, err := tryStartReverbd(t)
+		port, pid, err := tryStartReverbd(t, env)
 		if err == nil {
 			return "ws://127.0.0.1:" + port, pid
 		}
@@ -61,7 +61,7 @@ func startReverbd(t *testing.T) (string, int) {
 }
 
 // tryStartReverbd starts reverbd on a port that was free a moment ago and waits for /up.
-func tryStartReverbd(t *testing.T) (string, int, error) {
+func tryStartReverbd(t *testing.T, env []string) (string, int, error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,7 +70,7 @@ func tryStartReverbd(t *testing.T) (string, int, error) {
 	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 	_ = ln.Close()
 	cmd := exec.Command(reverbdPath, "start", "--env-file", os.DevNull, "--host", "127.0.0.1", "--port", port)
-	cmd.Env = append(os.Environ(), "REVERB_APP_ID="+stormAppID, "REVERB_APP_KEY="+stormKey, "REVERB_APP_SECRET="+stormSecret)
+	cmd.Env = append(os.Environ(), append([]string{"REVERB_APP_ID=" + stormAppID, "REVERB_APP_KEY=" + stormKey, "REVERB_APP_SECRET=" + stormSecret}, env...)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -452,12 +452,14 @@ func TestClusterNodeStoppedDuringUpload(t *testing.T) {
 type binaryProcess struct {
 	process
 	cmd *exec.Cmd
+	log *lockedBuffer // stderr: the log
 }
 
 var buildOnce sync.Once
 var binaryPath string
 
-func startBinary(t *testing.T, env []string) *binaryProcess {
+// buildBinary builds reverbd once per test run and returns its path.
+func buildBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "reverbd-test")
@@ -469,16 +471,66 @@ func startBinary(t *testing.T, env []string) *binaryProcess {
 			t.Fatalf("go build: %v\n%s", err, out)
 		}
 	})
-	port := freePort(t)
-	cmd := exec.Command(binaryPath, "start", "--env-file", os.DevNull, "--host", "127.0.0.1", "--port", port)
+	if binaryPath == "" {
+		t.Fatal("the reverbd binary was not built")
+	}
+	return binaryPath
+}
+
+// startBinary runs `reverbd start` with env on a free loopback port until the test ends. The
+// port may be taken again before reverbd binds it (other tests run meanwhile): a process that
+// exits before it is up is started again on another port.
+func startBinary(t *testing.T, env []string) *binaryProcess {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		port := freePort(t)
+		p, err := tryBinary(t, "127.0.0.1:"+port, env, "start", "--env-file", os.DevNull, "--host", "127.0.0.1", "--port", port)
+		if err == nil {
+			return p
+		}
+		if attempt == 5 {
+			t.Fatal(err)
+		}
+	}
+}
+
+// runBinary runs the reverbd binary with args, the test app's credentials and env in its
+// environment, until the test ends, and waits for /up on addr to answer 200.
+func runBinary(t *testing.T, addr string, env []string, args ...string) *binaryProcess {
+	t.Helper()
+	p, err := tryBinary(t, addr, env, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tryBinary is runBinary, failing when the process exits before /up answers 200.
+func tryBinary(t *testing.T, addr string, env []string, args ...string) (*binaryProcess, error) {
+	t.Helper()
+	cmd := exec.Command(buildBinary(t), args...)
 	cmd.Env = append(os.Environ(), append([]string{"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret}, env...)...)
+	p := &binaryProcess{process: process{addr: addr}, cmd: cmd, log: new(lockedBuffer)}
+	cmd.Stderr = p.log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	p := &binaryProcess{process: process{addr: "127.0.0.1:" + port}, cmd: cmd}
-	waitUp(t, &p.process, http.StatusOK)
-	return p
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/up"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		// A process that could not bind its port says so and exits.
+		if strings.Contains(p.log.String(), "address already in use") {
+			return nil, fmt.Errorf("%q: the port was taken:\n%s", args, p.log.String())
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%q: /up never answered 200 on %s:\n%s", args, addr, p.log.String())
+		}
+	}
 }
 
 // Redis stops and starts again (without persistence, so it forgets everything): nodes keep

@@ -7,7 +7,7 @@ import (
 )
 
 // commandFlags are the flags of `reverbd start`, named as `php artisan reverb:start`'s;
-// `reverbd worker` takes only --env-file and --debug.
+// `reverbd worker` takes only --env-file and --debug, `reverbd restart` only --env-file.
 type commandFlags struct {
 	envFile  string
 	host     string
@@ -26,14 +26,19 @@ func parseFlags(command string, args []string, stderr io.Writer) (commandFlags, 
 	fs := flag.NewFlagSet("reverbd "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.envFile, "env-file", "", "Laravel-style .env file to read first (default .env in the working directory, if present)")
-	if command == "start" {
+	switch command {
+	case "start":
 		synopsis = startSynopsis
 		fs.StringVar(&f.host, "host", "", "address to bind (REVERB_SERVER_HOST)")
 		fs.IntVar(&f.port, "port", 0, "port to bind (REVERB_SERVER_PORT)")
 		fs.StringVar(&f.path, "path", "", "route prefix for every route (REVERB_SERVER_PATH)")
 		fs.StringVar(&f.hostname, "hostname", "", "public host name (REVERB_HOST)")
+	case "restart":
+		synopsis = restartSynopsis
 	}
-	fs.BoolVar(&f.debug, "debug", false, "log every connection and message at debug level (REVERB_DEBUG)")
+	if command != "restart" {
+		fs.BoolVar(&f.debug, "debug", false, "log every connection and message at debug level (REVERB_DEBUG)")
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: reverbd %s %s\n\nFlags:\n", command, synopsis)
 		fs.PrintDefaults()

@@ -3,6 +3,7 @@
 //
 //	reverbd start [--env-file PATH] [--host HOST] [--port PORT] [--path PREFIX] [--hostname NAME] [--debug]
 //	reverbd worker [--env-file PATH] [--debug]
+//	reverbd restart [--env-file PATH]
 //	reverbd doctor [--env-file PATH] [--json] [--idle DURATION] [--origin URL]
 //	reverbd version
 package main
@@ -25,27 +26,58 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run is the command line; a long-lived command serves until SIGINT or SIGTERM. It returns
-// the exit code: 0, 1 when the command failed, 2 for a usage mistake.
+// run is the command line; a long-lived command serves until SIGINT or SIGTERM, which
+// starts its graceful stop; a second signal makes it stop at once. It returns the exit code:
+// 0, 1 when the command failed, 2 for a usage mistake.
 func run(args []string, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	return runContext(ctx, args, stdout, stderr)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	graceful, stopGraceful := context.WithCancel(context.Background())
+	defer stopGraceful()
+	now, done := make(chan struct{}), make(chan struct{})
+	defer close(done) // ends the goroutine below
+	go func() {
+		for _, stop := range []func(){stopGraceful, func() { close(now) }} {
+			select {
+			case <-sigs:
+				stop()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return runStops(stopRequests{graceful: graceful, now: now}, args, stdout, stderr)
 }
 
-// runContext is run with the long-lived commands stopped by ctx instead of a signal.
+// stopRequests tell a long-lived command to stop: gracefully once graceful ends (the first
+// signal), at once when now is closed (the second; nil: never).
+type stopRequests struct {
+	graceful context.Context
+	now      <-chan struct{}
+}
+
+// runContext is run with the long-lived commands stopped gracefully by ctx instead of a
+// signal, and never at once.
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runStops(stopRequests{graceful: ctx}, args, stdout, stderr)
+}
+
+// runStops is run with the given stop requests.
+func runStops(stops stopRequests, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
 		return 2
 	}
 	switch args[0] {
 	case "start":
-		return exitCode(start(ctx, args[1:], stderr), stderr)
+		return exitCode(start(stops, args[1:], stderr), stderr)
 	case "worker":
-		return exitCode(work(ctx, args[1:], stderr), stderr)
+		return exitCode(work(stops.graceful, args[1:], stderr), stderr)
+	case "restart":
+		return exitCode(restart(stops.graceful, args[1:], stdout, stderr), stderr)
 	case "doctor":
-		return doctor(ctx, args[1:], stdout, stderr)
+		return doctor(stops.graceful, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "reverbd", version)
 		return 0
@@ -77,14 +109,16 @@ func exitCode(err error, stderr io.Writer) int {
 
 // Synopses of the commands, for the usage texts.
 const (
-	startSynopsis  = "[--env-file PATH] [--host HOST] [--port PORT] [--path PREFIX] [--hostname NAME] [--debug]"
-	workerSynopsis = "[--env-file PATH] [--debug]"
+	startSynopsis   = "[--env-file PATH] [--host HOST] [--port PORT] [--path PREFIX] [--hostname NAME] [--debug]"
+	workerSynopsis  = "[--env-file PATH] [--debug]"
+	restartSynopsis = "[--env-file PATH]"
 )
 
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   reverbd start `+startSynopsis+`
   reverbd worker `+workerSynopsis+`   (scaling: delivery workers only, no sockets)
+  reverbd restart `+restartSynopsis+`   (the running servers drain and exit, for their process manager to restart)
   reverbd doctor `+doctorSynopsis+`   (check .env, proxy, TLS and delivery)
   reverbd version
 

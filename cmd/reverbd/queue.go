@@ -92,7 +92,9 @@ func newQueue(cfg *config.Config, rdb redis.UniversalClient, worker *jobs.Worker
 		Concurrency:  cfg.QueueConcurrency,
 		PollInterval: cfg.QueuePollInterval,
 		EnqueueOnly:  enqueueOnly,
-		Log:          log,
+		// On one node nobody else delivers what is left: the stop delivers it first.
+		DrainOnShutdown: !cfg.ScalingEnabled,
+		Log:             log,
 	})
 }
 

@@ -24,10 +24,6 @@ import (
 	"github.com/reverbd/reverbd/ws"
 )
 
-// shutdownTimeout bounds the whole stop sequence after SIGINT/SIGTERM. The process-manager
-// files in deployment/ wait clearly longer before SIGKILL (45 s; deployment_test.go checks).
-const shutdownTimeout = 30 * time.Second
-
 // publicTimeouts bound how long a client may take to send a request on the public port, so
 // that a slow or stalled client is cut off instead of holding a connection forever. A
 // WebSocket connection is free of them once upgraded.
@@ -41,9 +37,17 @@ var defaultTimeouts = publicTimeouts{handshake: 10 * time.Second, header: 10 * t
 
 // server is the whole object graph of one reverbd process; newServer wires it.
 type server struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	ready atomic.Bool
+	cfg      *config.Config
+	log      *slog.Logger
+	ready    atomic.Bool
+	draining atomic.Bool // from the first moment of the stop: /up answers 503 "draining"
+	// restarts receives a restart request (the control socket, the cluster's restart turn);
+	// serve then stops as on SIGTERM.
+	restarts chan string
+	// hardStop, when closed, cuts the stop short (the second signal); nil: never.
+	hardStop <-chan struct{}
+	control  *controlSocket // nil when it could not be bound
+	turns    *restartTurns  // nil on a single node
 
 	ws      *ws.Server
 	queue   jobs.Queue
@@ -106,13 +110,14 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 	})
 	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), !cfg.QueueWorkers)
 
-	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue, redis: rdb, cluster: cl}
+	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue, redis: rdb, cluster: cl, restarts: make(chan string, 1)}
 	apiSrv := api.New(api.Params{
 		Apps: apps, Queue: queue, Occupancy: occupancy, Cache: cache,
 		Terminator:     term,
 		PathPrefix:     cfg.ServerPath,
 		MaxRequestSize: cfg.MaxRequestSize,
 		Ready:          s.isReady,
+		Draining:       s.draining.Load,
 		Log:            log, // api adds component=api itself
 	})
 
@@ -145,8 +150,8 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 }
 
 // serve runs every component, the public listener on ln and the admin listener on adminLn
-// (nil: none), until ctx ends, then stops them in order. The ws server owns ln: its
-// Shutdown closes it.
+// (nil: none), until ctx ends or a restart is asked, then stops them in order (see stop).
+// The ws server owns ln: its Drain closes it.
 func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	defer cancelRun()
@@ -172,7 +177,10 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 	})
 	if s.cluster != nil {
 		s.cluster.start(s.ws, s.redis)
+		s.turns = newRestartTurns(s.redis, s.cfg.ScalingKeyPrefix(), s.cluster.node, true, s.cfg.ShutdownTimeout, s.log)
+		s.turns.start(func() { s.requestRestart("restart turn") })
 	}
+	s.startControl(ln)
 	if adminLn != nil {
 		wg.Go(func() {
 			if err := s.admin.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -186,57 +194,17 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 		"apps", len(s.cfg.Apps), "queue", s.cfg.QueueConnection, "version", version)
 
 	var runErr error
+	reason := "signal"
 	select {
 	case <-ctx.Done():
+	case reason = <-s.restarts:
 	case runErr = <-errs:
+		reason = "error"
 	}
-	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	s.stop(stopCtx)
+	s.stop(reason)
 	cancelRun()
 	wg.Wait()
 	return runErr
-}
-
-// stop shuts the server down in the order that loses nothing: /up reports not ready; the
-// HTTP listener stops (no new triggers or sockets) and, at the same time, in a cluster the
-// node's members and connections leave the shared state, announced to the other nodes, so a
-// request still uploading does not hold that back; once the requests in flight are answered,
-// the queue delivers what is still fresh (the redis queue leaves what is still queued in
-// Redis for the next start); then every socket is closed with 4200 so pusher-js reconnects at
-// once; last the admin listener and the Redis client.
-func (s *server) stop(ctx context.Context) {
-	s.log.Info("reverbd stopping")
-	s.ready.Store(false)
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- s.http.Shutdown(ctx) }()
-	if s.cluster != nil {
-		s.cluster.leave(ctx)
-	}
-	if err := <-httpDone; err != nil {
-		s.log.Warn("http shutdown", "err", err)
-	}
-	if err := s.queue.Shutdown(ctx); err != nil {
-		s.log.Warn("queue shutdown", "err", err)
-	}
-	if err := s.ws.Shutdown(ctx); err != nil {
-		s.log.Warn("websocket shutdown", "err", err)
-	}
-	if s.cluster != nil {
-		s.cluster.stop()
-	}
-	if err := s.admin.Shutdown(ctx); err != nil {
-		s.log.Warn("admin shutdown", "err", err)
-	}
-	if err := s.closeUI(); err != nil {
-		s.log.Warn("web ui close", "err", err)
-	}
-	if s.redis != nil {
-		if err := s.redis.Close(); err != nil {
-			s.log.Warn("redis close", "err", err)
-		}
-	}
-	s.log.Info("reverbd stopped")
 }
 
 // listenAddr is the address ln is bound to, written with the configured host: 0.0.0.0:8080

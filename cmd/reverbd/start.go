@@ -14,8 +14,10 @@ import (
 )
 
 // start is `reverbd start`: it loads the configuration, applies the flags over it and serves
-// until ctx ends.
-func start(ctx context.Context, args []string, stderr io.Writer) error {
+// until stops.graceful ends (or a restart request comes), then drains; stops.now cuts the
+// drain short.
+func start(stops stopRequests, args []string, stderr io.Writer) error {
+	ctx := stops.graceful
 	f, fs, err := parseFlags("start", args, stderr)
 	if err != nil {
 		return err
@@ -58,6 +60,7 @@ func start(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 	checkRedis(ctx, cfg, log)
+	srv.hardStop = stops.now
 	return srv.serve(ctx, ln, adminLn)
 }
 

@@ -34,7 +34,8 @@ func work(ctx context.Context, args []string, stderr io.Writer) error {
 	return runWorker(ctx, cfg, newLogger(cfg, stderr))
 }
 
-// runWorker runs the delivery workers until ctx ends, then shuts the queue down.
+// runWorker runs the delivery workers until ctx ends or its turn at a `reverbd restart`
+// comes, then shuts the queue down within REVERB_SHUTDOWN_TIMEOUT.
 func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	rdb, err := newRedis(cfg, log)
 	if err != nil {
@@ -52,13 +53,20 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		Log:       log.With("component", "jobs"),
 	})
 	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), false)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	turns := newRestartTurns(rdb, cfg.ScalingKeyPrefix(), node, false, cfg.ShutdownTimeout, log)
+	turns.start(stopRun)
 	log.Info("reverbd worker started", "queue", cfg.AsynqQueue(), "node", node, "version", version)
-	runErr := queue.Run(ctx) // returns when ctx ends (SIGINT/SIGTERM)
-	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	runErr := queue.Run(runCtx) // returns when ctx ends (SIGINT/SIGTERM) or at the restart turn
+	turns.stop()
+	log.Info("reverbd worker stopping")
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := queue.Shutdown(stopCtx); err != nil {
 		log.Warn("queue shutdown", "err", err)
 	}
+	turns.release()
 	log.Info("reverbd worker stopped")
 	if runErr != nil {
 		return fmt.Errorf("worker: %w", runErr)
