@@ -12,8 +12,8 @@ import (
 // back subscribed on the second, and the curve shows the closes spread over the drain window.
 func TestDrainRun(t *testing.T) {
 	const conns = 200
-	draining, pid := startReverbd(t, "REVERB_SHUTDOWN_DRAIN=1s")
-	failover, _ := startReverbd(t)
+	draining, pid := startReverbd(t, nil, "REVERB_SHUTDOWN_DRAIN=1s")
+	failover, _ := startReverbd(t, nil)
 	o, err := parseFlags([]string{"--drain", "--json-only", "--app-id", stormAppID, "--key", stormKey, "--secret", stormSecret,
 		"--url", draining, "--failover-url", failover, "--server-pid", strconv.Itoa(pid), "--conns", strconv.Itoa(conns),
 		"--warmup", "0s", "--timeout", "20s"}, io.Discard)

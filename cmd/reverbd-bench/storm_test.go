@@ -29,9 +29,10 @@ var (
 	buildErr    error
 )
 
-// startReverbd builds cmd/reverbd once and starts it on a free loopback port with env, as
-// the benchmark commands in BENCHMARKS.md do; it returns the WebSocket URL and the process id.
-func startReverbd(t *testing.T, env ...string) (string, int) {
+// startReverbd builds cmd/reverbd once and starts it on a free loopback port, as the
+// benchmark commands in BENCHMARKS.md do, with env added to the environment and its log
+// going to logs (nil: discarded); it returns the WebSocket URL and the process id.
+func startReverbd(t testing.TB, logs io.Writer, env ...string) (string, int) {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "reverbd-bench-test")
@@ -50,7 +51,7 @@ func startReverbd(t *testing.T, env ...string) (string, int) {
 	// The free port may be taken again before reverbd binds it (other packages' tests run
 	// at the same time): a process that exits early is started again on another port.
 	for attempt := 1; ; attempt++ {
-		port, pid, err := tryStartReverbd(t, env)
+		port, pid, err := tryStartReverbd(t, logs, env)
 		if err == nil {
 			return "ws://127.0.0.1:" + port, pid
 		}
@@ -61,7 +62,7 @@ func startReverbd(t *testing.T, env ...string) (string, int) {
 }
 
 // tryStartReverbd starts reverbd on a port that was free a moment ago and waits for /up.
-func tryStartReverbd(t *testing.T, env []string) (string, int, error) {
+func tryStartReverbd(t testing.TB, logs io.Writer, env []string) (string, int, error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -70,7 +71,9 @@ func tryStartReverbd(t *testing.T, env []string) (string, int, error) {
 	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 	_ = ln.Close()
 	cmd := exec.Command(reverbdPath, "start", "--env-file", os.DevNull, "--host", "127.0.0.1", "--port", port)
-	cmd.Env = append(os.Environ(), append([]string{"REVERB_APP_ID=" + stormAppID, "REVERB_APP_KEY=" + stormKey, "REVERB_APP_SECRET=" + stormSecret}, env...)...)
+	cmd.Env = append(os.Environ(), "REVERB_APP_ID="+stormAppID, "REVERB_APP_KEY="+stormKey, "REVERB_APP_SECRET="+stormSecret)
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +126,7 @@ func runStorm(t *testing.T, args ...string) *stormReport {
 // its three subscriptions, nothing is refused, each presence list holds the client's tenant
 // and no more, and every member_added frame of the storm arrives.
 func TestStormReverbd(t *testing.T) {
-	url, pid := startReverbd(t)
+	url, pid := startReverbd(t, nil)
 	r := runStorm(t, "--url", url, "--secret", stormSecret, "--conns", "60", "--server-pid", fmt.Sprint(pid))
 
 	if !r.AllSubscribed || r.Subscribed != 60 || r.Subscriptions != 180 || r.Connected != 60 {
@@ -151,7 +154,7 @@ func TestStormReverbd(t *testing.T) {
 
 // Signed with the wrong secret, every subscription is refused, and the report counts each.
 func TestStormRefused(t *testing.T) {
-	url, _ := startReverbd(t)
+	url, _ := startReverbd(t, nil)
 	r := runStorm(t, "--url", url, "--secret", "wrong", "--conns", "60")
 
 	if r.Subscribed != 0 || r.AllSubscribed || r.Refusals != 180 {
