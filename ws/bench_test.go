@@ -45,7 +45,8 @@ func benchHub(b *testing.B, n int) *Server {
 		b.Fatal(err)
 	}
 	for range n {
-		c := &Conn{srv: s, app: app, nc: discardConn{}, fd: -1}
+		c := &Conn{srv: s, nc: discardConn{}, fd: -1}
+		c.app.Store(app)
 		s.live.Add(1)
 		c.id = s.conns.add(c)
 		s.hub.add("1", "orders", c)
@@ -70,7 +71,8 @@ func socketHub(b *testing.B, n int) *Server {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c := &Conn{srv: s, app: app, nc: server, fd: fd}
+		c := &Conn{srv: s, nc: server, fd: fd}
+		c.app.Store(app)
 		s.live.Add(1)
 		c.id = s.conns.add(c)
 		s.hub.add("1", "orders", c)
@@ -142,7 +144,8 @@ func BenchmarkEventFrame(b *testing.B) {
 func BenchmarkHandleMessagePing(b *testing.B) {
 	s := benchHub(b, 0)
 	app := &config.App{ID: "1", Key: "k", Secret: "s"}
-	c := &Conn{srv: s, app: app, nc: discardConn{}, fd: -1}
+	c := &Conn{srv: s, nc: discardConn{}, fd: -1}
+	c.app.Store(app)
 	msg := []byte(`{"event":"pusher:ping","data":{}}`)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -164,7 +167,8 @@ func BenchmarkReadMessage(b *testing.B) {
 	defer server.Close()
 	defer client.Close()
 	go func() { _, _ = io.Copy(io.Discard, client) }()
-	c := &Conn{srv: s, app: app, nc: server, fd: -1}
+	c := &Conn{srv: s, nc: server, fd: -1}
+	c.app.Store(app)
 	s.live.Add(1)
 	c.id = s.conns.add(c)
 	frame := ws.MustCompileFrame(ws.MaskFrame(ws.NewTextFrame([]byte(`{"event":"pusher:ping","data":{}}`))))
@@ -191,7 +195,8 @@ func stormState(b *testing.B, n int) *Server {
 	app := s.apps.All()[0]
 	ctx := context.Background()
 	for i := range n {
-		c := &Conn{srv: s, app: app, nc: discardConn{}, fd: -1}
+		c := &Conn{srv: s, nc: discardConn{}, fd: -1}
+		c.app.Store(app)
 		s.live.Add(1)
 		c.id = s.conns.add(c)
 		_ = s.occupancy.Connect(ctx, "1", c.id, 0)

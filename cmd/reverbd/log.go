@@ -22,12 +22,21 @@ const maxRepeatKeys = 4096
 // second, so a warning or error logged again within repeatWindow is counted instead, and the
 // next one that is logged carries the count (suppressed_repeats).
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	level := slog.LevelInfo
-	if cfg.Debug {
-		level = slog.LevelDebug
-	}
+	return newLevelLogger(logLevel(cfg), w)
+}
+
+// newLevelLogger is newLogger at level, which a *slog.LevelVar lets a reload change.
+func newLevelLogger(level slog.Leveler, w io.Writer) *slog.Logger {
 	text := slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})
 	return slog.New(newRepeatLimiter(text, repeatWindow))
+}
+
+// logLevel is the level cfg asks for: debug with REVERB_DEBUG or --debug, else info.
+func logLevel(cfg *config.Config) slog.Level {
+	if cfg.Debug {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 // repeatLimiter is a slog.Handler that passes a warning or error on at most once per window
