@@ -17,6 +17,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -61,6 +63,8 @@ type options struct {
 	tenantSize               int
 	settle                   time.Duration
 	serveBare                string
+	caFile                   string
+	tls                      *tls.Config // trusts --ca; nil: the system's roots
 }
 
 func main() {
@@ -164,6 +168,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.storm, "storm", false, "reconnect storm: dial all --conns clients at once, each subscribes to private-tenant.{t}, private-user.{i} and presence-tenant.{t} (t = i / --tenant-size)")
 	fs.IntVar(&o.tenantSize, "tenant-size", 50, "with --storm, users per tenant")
 	fs.DurationVar(&o.settle, "settle", 2*time.Second, "with --storm, how long after the storm the settled RSS is sampled")
+	fs.StringVar(&o.caFile, "ca", "", "PEM certificates to trust for wss:// and https:// besides the system's, e.g. the REVERB_SERVER_TLS_CERT of a self-signed server")
 	fs.StringVar(&o.serveBare, "serve-bare", "", "serve the bare baseline server on this address (e.g. 127.0.0.1:18090) instead of running a benchmark; see README.md")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: reverbd-bench [flags]   (see cmd/reverbd-bench/README.md)")
@@ -182,6 +187,20 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.jsonOnly {
 		o.progress = false
+	}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", o.caFile)
+		}
+		o.tls = &tls.Config{RootCAs: pool}
 	}
 	if o.httpURL == "" {
 		h, err := deriveHTTP(o.url)
