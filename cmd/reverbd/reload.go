@@ -14,14 +14,22 @@ import (
 // reading it as the process started with it, until the returned stop is called; stop waits
 // for a reload in progress.
 func (s *server) reloadOn(sig <-chan os.Signal, load func() (*config.Config, error)) (stop func()) {
+	return onSignal(sig, func() {
+		next, err := load()
+		s.reload(next, err)
+	})
+}
+
+// onSignal calls f, on a goroutine of its own, for each signal that arrives on sig, until the
+// returned stop is called; stop waits for a call in progress.
+func onSignal(sig <-chan os.Signal, f func()) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
 			select {
 			case <-sig:
-				next, err := load()
-				s.reload(next, err)
+				f()
 			case <-done:
 				return
 			}

@@ -22,6 +22,7 @@ import (
 	pusher "github.com/pusher/pusher-http-go/v5"
 
 	"github.com/reverbd/reverbd/config/selfsigned"
+	"github.com/reverbd/reverbd/registry/redistest"
 )
 
 // tlsNode is a reverbd binary serving TLS from cert.pem and key.pem in dir, with the apps of
@@ -42,7 +43,8 @@ type fileApp struct {
 	Secret string `json:"secret"`
 }
 
-func startTLSNode(t *testing.T, apps []fileApp) *tlsNode {
+// buildBinary builds the reverbd binary once for the package's tests (binaryPath).
+func buildBinary(t *testing.T) {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "reverbd-test")
@@ -54,6 +56,11 @@ func startTLSNode(t *testing.T, apps []fileApp) *tlsNode {
 			t.Fatalf("go build: %v\n%s", err, out)
 		}
 	})
+}
+
+func startTLSNode(t *testing.T, apps []fileApp) *tlsNode {
+	t.Helper()
+	buildBinary(t)
 	n := &tlsNode{t: t, dir: t.TempDir(), log: new(lockedBuffer), pool: x509.NewCertPool()}
 	n.newCertificate()
 	n.writeApps(apps)
@@ -297,5 +304,35 @@ func TestSIGHUPReloadsAppsAndCertificate(t *testing.T) {
 	keptConn.send(`{"event":"pusher:ping","data":{}}`)
 	if ev, _ := keptConn.read(); ev != "pusher:pong" {
 		t.Errorf("connection opened before the reloads: %s, want pusher:pong", ev)
+	}
+}
+
+// A SIGHUP sent to every reverbd process (kill -HUP $(pidof reverbd)) does not end a
+// `reverbd worker`, which SIGHUP would by default: the worker says it reloads nothing and runs
+// on until SIGTERM, then exits 0.
+func TestWorkerSurvivesSIGHUP(t *testing.T) {
+	env := clusterEnv(t, redistest.URL(t))
+	buildBinary(t)
+	cmd := exec.Command(binaryPath, "worker", "--env-file", os.DevNull)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret}, env...)
+	logs := new(lockedBuffer)
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	n := &tlsNode{t: t, log: logs}
+	n.waitLog(`msg="reverbd worker started"`, 1)
+	for i := 1; i <= 2; i++ {
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		n.waitLog(`SIGHUP ignored`, i)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("worker after two SIGHUPs and a SIGTERM: %v\n%s", err, logs.String())
 	}
 }
