@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
@@ -22,8 +24,8 @@ import (
 )
 
 // newTLSEnv is newEnv behind the server's own Listener serving TLS with a self-signed
-// certificate, with an HTTP handler for /hello next to the WebSocket upgrades; e.url is
-// wss://.
+// certificate, with an HTTP handler for POST /hello and the WebSocket route behind it; e.url
+// is wss://.
 func newTLSEnv(t *testing.T, params rws.Params) (e *env, addr string, client *tls.Config) {
 	t.Helper()
 	pair, err := selfsigned.New(time.Hour)
@@ -40,12 +42,14 @@ func newTLSEnv(t *testing.T, params rws.Params) (e *env, addr string, client *tl
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
+	// The WebSocket route serves upgrades that arrive on a kept-alive connection.
+	r := chi.NewRouter()
+	e.srv.Routes(r)
+	r.Post("/hello", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.Write(append([]byte("hello "), body...))
 	})
-	hs := &http.Server{Handler: mux}
+	hs := &http.Server{Handler: r}
 	go hs.Serve(e.srv.Listener(ln, ""))
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -71,6 +75,13 @@ func TestTLSListener(t *testing.T) {
 	c.send(map[string]any{"event": "pusher:ping", "data": map[string]any{}})
 	if f := c.read(); f.Event != "pusher:pong" {
 		t.Errorf("ping answered with %+v", f)
+	}
+	refused, first := e.dial(t, "nope")
+	if code, _ := errorOf(t, first); code != 4001 {
+		t.Errorf("unknown key over TLS: %+v", first)
+	}
+	if code, _ := refused.expectClose(); code != 4001 {
+		t.Errorf("unknown key over TLS closed with %d, want 4001", code)
 	}
 
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
@@ -190,5 +201,58 @@ func TestTLSBurstToSlowReader(t *testing.T) {
 		if want := fmt.Sprintf(`\"i\":%d,`, i); !bytes.Contains(msg, []byte(want)) {
 			t.Fatalf("frame %d is not the %dth: %.60s", i, i, msg)
 		}
+	}
+}
+
+// An upgrade sent over TLS on a connection that already carried an HTTP request (net/http
+// serves it and hands the socket over) is served like one the Listener upgraded.
+func TestTLSUpgradeOnKeptAliveConnection(t *testing.T) {
+	e, addr, clientTLS := newTLSEnv(t, rws.Params{})
+	conn, err := tls.Dial("tcp", addr, clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	if _, err := io.WriteString(conn, "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nagain"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "hello again" {
+		t.Fatalf("first request: %d %q", resp.StatusCode, body)
+	}
+	if _, err := io.WriteString(conn, "GET /app/"+testKey+"?protocol=7 HTTP/1.1\r\nHost: x\r\n"+
+		"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err = http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	c := &client{t: t, conn: conn, rw: struct {
+		io.Reader
+		io.Writer
+	}{br, conn}}
+	f := c.read()
+	if f.Event != "pusher:connection_established" {
+		t.Fatalf("first frame %+v", f)
+	}
+	var d struct {
+		SocketID string `json:"socket_id"`
+	}
+	if err := json.Unmarshal([]byte(f.dataString(t)), &d); err != nil {
+		t.Fatal(err)
+	}
+	c.socketID = d.SocketID
+	c.subscribe("private-kept", "")
+	deliver(e, "private-kept", "after-keepalive", "ok", "")
+	if f := c.read(); f.Event != "after-keepalive" {
+		t.Errorf("got %+v", f)
 	}
 }
