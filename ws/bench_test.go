@@ -151,7 +151,7 @@ func tlsSocketHub(b *testing.B, n int) *Server {
 			b.Fatal(err)
 		}
 		_, sock := tlsSocketOf(server)
-		sock.tr.holdWrites()
+		sock.tr.holdWrites(true)
 		c := &Conn{srv: s, nc: server, fd: fd, tls: sock}
 		c.app.Store(app)
 		s.live.Add(1)

@@ -374,10 +374,14 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	c := &Conn{srv: s, id: socketID, nc: nc, fd: fd, tls: tlsSock}
 	c.app.Store(app)
 	c.lastSeen.Store(time.Now().UnixNano())
+	// Once registered, c is written by the writers only (Shutdown or a reload may close it
+	// at once): a TLS connection's records are kept for them from now on.
+	c.holdWrites(true)
 	s.acceptMu.RLock()
 	if !s.accepted.Load() {
 		s.acceptMu.RUnlock()
 		_ = s.occupancy.Disconnect(ctx, app.ID, socketID)
+		c.holdWrites(false)
 		refuse(nc, head, errShutdown)
 		return
 	}
@@ -386,14 +390,12 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 		// The id is already another connection's (odds of about 1 in 10^20): its record is
 		// that connection's, so it stays.
 		s.acceptMu.RUnlock()
+		c.holdWrites(false)
 		refuse(nc, head, &Error{4100, "Server is unavailable, try again"})
 		return
 	}
 	s.live.Add(1)
 	s.acceptMu.RUnlock()
-	if c.tls != nil {
-		c.tls.tr.holdWrites() // from now on the writers write its records
-	}
 	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
 		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
 	// Written at once (the socket is empty), with the 101 when it is still to go.

@@ -50,12 +50,12 @@ func tlsConfig(cfg *tls.Config) *tls.Config {
 }
 
 // tlsTransport is the net.Conn under a connection's tls.Conn: the socket, with writes kept
-// once hold is called.
+// while holdWrites says so.
 type tlsTransport struct {
 	net.Conn // the TCP socket
 
 	mu   sync.Mutex
-	hold bool    // set once by holdWrites: writes go to out
+	hold bool    // set by holdWrites: writes go to out
 	out  *[]byte // records written since the connection's writer last took them; nil when none
 }
 
@@ -74,10 +74,11 @@ func (t *tlsTransport) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// holdWrites keeps every later write for the connection's writer.
-func (t *tlsTransport) holdWrites() {
+// holdWrites keeps every later write for the connection's writer (on), or sends them to the
+// socket again (off, before anything was kept).
+func (t *tlsTransport) holdWrites(on bool) {
 	t.mu.Lock()
-	t.hold = true
+	t.hold = on
 	t.mu.Unlock()
 }
 
@@ -230,6 +231,14 @@ func (t *tlsSocket) buffered(br *bufio.Reader) (bool, error) {
 		return false, nil
 	}
 	return false, err
+}
+
+// holdWrites switches a TLS connection's writes between the socket and its writers (see
+// tlsTransport); a plain connection has nothing to switch.
+func (c *Conn) holdWrites(on bool) {
+	if c.tls != nil {
+		c.tls.tr.holdWrites(on)
+	}
 }
 
 // socketFD returns the descriptor of the socket under nc, a connection the Listener made.
