@@ -146,7 +146,7 @@ func tlsSocketHub(b *testing.B, n int) *Server {
 			b.Fatal(err)
 		}
 		go func() { _, _ = io.Copy(io.Discard, client) }()
-		fd, err := socketFD(server)
+		fd, err := netpoll.FD(raw)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -16,7 +16,7 @@ import (
 // hands it to a reading goroutine when bytes arrive; queued frames are written by the
 // server's writer pool with non-blocking writes, and only a socket whose buffer is full
 // gets a goroutine of its own, which waits for it to drain. Every connection pays for its
-// size: it is 256 bytes (a size class of Go's allocator) on 64-bit platforms.
+// size: it is 272 bytes (in the 288-byte size class of Go's allocator) on 64-bit platforms.
 type Conn struct {
 	// Set by accept, never changed but app, which a reload of the apps may replace with the
 	// app's new settings (see App).

@@ -23,8 +23,8 @@ const (
 
 var peekReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 512) }}
 
-// Listener wraps the public listener (with Params.TLS: after the TLS handshake): a new connection whose first request is
-// GET {prefix}/app/... is upgraded right here with gobwas/ws's zero-copy Upgrader (no
+// Listener wraps the public listener: a new connection (with Params.TLS, once its TLS
+// handshake is done) whose first request is GET {prefix}/app/... is upgraded right here with gobwas/ws's zero-copy Upgrader (no
 // net/http request, no hijack: a few hundred bytes of garbage per upgrade instead of
 // about 13 KiB) and handed to the poller; every other connection is passed on, unread bytes
 // included, to the returned listener, which the HTTP server serves (API, /up, and upgrades

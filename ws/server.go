@@ -363,14 +363,14 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 		}
 		return
 	}
-	fd, err := socketFD(nc)
+	socket, tlsSock := tlsSocketOf(nc)
+	fd, err := netpoll.FD(socket)
 	if err != nil {
 		s.log.Error("connection refused: no file descriptor", "err", err)
 		_ = s.occupancy.Disconnect(ctx, app.ID, socketID)
 		_ = nc.Close()
 		return
 	}
-	_, tlsSock := tlsSocketOf(nc)
 	c := &Conn{srv: s, id: socketID, nc: nc, fd: fd, tls: tlsSock}
 	c.app.Store(app)
 	c.lastSeen.Store(time.Now().UnixNano())

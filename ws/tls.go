@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/reverbd/reverbd/ws/internal/netpoll"
 )
 
 // A TLS connection keeps the design of a plain one: no goroutine while it is idle, and
@@ -239,12 +237,6 @@ func (c *Conn) holdWrites(on bool) {
 	if c.tls != nil {
 		c.tls.tr.holdWrites(on)
 	}
-}
-
-// socketFD returns the descriptor of the socket under nc, a connection the Listener made.
-func socketFD(nc net.Conn) (int, error) {
-	socket, _ := tlsSocketOf(nc)
-	return netpoll.FD(socket)
 }
 
 // handshakeTLS runs the server side of the TLS handshake on nc, within the deadline already
