@@ -18,6 +18,11 @@ type Config struct {
 	Hostname   string `envconfig:"REVERB_HOST"`
 	PublicPort int    `envconfig:"REVERB_PORT" default:"443"`
 	Scheme     string `envconfig:"REVERB_SCHEME" default:"https"`
+	// TLSCert and TLSKey are PEM files (the certificate chain, leaf first, and its private
+	// key): set both and the public port serves wss:// and https:// itself, without a proxy
+	// in front. SIGHUP reads them again; new handshakes get the new certificate.
+	TLSCert string `envconfig:"REVERB_SERVER_TLS_CERT"`
+	TLSKey  string `envconfig:"REVERB_SERVER_TLS_KEY"`
 	// MaxRequestSize caps an HTTP API request (413 past it). Unset (or 0), the body may take
 	// 640 KiB, which fits a batch of 10 events at every limit (10 KiB of data each). Set, it
 	// caps the whole request, request line and headers included, as Reverb does.
@@ -176,6 +181,10 @@ func (c *Config) ScalingKeyPrefix() string { return "{" + c.ScalingPrefix + "}" 
 
 // ScalingPubSubChannel is the Redis pub/sub channel the nodes share.
 func (c *Config) ScalingPubSubChannel() string { return c.ScalingPrefix + ":" + c.ScalingChannel }
+
+// TLS reports whether the public port serves TLS itself (REVERB_SERVER_TLS_CERT and
+// REVERB_SERVER_TLS_KEY are set).
+func (c *Config) TLS() bool { return c.TLSCert != "" && c.TLSKey != "" }
 
 // AdminAddr is the host:port the admin listener binds.
 func (c *Config) AdminAddr() string {

@@ -18,6 +18,8 @@
 // Errors are single lines that name the variable or the apps-file field at fault. They never
 // contain an app secret or a Redis password.
 //
-// The package owns no goroutines and does no I/O after Load returns. It does not watch the
-// files: a change needs a restart.
+// The package owns no goroutines and does no I/O after Load returns but in
+// [Config.Certificate]. It does not watch the files: `reverbd start` calls Load again on
+// SIGHUP and applies the apps, the TLS certificate and the log level; any other change needs
+// a restart.
 package config

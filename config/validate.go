@@ -17,6 +17,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: REVERB_SERVER_PORT must be between 0 and 65535, got %d", c.ServerPort)
 	case c.PublicPort < 1 || c.PublicPort > 65535:
 		return fmt.Errorf("config: REVERB_PORT must be between 1 and 65535, got %d", c.PublicPort)
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("config: REVERB_SERVER_TLS_CERT and REVERB_SERVER_TLS_KEY go together: set both to serve TLS, or neither")
 	case c.MaxRequestSize < 0:
 		return fmt.Errorf("config: REVERB_MAX_REQUEST_SIZE must be a number of bytes, or unset, got %d", c.MaxRequestSize)
 	case c.QueueConnection != "memory" && c.QueueConnection != "redis":

@@ -15,6 +15,8 @@ func TestValidateErrors(t *testing.T) {
 		{"port too high", appEnv("REVERB_SERVER_PORT=70000"), "REVERB_SERVER_PORT must be between 0 and 65535, got 70000"},
 		{"port negative", appEnv("REVERB_SERVER_PORT=-1"), "REVERB_SERVER_PORT must be between 0 and 65535"},
 		{"public port", appEnv("REVERB_PORT=0"), "REVERB_PORT must be between 1 and 65535"},
+		{"tls cert without key", appEnv("REVERB_SERVER_TLS_CERT=/etc/cert.pem"), "REVERB_SERVER_TLS_CERT and REVERB_SERVER_TLS_KEY go together"},
+		{"tls key without cert", appEnv("REVERB_SERVER_TLS_KEY=/etc/key.pem"), "REVERB_SERVER_TLS_CERT and REVERB_SERVER_TLS_KEY go together"},
 		{"max request size", appEnv("REVERB_MAX_REQUEST_SIZE=-1"), "REVERB_MAX_REQUEST_SIZE must be a number of bytes, or unset, got -1"},
 		{"bool", appEnv("REVERB_DEBUG=yes"), `REVERB_DEBUG: "yes" is not a boolean`},
 		{"duration without unit", appEnv("REVERB_QUEUE_TIMEOUT=30"), `REVERB_QUEUE_TIMEOUT: "30" is not a duration`},

@@ -2,6 +2,9 @@ package registry
 
 import (
 	"errors"
+	"reflect"
+	"slices"
+	"sync/atomic"
 
 	"github.com/reverbd/reverbd/config"
 )
@@ -9,9 +12,15 @@ import (
 // ErrUnknownApp is returned for an app id or key that no configured app has.
 var ErrUnknownApp = errors.New("registry: unknown app")
 
-// Apps finds configured apps by id or key. It is read-only after NewApps and safe for
-// concurrent use.
+// Apps finds configured apps by id or key. Replace swaps the whole set at once (a reload); a
+// look-up sees the set before or after, never a mix. It is safe for concurrent use. An app
+// returned is never changed: a reload makes new ones.
 type Apps struct {
+	set atomic.Pointer[appSet]
+}
+
+// appSet is one configuration's apps, indexed.
+type appSet struct {
 	byID  map[string]*config.App
 	byKey map[string]*config.App
 	all   []*config.App
@@ -19,19 +28,25 @@ type Apps struct {
 
 // NewApps indexes apps. The caller has validated that ids and keys are unique.
 func NewApps(apps []config.App) *Apps {
-	a := &Apps{byID: map[string]*config.App{}, byKey: map[string]*config.App{}}
+	a := &Apps{}
+	a.set.Store(newAppSet(apps))
+	return a
+}
+
+func newAppSet(apps []config.App) *appSet {
+	s := &appSet{byID: map[string]*config.App{}, byKey: map[string]*config.App{}}
 	for i := range apps {
 		app := &apps[i]
-		a.byID[app.ID] = app
-		a.byKey[app.Key] = app
-		a.all = append(a.all, app)
+		s.byID[app.ID] = app
+		s.byKey[app.Key] = app
+		s.all = append(s.all, app)
 	}
-	return a
+	return s
 }
 
 // ByID returns the app with this id, or ErrUnknownApp.
 func (a *Apps) ByID(id string) (*config.App, error) {
-	if app, ok := a.byID[id]; ok {
+	if app, ok := a.set.Load().byID[id]; ok {
 		return app, nil
 	}
 	return nil, ErrUnknownApp
@@ -39,11 +54,41 @@ func (a *Apps) ByID(id string) (*config.App, error) {
 
 // ByKey returns the app with this key, or ErrUnknownApp.
 func (a *Apps) ByKey(key string) (*config.App, error) {
-	if app, ok := a.byKey[key]; ok {
+	if app, ok := a.set.Load().byKey[key]; ok {
 		return app, nil
 	}
 	return nil, ErrUnknownApp
 }
 
 // All returns every app, in configuration order.
-func (a *Apps) All() []*config.App { return a.all }
+func (a *Apps) All() []*config.App { return a.set.Load().all }
+
+// AppsChange is what a Replace changed, as app ids in configuration order. An app is the
+// same app while its id stays; Changed lists those with any other setting changed (key,
+// secret, a limit).
+type AppsChange struct {
+	Added, Removed, Changed []string
+}
+
+// Replace makes apps the configured apps, at once for every look-up that follows, and
+// reports what changed. The caller has validated apps as for NewApps.
+func (a *Apps) Replace(apps []config.App) AppsChange {
+	next := newAppSet(slices.Clone(apps))
+	prev := a.set.Swap(next)
+	var ch AppsChange
+	for _, app := range next.all {
+		old, ok := prev.byID[app.ID]
+		switch {
+		case !ok:
+			ch.Added = append(ch.Added, app.ID)
+		case !reflect.DeepEqual(old, app):
+			ch.Changed = append(ch.Changed, app.ID)
+		}
+	}
+	for _, app := range prev.all {
+		if _, ok := next.byID[app.ID]; !ok {
+			ch.Removed = append(ch.Removed, app.ID)
+		}
+	}
+	return ch
+}

@@ -3,6 +3,7 @@ package ws
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reverbd/reverbd/config"
+	"github.com/reverbd/reverbd/config/selfsigned"
 	"github.com/reverbd/reverbd/registry"
 	"github.com/reverbd/reverbd/ws/internal/netpoll"
 )
@@ -45,7 +47,8 @@ func benchHub(b *testing.B, n int) *Server {
 		b.Fatal(err)
 	}
 	for range n {
-		c := &Conn{srv: s, app: app, nc: discardConn{}, fd: -1}
+		c := &Conn{srv: s, nc: discardConn{}, fd: -1}
+		c.app.Store(app)
 		s.live.Add(1)
 		c.id = s.conns.add(c)
 		s.hub.add("1", "orders", c)
@@ -70,7 +73,8 @@ func socketHub(b *testing.B, n int) *Server {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c := &Conn{srv: s, app: app, nc: server, fd: fd}
+		c := &Conn{srv: s, nc: server, fd: fd}
+		c.app.Store(app)
 		s.live.Add(1)
 		c.id = s.conns.add(c)
 		s.hub.add("1", "orders", c)
@@ -102,6 +106,74 @@ func BenchmarkHubDeliverSockets(b *testing.B) {
 			for b.Loop() {
 				s.hub.Deliver(context.Background(), ev)
 				s.writers.waitIdle() // every frame written inside the timed region
+				s.wg.Wait()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+		})
+	}
+}
+
+// tlsSocketHub is socketHub with every subscriber on TLS: the server side of each pair is
+// a tls.Conn over a tlsTransport, as the Listener makes it, and each client decrypts what it
+// reads.
+func tlsSocketHub(b *testing.B, n int) *Server {
+	b.Helper()
+	pair, err := selfsigned.New(time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cert, err := pair.Certificate()
+	if err != nil {
+		b.Fatal(err)
+	}
+	serverTLS := tlsConfig(&tls.Config{Certificates: []tls.Certificate{cert}})
+	clientTLS := &tls.Config{RootCAs: pair.Pool(), ServerName: "localhost"}
+	s := benchHub(b, 0)
+	app := s.apps.All()[0]
+	for range n {
+		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, client := fileConn(b, fds[0]), tls.Client(fileConn(b, fds[1]), clientTLS)
+		server := tls.Server(&tlsTransport{Conn: raw}, serverTLS)
+		done := make(chan error, 1)
+		go func() { done <- client.Handshake() }()
+		if err := server.Handshake(); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		go func() { _, _ = io.Copy(io.Discard, client) }()
+		fd, err := netpoll.FD(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, sock := tlsSocketOf(server)
+		sock.tr.holdWrites(true)
+		c := &Conn{srv: s, nc: server, fd: fd, tls: sock}
+		c.app.Store(app)
+		s.live.Add(1)
+		c.id = s.conns.add(c)
+		s.hub.add("1", "orders", c)
+		b.Cleanup(func() { raw.Close(); client.Close() })
+	}
+	return s
+}
+
+// BenchmarkHubDeliverTLSSockets is BenchmarkHubDeliverSockets over TLS: each frame is sealed
+// for its connection before the write.
+func BenchmarkHubDeliverTLSSockets(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			s := tlsSocketHub(b, n)
+			ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid",
+				Data: `{"order":{"id":1,"total":"12.50"}}`, QueuedAt: time.Now()}
+			b.ReportAllocs()
+			for b.Loop() {
+				s.hub.Deliver(context.Background(), ev)
+				s.writers.waitIdle()
 				s.wg.Wait()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
@@ -142,7 +214,8 @@ func BenchmarkEventFrame(b *testing.B) {
 func BenchmarkHandleMessagePing(b *testing.B) {
 	s := benchHub(b, 0)
 	app := &config.App{ID: "1", Key: "k", Secret: "s"}
-	c := &Conn{srv: s, app: app, nc: discardConn{}, fd: -1}
+	c := &Conn{srv: s, nc: discardConn{}, fd: -1}
+	c.app.Store(app)
 	msg := []byte(`{"event":"pusher:ping","data":{}}`)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -164,7 +237,8 @@ func BenchmarkReadMessage(b *testing.B) {
 	defer server.Close()
 	defer client.Close()
 	go func() { _, _ = io.Copy(io.Discard, client) }()
-	c := &Conn{srv: s, app: app, nc: server, fd: -1}
+	c := &Conn{srv: s, nc: server, fd: -1}
+	c.app.Store(app)
 	s.live.Add(1)
 	c.id = s.conns.add(c)
 	frame := ws.MustCompileFrame(ws.MaskFrame(ws.NewTextFrame([]byte(`{"event":"pusher:ping","data":{}}`))))
@@ -191,7 +265,8 @@ func stormState(b *testing.B, n int) *Server {
 	app := s.apps.All()[0]
 	ctx := context.Background()
 	for i := range n {
-		c := &Conn{srv: s, app: app, nc: discardConn{}, fd: -1}
+		c := &Conn{srv: s, nc: discardConn{}, fd: -1}
+		c.app.Store(app)
 		s.live.Add(1)
 		c.id = s.conns.add(c)
 		_ = s.occupancy.Connect(ctx, "1", c.id, 0)

@@ -17,7 +17,7 @@ const maxEventNameLength = 200
 // the app's accept_client_events_from, never echoed to the sender; on presence channels the
 // sender's user_id is added. data is relayed exactly as received.
 func (c *Conn) clientEvent(msg *clientMessage) {
-	switch c.app.AcceptClientEventsFrom {
+	switch c.App().AcceptClientEventsFrom {
 	case config.ClientEventsMembers, config.ClientEventsAll:
 	default:
 		c.Send(errorFrame(errClientEventsOff))
@@ -45,7 +45,7 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 	}
 	subscribed := sub != nil
 	c.mu.Unlock()
-	if !subscribed && c.app.AcceptClientEventsFrom == config.ClientEventsMembers {
+	if !subscribed && c.App().AcceptClientEventsFrom == config.ClientEventsMembers {
 		c.logClient(slog.LevelInfo, "client event refused: not a member", "channel", msg.Channel)
 		c.Send(errorFrame(errNotMember))
 		return
@@ -53,7 +53,7 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 	if !c.allowClientEvent(time.Now().UnixNano()) {
 		c.logClient(slog.LevelInfo, "client event refused: max_client_events_per_second", "channel", msg.Channel)
 		c.Send(errorFrame(&Error{4301, "Client event rejected - only " +
-			strconv.Itoa(c.app.MaxClientEventsPerSecond) + " accepted per second"}))
+			strconv.Itoa(c.App().MaxClientEventsPerSecond) + " accepted per second"}))
 		return
 	}
 	data := msg.Data
@@ -70,7 +70,7 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 		b = appendJSONString(b, member.UserID)
 	}
 	b = append(b, '}')
-	c.srv.broadcast(c.app.ID, msg.Channel, b, c.id)
+	c.srv.broadcast(c.App().ID, msg.Channel, b, c.id)
 }
 
 // allowClientEvent applies max_client_events_per_second (Pusher's client event limit,
@@ -79,7 +79,7 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 // time the next event is due when the burst is used up (the generic cell rate algorithm), so
 // the limit costs one integer per connection. Called by the goroutine reading c.
 func (c *Conn) allowClientEvent(now int64) bool {
-	n := int64(c.app.MaxClientEventsPerSecond)
+	n := int64(c.App().MaxClientEventsPerSecond)
 	if n <= 0 {
 		return true
 	}

@@ -16,14 +16,16 @@ import (
 // hands it to a reading goroutine when bytes arrive; queued frames are written by the
 // server's writer pool with non-blocking writes, and only a socket whose buffer is full
 // gets a goroutine of its own, which waits for it to drain. Every connection pays for its
-// size: it is 256 bytes (a size class of Go's allocator) on 64-bit platforms.
+// size: it is 272 bytes (in the 288-byte size class of Go's allocator) on 64-bit platforms.
 type Conn struct {
-	// Set by accept, never changed.
+	// Set by accept, never changed but app, which a reload of the apps may replace with the
+	// app's new settings (see App).
 	srv *Server
-	app *config.App
-	id  string // socket id
-	nc  net.Conn
-	fd  int
+	app atomic.Pointer[config.App]
+	id  string     // socket id
+	nc  net.Conn   // the tls.Conn of a TLS connection
+	fd  int        // the socket's descriptor
+	tls *tlsSocket // nil for a plain connection
 
 	// Owned by the goroutine the poller handed the socket to; one at a time, under rmu.
 	rmu             sync.Mutex
@@ -68,6 +70,10 @@ type Conn struct {
 // ID returns the socket id.
 func (c *Conn) ID() string { return c.id }
 
+// App returns the connection's app with its current settings: a reload that changes the
+// app's secret or limits applies them to what the connection does next. Its ID never changes.
+func (c *Conn) App() *config.App { return c.app.Load() }
+
 // Send queues frame for the client and never blocks. frame must not be modified afterwards;
 // the same bytes may be queued on many connections. Frames queued while the connection waits
 // for a writer leave in one writev. A connection whose queue passes the server's limit is
@@ -89,7 +95,7 @@ func (c *Conn) send(frame []byte, inline bool) {
 	if c.srv.debug {
 		c.logQueued(frame)
 	}
-	if inline && !c.scheduled && !c.writing {
+	if inline && c.tls == nil && !c.scheduled && !c.writing {
 		n, err := c.writeOne(frame)
 		if err == nil && n == len(frame) {
 			c.wmu.Unlock()
@@ -133,7 +139,7 @@ func (c *Conn) dropSlow() {
 	c.closing, c.closeAfter = true, true
 	c.closeCode = uint16(errSlowConsumer.Code)
 	c.srv.slowConsumers.Add(1)
-	c.srv.log.Warn("slow consumer dropped", "app_id", c.app.ID, "socket_id", c.id)
+	c.srv.log.Warn("slow consumer dropped", "app_id", c.App().ID, "socket_id", c.id)
 	if c.srv.debug {
 		c.logQueued(frameSlowError)
 		c.logQueued(frameSlowClose)
@@ -206,7 +212,7 @@ func (c *Conn) writeQueued(iov *[]unix.Iovec) {
 		c.scheduled, c.closing = false, true
 		c.wmu.Unlock()
 		c.release()
-	case len(rest) > 0:
+	case len(rest) > 0 || c.tls != nil && c.tls.pending():
 		c.scheduled, c.writing = false, true // the socket buffer is full: wait on a goroutine
 		c.wmu.Unlock()
 		c.srv.spawn(c.drain)
@@ -234,7 +240,27 @@ func (c *Conn) writeSocket(batch net.Buffers, iov *[]unix.Iovec) (int, error) {
 	if c.fdClosed {
 		return 0, net.ErrClosed
 	}
+	if c.tls != nil {
+		return c.writeTLS(batch)
+	}
 	return writev(c.fd, batch, iov)
+}
+
+// writeTLS seals batch and writes what the socket takes of the records with non-blocking
+// writes. The whole batch counts as written: what the socket did not take waits, sealed, for
+// the drain (tlsSocket.pending).
+func (c *Conn) writeTLS(batch net.Buffers) (int, error) {
+	if err := c.tls.seal(batch); err != nil {
+		return 0, err
+	}
+	if _, err := c.tls.flush(c.fd); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, b := range batch {
+		n += len(b)
+	}
+	return n, nil
 }
 
 // writeOne writes frame with one non-blocking write, under the same rule as writeSocket.
@@ -301,7 +327,7 @@ func (c *Conn) drain() {
 	var batch net.Buffers
 	for {
 		c.wmu.Lock()
-		if len(c.queue) == 0 {
+		if len(c.queue) == 0 && (c.tls == nil || !c.tls.pending()) {
 			c.writing = false
 			release := c.closeAfter
 			c.wmu.Unlock()
@@ -320,8 +346,7 @@ func (c *Conn) drain() {
 		c.wmu.Unlock()
 
 		keep := batch // WriteTo consumes batch; keep holds the slice to clear and reuse
-		_ = c.nc.SetWriteDeadline(time.Now().Add(deadline))
-		_, err := batch.WriteTo(c.nc)
+		err := c.writeBlocking(batch, deadline)
 		clear(keep)
 		batch = keep[:0]
 		if err != nil {
@@ -332,6 +357,33 @@ func (c *Conn) drain() {
 			return
 		}
 	}
+}
+
+// writeBlocking writes batch, after the sealed records still unwritten of a TLS connection,
+// with blocking writes, each within timeout.
+func (c *Conn) writeBlocking(batch net.Buffers, timeout time.Duration) error {
+	if c.tls != nil {
+		if len(batch) > 0 {
+			if err := c.tls.seal(batch); err != nil {
+				return err
+			}
+		}
+		return c.tls.flushBlocking(timeout)
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := batch.WriteTo(c.nc)
+	return err
+}
+
+// closeSocket closes the socket. A TLS connection's socket is closed under its tls.Conn:
+// the WebSocket close frame has said goodbye, and a close_notify would only be sealed into a
+// buffer nobody writes.
+func (c *Conn) closeSocket() {
+	if c.tls != nil {
+		_ = c.tls.tr.Conn.Close()
+		return
+	}
+	_ = c.nc.Close()
 }
 
 // watch registers the socket with the poller, unless the connection was released already

@@ -41,7 +41,7 @@ const closeAbnormal = 1006
 
 // logOpened logs a connection that was accepted, before its first frame.
 func (c *Conn) logOpened(origin string) {
-	c.srv.log.Debug(logOpened, "app_id", c.app.ID, "socket_id", c.id,
+	c.srv.log.Debug(logOpened, "app_id", c.App().ID, "socket_id", c.id,
 		"remote_addr", c.nc.RemoteAddr().String(), "origin", origin)
 }
 
@@ -51,14 +51,14 @@ func (c *Conn) logClosed(code uint16) {
 	if code == 0 {
 		code = closeAbnormal
 	}
-	c.srv.log.Debug(logClosed, "app_id", c.app.ID, "socket_id", c.id, "code", int(code))
+	c.srv.log.Debug(logClosed, "app_id", c.App().ID, "socket_id", c.id, "code", int(code))
 }
 
 // logReceived logs one message from the client: its event, channel, size and data, with the
 // signature of an auth value redacted. A message that is not a JSON object is logged with its
 // size alone.
 func (c *Conn) logReceived(msg []byte) {
-	args := []any{"app_id", c.app.ID, "socket_id", c.id}
+	args := []any{"app_id", c.App().ID, "socket_id", c.id}
 	c.srv.log.Debug(logReceived, append(args, messageAttrs(msg, true)...)...)
 }
 
@@ -81,7 +81,7 @@ func (c *Conn) logQueued(b []byte) {
 		start := len(b) - r.Len()
 		payload := b[start : start+int(h.Length)]
 		_, _ = r.Seek(h.Length, 1)
-		args := []any{"app_id", c.app.ID, "socket_id", c.id}
+		args := []any{"app_id", c.App().ID, "socket_id", c.id}
 		switch h.OpCode {
 		case ws.OpText:
 			args = append(args, messageAttrs(payload, false)...)

@@ -78,7 +78,7 @@ func unwrapData(raw json.RawMessage) json.RawMessage {
 // decay_seconds the message is refused with 4301, and the connection is closed too when
 // terminate_on_limit is set (with 4100, so the client backs off instead of stopping).
 func (c *Conn) rateLimited() bool {
-	rl := &c.app.RateLimiting
+	rl := &c.App().RateLimiting
 	if !rl.Enabled || rl.MaxAttempts <= 0 {
 		return false
 	}
@@ -121,5 +121,5 @@ func (c *Conn) logClient(level slog.Level, msg string, args ...any) {
 	if !log.Enabled(context.Background(), level) {
 		return
 	}
-	log.Log(context.Background(), level, msg, append([]any{"app_id", c.app.ID, "socket_id", c.id}, args...)...)
+	log.Log(context.Background(), level, msg, append([]any{"app_id", c.App().ID, "socket_id", c.id}, args...)...)
 }

@@ -103,7 +103,8 @@ func TestGateOrdersCachedAndLiveEvents(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			out := &captureConn{}
-			c := &Conn{srv: s, app: s.apps.All()[0], nc: out, fd: -1}
+			c := &Conn{srv: s, nc: out, fd: -1}
+			c.app.Store(s.apps.All()[0])
 			s.live.Add(1)
 			c.id = s.conns.add(c)
 			s.hub.join("1", "cache-x", c, "", eventFrame("pusher_internal:subscription_succeeded", "cache-x", "{}"), true)

@@ -28,7 +28,8 @@ func TestHubSubscribersAroundSmallChannel(t *testing.T) {
 			var all []*hubConn
 			for range peak + 2 {
 				out := &captureConn{}
-				c := &Conn{srv: s, app: app, nc: out, fd: -1}
+				c := &Conn{srv: s, nc: out, fd: -1}
+				c.app.Store(app)
 				c.id = s.conns.add(c)
 				all = append(all, &hubConn{c: c, out: out})
 			}
@@ -152,7 +153,8 @@ func TestHubPresenceUsersAcrossRemovals(t *testing.T) {
 	n := smallChannel + 5
 	conns := make([]*Conn, n)
 	for i := range conns {
-		c := &Conn{srv: s, app: app, nc: &captureConn{}, fd: -1}
+		c := &Conn{srv: s, nc: &captureConn{}, fd: -1}
+		c.app.Store(app)
 		c.id = s.conns.add(c)
 		conns[i] = c
 		s.hub.join("1", "presence-room", c, fmt.Sprint("user-", i%(n-2)), []byte("x"), false)

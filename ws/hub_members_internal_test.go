@@ -40,7 +40,8 @@ func TestPresenceViewTellsEachChangeOnce(t *testing.T) {
 	app := srv.apps.All()[0]
 	conn := func() (*Conn, *captureConn) {
 		out := &captureConn{}
-		c := &Conn{srv: srv, app: app, nc: out, fd: -1}
+		c := &Conn{srv: srv, nc: out, fd: -1}
+		c.app.Store(app)
 		c.id = srv.conns.add(c)
 		return c, out
 	}

@@ -23,8 +23,8 @@ const (
 
 var peekReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 512) }}
 
-// Listener wraps the public listener: a new connection whose first request is
-// GET {prefix}/app/... is upgraded right here with gobwas/ws's zero-copy Upgrader (no
+// Listener wraps the public listener: a new connection (with Params.TLS, once its TLS
+// handshake is done) whose first request is GET {prefix}/app/... is upgraded right here with gobwas/ws's zero-copy Upgrader (no
 // net/http request, no hijack: a few hundred bytes of garbage per upgrade instead of
 // about 13 KiB) and handed to the poller; every other connection is passed on, unread bytes
 // included, to the returned listener, which the HTTP server serves (API, /up, and upgrades
@@ -150,7 +150,8 @@ func acceptRetryable(err error) bool {
 }
 
 // sort peeks at the first bytes of nc and upgrades it or hands it to the HTTP server. It
-// holds a handshake slot, taken by acceptLoop, until it returns.
+// holds a handshake slot, taken by acceptLoop, until it returns. A TLS connection's
+// handshake comes first, within the same deadline.
 func (l *peekListener) sort(nc net.Conn) {
 	s := l.srv
 	defer s.hs.release()
@@ -161,6 +162,13 @@ func (l *peekListener) sort(nc net.Conn) {
 	}
 	defer s.hs.end(nc)
 	defer s.closeOnPanic("handshake", nc)
+	if s.tlsConfig != nil {
+		tc, ok := s.handshakeTLS(nc)
+		if !ok {
+			return
+		}
+		nc = tc // the TLS handshake is done within the same deadline
+	}
 	br := peekReaders.Get().(*bufio.Reader)
 	br.Reset(nc)
 	defer func() {

@@ -61,7 +61,7 @@ func (c *Conn) checkLiveness(now time.Time) {
 	if p := c.pingedAt.Load(); p != 0 {
 		pingedAt = time.Unix(0, p)
 	}
-	switch checkLiveness(now, time.Unix(0, c.lastSeen.Load()), pingedAt, c.app.PingInterval, c.app.PongWindow()) {
+	switch checkLiveness(now, time.Unix(0, c.lastSeen.Load()), pingedAt, c.App().PingInterval, c.App().PongWindow()) {
 	case livenessPing:
 		c.pingedAt.Store(now.UnixNano())
 		if c.controlPinger.Load() {
@@ -70,7 +70,7 @@ func (c *Conn) checkLiveness(now time.Time) {
 			c.Send(framePing)
 		}
 	case livenessDead:
-		c.srv.log.Info("pong reply not received", "app_id", c.app.ID, "socket_id", c.id)
+		c.srv.log.Info("pong reply not received", "app_id", c.App().ID, "socket_id", c.id)
 		c.close(errPongTimeout)
 	}
 }

@@ -38,17 +38,17 @@ func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.K
 	if member != nil {
 		// Frames of the channel wait for c from now on, so none that follows the member list
 		// is missed; they are held until c gets the list.
-		s.hub.hold(c.app.ID, channel, c, member.UserID)
+		s.hub.hold(c.App().ID, channel, c, member.UserID)
 	}
-	sub, err := s.occupancy.Subscribe(ctx, c.app.ID, channel, c.id, member, c.app.MaxPresenceMembers)
+	sub, err := s.occupancy.Subscribe(ctx, c.App().ID, channel, c.id, member, c.App().MaxPresenceMembers)
 	if err != nil {
 		if member != nil {
-			s.hub.leave(c.app.ID, channel, c)
+			s.hub.leave(c.App().ID, channel, c)
 		}
 		if errors.Is(err, registry.ErrPresenceFull) {
-			c.logClient(slog.LevelInfo, "subscribe refused: max_presence_members", "channel", channel, "max", c.app.MaxPresenceMembers)
+			c.logClient(slog.LevelInfo, "subscribe refused: max_presence_members", "channel", channel, "max", c.App().MaxPresenceMembers)
 			c.Send(subscriptionErrorFrame(channel, "LimitReached",
-				"The presence channel has "+strconv.Itoa(c.app.MaxPresenceMembers)+" members, the most allowed", 403))
+				"The presence channel has "+strconv.Itoa(c.App().MaxPresenceMembers)+" members, the most allowed", 403))
 			return false
 		}
 		c.logClient(slog.LevelError, "subscribe failed: occupancy", "channel", channel, "err", err)
@@ -62,7 +62,7 @@ func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.K
 		// followed by its member_removed).
 		c.mu.Unlock()
 		if member != nil {
-			s.hub.leave(c.app.ID, channel, c)
+			s.hub.leave(c.App().ID, channel, c)
 		}
 		c.undoSubscribe(ctx, channel)
 		return false
@@ -70,9 +70,9 @@ func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.K
 	c.channels.add(subscription{channel: channel, member: member})
 	// Recorded under c.mu: a release from now on takes c out of the channel.
 	if member == nil {
-		s.hub.join(c.app.ID, channel, c, "", succeededFrame(channel), cached)
+		s.hub.join(c.App().ID, channel, c, "", succeededFrame(channel), cached)
 	} else {
-		s.hub.open(c.app.ID, channel, c, presenceSucceededFrame(channel, sub.Presence.Members), sub.Presence, cached)
+		s.hub.open(c.App().ID, channel, c, presenceSucceededFrame(channel, sub.Presence.Members), sub.Presence, cached)
 	}
 	c.mu.Unlock()
 	return cached
@@ -91,17 +91,17 @@ func (c *Conn) resubscribe(channel string, kind registry.Kind, member *registry.
 		return
 	}
 	if member == nil {
-		s.hub.join(c.app.ID, channel, c, "", succeededFrame(channel), cached)
+		s.hub.join(c.App().ID, channel, c, "", succeededFrame(channel), cached)
 		c.mu.Unlock()
 	} else {
-		s.hub.hold(c.app.ID, channel, c, member.UserID)
+		s.hub.hold(c.App().ID, channel, c, member.UserID)
 		c.mu.Unlock()
 		p, err := c.members(ctx, channel)
 		if err != nil {
-			s.hub.open(c.app.ID, channel, c, nil, registry.Presence{}, false) // c stays subscribed
+			s.hub.open(c.App().ID, channel, c, nil, registry.Presence{}, false) // c stays subscribed
 			return
 		}
-		if !s.hub.open(c.app.ID, channel, c, presenceSucceededFrame(channel, p.Members), p, cached) {
+		if !s.hub.open(c.App().ID, channel, c, presenceSucceededFrame(channel, p.Members), p, cached) {
 			return // released meanwhile
 		}
 	}
@@ -114,17 +114,17 @@ func (c *Conn) resubscribe(channel string, kind registry.Kind, member *registry.
 // pusher:cache_miss), then what was published meanwhile, in order (see gate).
 func (c *Conn) readCache(ctx context.Context, channel string) {
 	s := c.srv
-	ev, ok, err := s.cache.Get(ctx, c.app.ID, channel)
+	ev, ok, err := s.cache.Get(ctx, c.App().ID, channel)
 	if err != nil {
 		c.logClient(slog.LevelError, "cache unavailable", "channel", channel, "err", err)
 	}
-	s.hub.settle(c.app.ID, channel, c, ev, ok)
+	s.hub.settle(c.App().ID, channel, c, ev, ok)
 }
 
 // members reads the member list of a presence channel; when it cannot, it answers the client
 // with a channel-scoped error.
 func (c *Conn) members(ctx context.Context, channel string) (registry.Presence, error) {
-	members, err := c.srv.occupancy.Members(ctx, c.app.ID, channel)
+	members, err := c.srv.occupancy.Members(ctx, c.App().ID, channel)
 	if err != nil {
 		c.logClient(slog.LevelError, "subscribe failed: presence members unavailable", "channel", channel, "err", err)
 		c.Send(subscriptionErrorFrame(channel, "ServerError", "Presence members could not be read", 500))
@@ -134,7 +134,7 @@ func (c *Conn) members(ctx context.Context, channel string) (registry.Presence, 
 
 // undoSubscribe removes a subscription that the occupancy recorded and nobody heard of.
 func (c *Conn) undoSubscribe(ctx context.Context, channel string) {
-	if _, _, err := c.srv.occupancy.Unsubscribe(ctx, c.app.ID, channel, c.id); err != nil {
+	if _, _, err := c.srv.occupancy.Unsubscribe(ctx, c.App().ID, channel, c.id); err != nil {
 		// The shared state keeps the socket until this node re-asserts its state, which it
 		// does when Redis answers again.
 		c.logClient(slog.LevelError, "subscribe not undone: occupancy", "channel", channel, "err", err)
@@ -152,7 +152,7 @@ func (c *Conn) leaveChannel(channel string) {
 	}
 	sub, ok := c.channels.remove(channel)
 	if ok {
-		s.hub.leave(c.app.ID, channel, c)
+		s.hub.leave(c.App().ID, channel, c)
 	}
 	c.mu.Unlock()
 	if ok {
@@ -171,10 +171,10 @@ func (c *Conn) leaveChannel(channel string) {
 // back once Redis answers again, and this node's lists are read again then.
 func (s *Server) unrecord(ctx context.Context, c *Conn, sub subscription) {
 	channel := sub.channel
-	if _, _, err := s.occupancy.Unsubscribe(ctx, c.app.ID, channel, c.id); err != nil {
-		s.log.Error("unsubscribe failed: occupancy", "app_id", c.app.ID, "channel", channel, "err", err)
-		if local := sub.member; local != nil && !s.hub.hasUser(c.app.ID, channel, local.UserID) {
-			s.hub.member(registry.MemberEvent{AppID: c.app.ID, Channel: channel, Member: registry.Member{UserID: local.UserID}})
+	if _, _, err := s.occupancy.Unsubscribe(ctx, c.App().ID, channel, c.id); err != nil {
+		s.log.Error("unsubscribe failed: occupancy", "app_id", c.App().ID, "channel", channel, "err", err)
+		if local := sub.member; local != nil && !s.hub.hasUser(c.App().ID, channel, local.UserID) {
+			s.hub.member(registry.MemberEvent{AppID: c.App().ID, Channel: channel, Member: registry.Member{UserID: local.UserID}})
 		}
 	}
 }

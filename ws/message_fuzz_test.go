@@ -36,7 +36,8 @@ func FuzzHandleMessage(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		out := &captureConn{}
-		c := &Conn{srv: s, app: s.apps.All()[0], nc: out, fd: -1}
+		c := &Conn{srv: s, nc: out, fd: -1}
+		c.app.Store(s.apps.All()[0])
 		s.live.Add(1)
 		c.id = s.conns.add(c)
 		c.handleMessage(msg)
@@ -109,7 +110,8 @@ func FuzzReadFrames(f *testing.F) {
 	pings := bytes.Repeat(ping, 2*app.MaxMessageSize/len(ping)+2)
 	f.Fuzz(func(t *testing.T, garbage []byte) {
 		in := &scriptConn{r: bytes.NewReader(append(bytes.Clone(garbage), pings...))}
-		c := &Conn{srv: s, app: s.apps.All()[0], nc: in, fd: -1}
+		c := &Conn{srv: s, nc: in, fd: -1}
+		c.app.Store(s.apps.All()[0])
 		s.live.Add(1)
 		c.id = s.conns.add(c)
 		var err error

@@ -73,8 +73,10 @@ func TestPanicWhileWritingReleasesOnlyThatConnection(t *testing.T) {
 	}
 	var written atomic.Int64
 	// fd -1: the pool hands the queue to a drain goroutine, which writes to nc.
-	bad := &Conn{srv: s, app: s.apps.All()[0], nc: panicConn{}, fd: -1}
-	good := &Conn{srv: s, app: s.apps.All()[0], nc: countConn{n: &written}, fd: -1}
+	bad := &Conn{srv: s, nc: panicConn{}, fd: -1}
+	bad.app.Store(s.apps.All()[0])
+	good := &Conn{srv: s, nc: countConn{n: &written}, fd: -1}
+	good.app.Store(s.apps.All()[0])
 	register(bad)
 	register(good)
 	bad.Send([]byte("boom"))

@@ -56,7 +56,8 @@ func socketConn(t *testing.T, s *Server) (*Conn, net.Conn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Conn{srv: s, app: s.apps.All()[0], nc: server, fd: fd}
+	c := &Conn{srv: s, nc: server, fd: fd}
+	c.app.Store(s.apps.All()[0])
 	s.live.Add(1)
 	c.id = s.conns.add(c)
 	return c, client
@@ -78,7 +79,7 @@ func (h *Hub) subscribed(app, channel string, c *Conn) bool {
 // signinMessage is the data of a valid pusher:signin of c as userData.
 func signinMessage(c *Conn, userData string) json.RawMessage {
 	raw, _ := json.Marshal(map[string]string{
-		"auth":      c.app.Key + ":" + registry.Sign(c.app.Secret, c.id+"::user::"+userData),
+		"auth":      c.App().Key + ":" + registry.Sign(c.App().Secret, c.id+"::user::"+userData),
 		"user_data": userData,
 	})
 	return raw

@@ -78,6 +78,9 @@ func (c *Conn) readable() {
 // The read deadline gives each frame at least nine tenths of the read timeout: it is set
 // when the wake-up starts and set again before a frame once a tenth has passed, not for
 // every frame (each setting is a runtime timer update).
+//
+// On a TLS connection, "buffered" includes the records crypto/tls has read from the socket
+// and not yet decrypted for br.
 func (c *Conn) readFrames(br *bufio.Reader) (more bool, err error) {
 	timeout := c.srv.readTimeout
 	var renew time.Time
@@ -87,6 +90,18 @@ func (c *Conn) readFrames(br *bufio.Reader) (more bool, err error) {
 			renew = now.Add(timeout / 10)
 		}
 		msg, err := c.readOne(br)
+		if err == nil && br.Buffered() == 0 && c.tls != nil {
+			// Records crypto/tls read ahead are invisible to the poller: read them now.
+			var buffered bool
+			buffered, err = c.tls.buffered(br)
+			renew = time.Time{} // buffered left the read deadline in the past
+			if buffered {
+				if msg != nil {
+					c.handle(msg)
+				}
+				continue
+			}
+		}
 		last := err != nil || br.Buffered() == 0
 		if last {
 			br.Reset(nil)
@@ -113,7 +128,7 @@ func (c *Conn) readOne(br *bufio.Reader) (*bytes.Buffer, error) {
 		Source:         br,
 		State:          ws.StateServerSide,
 		CheckUTF8:      true,
-		MaxMessageSize: int64(c.app.MaxMessageSize),
+		MaxMessageSize: int64(c.App().MaxMessageSize),
 	}
 	defer func() {
 		*rd = wsutil.Reader{}
@@ -192,7 +207,7 @@ func (c *Conn) readFailed(err error) {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		c.release()
 	default:
-		c.srv.log.Debug("read failed", "app_id", c.app.ID, "socket_id", c.id, "err", err)
+		c.srv.log.Debug("read failed", "app_id", c.App().ID, "socket_id", c.id, "err", err)
 		c.release()
 	}
 }

@@ -172,7 +172,7 @@ func TestReaderCapsFramesPerWakeUp(t *testing.T) {
 func TestReaderOversizedAfterBufferedFrame(t *testing.T) {
 	s := raceServer(t, Params{})
 	c, client := socketConn(t, s)
-	c.app.MaxMessageSize = 200
+	c.App().MaxMessageSize = 200
 	frames, _ := subscribeFrames(1)
 	frames = append(frames, clientFrame(ws.NewTextFrame(bytes.Repeat([]byte("x"), 300)))...)
 	if _, err := client.Write(frames); err != nil {

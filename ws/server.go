@@ -2,6 +2,7 @@ package ws
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -56,6 +57,11 @@ type Params struct {
 	// MaxHeaderBytes bounds a handshake's request line and headers on the Listener (431 past
 	// it); zero means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
+	// TLS, when set, makes the [Server.Listener] serve TLS: wss:// and https:// on the same
+	// port. Its GetCertificate (or Certificates) supplies the certificate; GetCertificate is
+	// asked at each handshake, so a certificate it swaps applies to the next ones.
+	TLS *tls.Config
+
 	// MaxHandshakes is the most connections the Listener holds before they are upgraded or
 	// handed to the HTTP server; past it a new connection waits up to 1 s for a slot, then
 	// is closed. Zero means 16384: far more than a reconnect storm keeps in flight, so the
@@ -81,6 +87,7 @@ type Server struct {
 
 	handshakeTimeout time.Duration // see Params
 	maxHeaderBytes   int
+	tlsConfig        *tls.Config // nil: plain
 
 	// ctx is used for the occupancy calls made on behalf of connections; it is never
 	// cancelled, so a connection that closes during shutdown still leaves cleanly.
@@ -131,6 +138,7 @@ func New(p Params) (*Server, error) {
 
 		handshakeTimeout: orDefault(p.HandshakeTimeout, 10*time.Second),
 		maxHeaderBytes:   orDefault(p.MaxHeaderBytes, DefaultMaxHeaderBytes),
+		tlsConfig:        tlsConfig(p.TLS),
 	}
 	s.hs.init(orDefault(p.MaxHandshakes, 16384))
 	s.hub = newHub()
@@ -302,7 +310,7 @@ func (c *Conn) closeOnPanic(where string) {
 // logPanic logs a recovered panic of c's with the stack of the goroutine that recovered it.
 func (c *Conn) logPanic(where string, v any) {
 	c.srv.log.Error("panic while serving a connection; it is closed", "in", where,
-		"app_id", c.app.ID, "socket_id", c.id, "panic", v, "stack", string(debug.Stack()))
+		"app_id", c.App().ID, "socket_id", c.id, "panic", v, "stack", string(debug.Stack()))
 }
 
 // ServeHTTP upgrades the request to a WebSocket and hands the socket to the poller; it
@@ -374,19 +382,25 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 		}
 		return
 	}
-	fd, err := netpoll.FD(nc)
+	socket, tlsSock := tlsSocketOf(nc)
+	fd, err := netpoll.FD(socket)
 	if err != nil {
 		s.log.Error("connection refused: no file descriptor", "err", err)
 		_ = s.occupancy.Disconnect(ctx, app.ID, socketID)
 		_ = nc.Close()
 		return
 	}
-	c := &Conn{srv: s, app: app, id: socketID, nc: nc, fd: fd}
+	c := &Conn{srv: s, id: socketID, nc: nc, fd: fd, tls: tlsSock}
+	c.app.Store(app)
 	c.lastSeen.Store(time.Now().UnixNano())
+	// Once registered, c is written by the writers only (Shutdown or a reload may close it
+	// at once): a TLS connection's records are kept for them from now on.
+	c.holdWrites(true)
 	s.acceptMu.RLock()
 	if !s.accepted.Load() {
 		s.acceptMu.RUnlock()
 		_ = s.occupancy.Disconnect(ctx, app.ID, socketID)
+		c.holdWrites(false)
 		refuse(nc, head, errShutdown)
 		return
 	}
@@ -395,6 +409,7 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 		// The id is already another connection's (odds of about 1 in 10^20): its record is
 		// that connection's, so it stays.
 		s.acceptMu.RUnlock()
+		c.holdWrites(false)
 		refuse(nc, head, &Error{4100, "Server is unavailable, try again"})
 		return
 	}
@@ -410,7 +425,10 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	if err := c.watch(); err != nil {
 		s.log.Error("connection dropped: poller", "err", err)
 		c.release()
+		return
 	}
+	// The apps may have been replaced since the look-up above, before AppsReplaced saw c.
+	c.refreshApp()
 }
 
 // broadcast queues an event payload made on this node for the other nodes (see

@@ -2,6 +2,7 @@ package ws_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -40,9 +41,11 @@ func testApp() config.App {
 
 type env struct {
 	srv       *rws.Server
+	apps      *registry.Apps
 	occupancy *registry.MemoryOccupancy
 	cache     *registry.MemoryCache
 	url       string
+	tls       *tls.Config // the client's, for a wss:// url
 }
 
 // newEnv runs a ws.Server over httptest with the given apps; it is stopped with the test.
@@ -52,7 +55,8 @@ func newEnv(t *testing.T, params rws.Params, apps ...config.App) *env {
 		apps = []config.App{testApp()}
 	}
 	e := &env{occupancy: registry.NewMemoryOccupancy(), cache: registry.NewMemoryCache()}
-	params.Apps = registry.NewApps(apps)
+	e.apps = registry.NewApps(apps)
+	params.Apps = e.apps
 	if params.Occupancy == nil {
 		params.Occupancy = e.occupancy
 	}
@@ -112,7 +116,7 @@ type client struct {
 // dial connects with pusher-js's query string and reads the handshake.
 func (e *env) dial(t *testing.T, key string, header ...string) (*client, frame) {
 	t.Helper()
-	d := ws.Dialer{Timeout: 5 * time.Second}
+	d := ws.Dialer{Timeout: 5 * time.Second, TLSConfig: e.tls}
 	if len(header) == 2 {
 		d.Header = ws.HandshakeHeaderHTTP(map[string][]string{header[0]: {header[1]}})
 	}

@@ -21,8 +21,8 @@ func (c *Conn) signin(raw json.RawMessage) {
 		return
 	}
 	key, sig, ok := strings.Cut(d.Auth, ":")
-	if !ok || key != c.app.Key || !registry.ValidSignature(c.app.Secret, c.id+"::user::"+d.UserData, sig) {
-		c.srv.log.Info("signin refused: bad signature", "app_id", c.app.ID, "socket_id", c.id)
+	if !ok || key != c.App().Key || !registry.ValidSignature(c.App().Secret, c.id+"::user::"+d.UserData, sig) {
+		c.srv.log.Info("signin refused: bad signature", "app_id", c.App().ID, "socket_id", c.id)
 		c.close(errSigninRefused)
 		return
 	}
@@ -35,7 +35,7 @@ func (c *Conn) signin(raw json.RawMessage) {
 	}
 	id, ok := idString(user.ID)
 	if !ok {
-		c.srv.log.Info("signin refused: no user id", "app_id", c.app.ID, "socket_id", c.id)
+		c.srv.log.Info("signin refused: no user id", "app_id", c.App().ID, "socket_id", c.id)
 		c.close(errSigninNoID)
 		return
 	}
@@ -47,10 +47,10 @@ func (c *Conn) signin(raw json.RawMessage) {
 		return
 	}
 	if previous := c.userID; previous != "" && previous != id {
-		c.srv.hub.remove(c.app.ID, registry.UserChannelPrefix+previous, c)
+		c.srv.hub.remove(c.App().ID, registry.UserChannelPrefix+previous, c)
 	}
 	c.userID = id
-	c.srv.hub.add(c.app.ID, registry.UserChannelPrefix+id, c)
+	c.srv.hub.add(c.App().ID, registry.UserChannelPrefix+id, c)
 	c.mu.Unlock()
 	c.Send(eventFrame("pusher:signin_success", "", mustJSON(map[string]string{"user_data": d.UserData})))
 }
@@ -60,7 +60,7 @@ func (c *Conn) signin(raw json.RawMessage) {
 func (s *Server) TerminateUser(appID, userID string) int {
 	n := 0
 	s.conns.each(func(c *Conn) {
-		if c.app.ID != appID || !c.isUser(userID) {
+		if c.App().ID != appID || !c.isUser(userID) {
 			return
 		}
 		n++

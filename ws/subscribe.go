@@ -64,14 +64,14 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	if sub != nil {
 		member = sub.member // re-subscribing keeps the recorded member
 	}
-	full := sub == nil && c.app.MaxSubscriptions > 0 && len(c.channels) >= c.app.MaxSubscriptions
+	full := sub == nil && c.App().MaxSubscriptions > 0 && len(c.channels) >= c.App().MaxSubscriptions
 	c.mu.Unlock()
 	switch {
 	case sub != nil:
 		// Re-subscribing answers again without a member_added (as Reverb does).
 		c.resubscribe(d.Channel, kind, member)
 	case full:
-		limit := c.app.MaxSubscriptions
+		limit := c.App().MaxSubscriptions
 		c.logClient(slog.LevelInfo, "subscribe refused: max_subscriptions", "channel", d.Channel, "max", limit)
 		c.Send(subscriptionErrorFrame(d.Channel, "LimitReached",
 			"The connection is subscribed to "+strconv.Itoa(limit)+" channels, the most allowed", 403))
@@ -123,7 +123,7 @@ func (c *Conn) refuseSubscription(channel, reason string) {
 // validAuth checks "{key}:{signature}" against the channel's string to sign, in constant time.
 func (c *Conn) validAuth(auth, channel string, kind registry.Kind, channelData []byte) bool {
 	key, sig, ok := strings.Cut(auth, ":")
-	if !ok || key != c.app.Key || sig == "" {
+	if !ok || key != c.App().Key || sig == "" {
 		return false
 	}
 	var msg string
@@ -132,7 +132,7 @@ func (c *Conn) validAuth(auth, channel string, kind registry.Kind, channelData [
 	} else {
 		msg = c.id + ":" + channel
 	}
-	return registry.ValidSignature(c.app.Secret, msg, sig)
+	return registry.ValidSignature(c.App().Secret, msg, sig)
 }
 
 // channelDataBytes returns channel_data as the exact text the app signed: the string's

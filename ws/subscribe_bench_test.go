@@ -18,7 +18,8 @@ func benchSubscriber(b *testing.B) (*Conn, func()) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := &Conn{srv: s, app: s.apps.All()[0], nc: discardConn{}, fd: -1, id: "1234.5678"}
+	c := &Conn{srv: s, nc: discardConn{}, fd: -1, id: "1234.5678"}
+	c.app.Store(s.apps.All()[0])
 	s.live.Add(1)
 	s.conns.add(c)
 	c.writing = true // Send only appends
@@ -38,7 +39,7 @@ func subscribeMessage(c *Conn, channel, channelData string) []byte {
 		msg += ":" + channelData
 	}
 	b := []byte(`{"event":"pusher:subscribe","data":{"auth":`)
-	b = appendJSONString(b, c.app.Key+":"+registry.Sign(c.app.Secret, msg))
+	b = appendJSONString(b, c.App().Key+":"+registry.Sign(c.App().Secret, msg))
 	if channelData != "" {
 		b = append(b, `,"channel_data":`...)
 		b = appendJSONString(b, channelData)

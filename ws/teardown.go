@@ -47,13 +47,13 @@ func (c *Conn) release() {
 	c.fdmu.Lock() // watch registers the socket under fdmu: it is done, or will not be
 	c.fdClosed = true
 	s.poller.Remove(c.fd, c)
-	_ = c.nc.Close()
+	c.closeSocket()
 	c.fdmu.Unlock()
 	if userID != "" {
-		s.hub.remove(c.app.ID, registry.UserChannelPrefix+userID, c)
+		s.hub.remove(c.App().ID, registry.UserChannelPrefix+userID, c)
 	}
 	for _, sub := range channels {
-		s.hub.leave(c.app.ID, sub.channel, c)
+		s.hub.leave(c.App().ID, sub.channel, c)
 	}
 	s.conns.remove(c)
 	s.releases.push(released{c: c, channels: channels, at: time.Now()})
@@ -123,5 +123,5 @@ func (s *Server) forget(rel released) {
 	for _, sub := range rel.channels {
 		s.unrecord(ctx, c, sub)
 	}
-	_ = s.occupancy.Disconnect(ctx, c.app.ID, c.id)
+	_ = s.occupancy.Disconnect(ctx, c.App().ID, c.id)
 }

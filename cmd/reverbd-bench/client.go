@@ -112,6 +112,7 @@ func newDialer(o *options, sourceIPs []net.IP, readBuf, rcvbuf, i int) ws.Dialer
 		Timeout:        o.dialTimeout,
 		ReadBufferSize: readBuf,
 		NetDial:        nd.DialContext,
+		TLSConfig:      o.tls,
 	}
 }
 
@@ -169,7 +170,9 @@ func (c *client) run() {
 	for {
 		op, p, err := c.next()
 		if err != nil {
-			if !errors.Is(err, net.ErrClosed) { // not closed by the tool at the end
+			// Not closed by the tool at the end: a wss:// client's Close sends close_notify
+			// before it closes the socket, so the server's answer may end the read first.
+			if !errors.Is(err, net.ErrClosed) && !c.b.closing.Load() {
 				c.outcome = outcomeOf(err, c.errCode)
 			}
 			return

@@ -20,6 +20,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -66,6 +68,8 @@ type options struct {
 	tenantSize               int
 	settle                   time.Duration
 	serveBare                string
+	caFile                   string
+	tls                      *tls.Config // trusts --ca; nil: the system's roots
 }
 
 func main() {
@@ -175,6 +179,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.drain, "drain", false, "drain: --conns clients subscribe on --url as --storm's do; the tool sends SIGTERM to --server-pid (that node) and each client it closes with 4200 reconnects at once to --failover-url; reports the reconnect curve per 100 ms")
 	fs.StringVar(&o.failoverURL, "failover-url", "", "with --drain, the WebSocket base URL of the node the clients reconnect to")
 	fs.DurationVar(&o.settle, "settle", 2*time.Second, "with --storm, how long after the storm the settled RSS is sampled")
+	fs.StringVar(&o.caFile, "ca", "", "PEM certificates to trust for wss:// and https:// besides the system's, e.g. the REVERB_SERVER_TLS_CERT of a self-signed server")
 	fs.StringVar(&o.serveBare, "serve-bare", "", "serve the bare baseline server on this address (e.g. 127.0.0.1:18090) instead of running a benchmark; see README.md")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: reverbd-bench [flags]   (see cmd/reverbd-bench/README.md)")
@@ -193,6 +198,20 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.jsonOnly {
 		o.progress = false
+	}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", o.caFile)
+		}
+		o.tls = &tls.Config{RootCAs: pool}
 	}
 	if o.httpURL == "" {
 		h, err := deriveHTTP(o.url)

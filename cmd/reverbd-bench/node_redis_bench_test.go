@@ -392,7 +392,7 @@ func (n *nodeRedis) writeBack() {
 func (n *nodeRedis) trigger(d time.Duration, rate, conns int) {
 	b := n.b
 	base := "http" + strings.TrimPrefix(n.wsURL, "ws")
-	client := newHTTPClient(4)
+	client := newHTTPClient(4, nil)
 	tenants := (conns-1)/50 + 1
 	total := int(d.Seconds() * float64(rate))
 	work := make(chan int)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -24,8 +25,9 @@ type pubResult struct {
 	api        *histogram     // request round-trip times
 }
 
-// newHTTPClient returns a keep-alive client with an idle connection per publisher.
-func newHTTPClient(publishers int) *http.Client {
+// newHTTPClient returns a keep-alive client with an idle connection per publisher, trusting
+// what tlsConfig trusts (nil: the system's roots).
+func newHTTPClient(publishers int, tlsConfig *tls.Config) *http.Client {
 	return &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
@@ -34,6 +36,7 @@ func newHTTPClient(publishers int) *http.Client {
 			MaxIdleConnsPerHost: publishers * 2,
 			IdleConnTimeout:     90 * time.Second,
 			DisableCompression:  true,
+			TLSClientConfig:     tlsConfig,
 		},
 	}
 }
@@ -74,7 +77,7 @@ func (b *bench) publish(ctx context.Context) *pubResult {
 		}
 	}()
 
-	client := newHTTPClient(o.publishers)
+	client := newHTTPClient(o.publishers, o.tls)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for range o.publishers {

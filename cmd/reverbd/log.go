@@ -23,7 +23,12 @@ const maxRepeatKeys = 4096
 // logged again within repeatWindow is counted instead, and the next one that is logged
 // carries the count (suppressed_repeats).
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.SlogLevel()}
+	return newLevelLogger(cfg, cfg.SlogLevel(), w)
+}
+
+// newLevelLogger is newLogger at level, which a *slog.LevelVar lets a reload change.
+func newLevelLogger(cfg *config.Config, level slog.Leveler, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
 	if cfg.JSONLogs() {
 		h = slog.NewJSONHandler(w, opts)
@@ -32,6 +37,10 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	}
 	return slog.New(newRepeatLimiter(h, repeatWindow))
 }
+
+// logLevel is the level cfg asks for: REVERB_LOG_LEVEL's, or debug with REVERB_DEBUG or
+// --debug.
+func logLevel(cfg *config.Config) slog.Level { return cfg.SlogLevel() }
 
 // repeatLimiter is a slog.Handler that passes a warning or error on at most once per window
 // for each logger (its attributes and groups), level and message. Debug and info records

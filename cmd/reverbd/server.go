@@ -56,6 +56,13 @@ type server struct {
 	http    *http.Server
 	admin   *http.Server
 	closeUI func() error
+
+	// What a reload (SIGHUP) changes: see reload.go.
+	apps     *registry.Apps
+	cert     *certificate   // nil without TLS
+	level    *slog.LevelVar // the logger's level; nil: not reloaded
+	reloads  atomic.Int64   // reloads asked for so far
+	reloadMu sync.Mutex     // one reload at a time
 }
 
 // newServer wires the rooms together: api and ws meet the queue and the shared state only
@@ -67,6 +74,13 @@ func newServer(cfg *config.Config, log *slog.Logger) (*server, error) {
 // newServerTimeouts is newServer with the given public timeouts.
 func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTimeouts) (*server, error) {
 	apps := registry.NewApps(cfg.Apps)
+	var cert *certificate
+	if cfg.TLS() {
+		var err error
+		if cert, err = loadCertificate(cfg, log); err != nil {
+			return nil, err
+		}
+	}
 	rdb, err := newRedis(cfg, log)
 	if err != nil {
 		return nil, err
@@ -87,6 +101,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		Log:              log.With("component", "ws"),
 		WriteLimit:       cfg.WriteBufferLimit,
 		HandshakeTimeout: timeouts.handshake,
+		TLS:              cert.tlsConfig(),
 	})
 	if err != nil {
 		return nil, err
@@ -110,7 +125,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 	})
 	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), !cfg.QueueWorkers)
 
-	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue, redis: rdb, cluster: cl, restarts: make(chan string, 1)}
+	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue, redis: rdb, cluster: cl, restarts: make(chan string, 1), apps: apps, cert: cert}
 	apiSrv := api.New(api.Params{
 		Apps: apps, Queue: queue, Occupancy: occupancy, Cache: cache,
 		Terminator:     term,

@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"syscall"
 
 	"github.com/reverbd/reverbd/config"
@@ -15,16 +17,55 @@ import (
 
 // start is `reverbd start`: it loads the configuration, applies the flags over it and serves
 // until stops.graceful ends (or a restart request comes), then drains; stops.now cuts the
-// drain short.
+// drain short. SIGHUP reloads what can change without a restart (reload.go).
 func start(stops stopRequests, args []string, stderr io.Writer) error {
 	ctx := stops.graceful
+	// SIGHUP is taken from now on, so that an early one does not end the process, which is
+	// what SIGHUP does by default.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	f, fs, err := parseFlags("start", args, stderr)
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(f.envFile, os.Environ())
+	load := func() (*config.Config, error) { return loadStart(f, fs) }
+	cfg, err := load()
 	if err != nil {
 		return err
+	}
+	level := new(slog.LevelVar)
+	level.Set(logLevel(cfg))
+	log := newLevelLogger(cfg, level, stderr)
+	srv, err := newServer(cfg, log)
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	srv.level = level
+	ln, err := listen(cfg.Addr(), "REVERB_SERVER_PORT or --port")
+	if err != nil {
+		return err
+	}
+	var adminLn net.Listener
+	if cfg.AdminPort != 0 {
+		if adminLn, err = listen(cfg.AdminAddr(), "REVERB_ADMIN_PORT"); err != nil {
+			ln.Close()
+			return fmt.Errorf("admin listener: %w", err)
+		}
+	}
+	checkRedis(ctx, cfg, log)
+	srv.hardStop = stops.now
+	stopReloads := srv.reloadOn(hup, load)
+	defer stopReloads()
+	return srv.serve(ctx, ln, adminLn)
+}
+
+// loadStart is the configuration of `reverbd start`: the env file and the environment, then
+// the flags over them, validated. A reload reads it again the same way.
+func loadStart(f commandFlags, fs *flag.FlagSet) (*config.Config, error) {
+	cfg, err := config.Load(f.envFile, os.Environ())
+	if err != nil {
+		return nil, err
 	}
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
@@ -41,27 +82,9 @@ func start(stops stopRequests, args []string, stderr io.Writer) error {
 		}
 	})
 	if err := cfg.Validate(); err != nil {
-		return err
+		return nil, err
 	}
-	log := newLogger(cfg, stderr)
-	srv, err := newServer(cfg, log)
-	if err != nil {
-		return fmt.Errorf("start: %w", err)
-	}
-	ln, err := listen(cfg.Addr(), "REVERB_SERVER_PORT or --port")
-	if err != nil {
-		return err
-	}
-	var adminLn net.Listener
-	if cfg.AdminPort != 0 {
-		if adminLn, err = listen(cfg.AdminAddr(), "REVERB_ADMIN_PORT"); err != nil {
-			ln.Close()
-			return fmt.Errorf("admin listener: %w", err)
-		}
-	}
-	checkRedis(ctx, cfg, log)
-	srv.hardStop = stops.now
-	return srv.serve(ctx, ln, adminLn)
+	return cfg, nil
 }
 
 // listen binds addr; when the port is taken, the error says what usually holds it and which

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/jobs"
@@ -17,6 +19,11 @@ import (
 // the cache channels' Redis cache and published to the socket nodes, for teams that scale
 // workers apart from socket nodes. It needs the redis queue and scaling.
 func work(ctx context.Context, args []string, stderr io.Writer) error {
+	// A SIGHUP meant for the socket nodes (kill -HUP $(pidof reverbd)) must not end a worker,
+	// which is what SIGHUP does by default; a worker has nothing to reload.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	f, _, err := parseFlags("worker", args, stderr)
 	if err != nil {
 		return err
@@ -31,7 +38,12 @@ func work(ctx context.Context, args []string, stderr io.Writer) error {
 	if !cfg.ScalingEnabled {
 		return errors.New("reverbd worker needs REVERB_SCALING_ENABLED=true (and the redis queue): it only publishes to socket nodes")
 	}
-	return runWorker(ctx, cfg, newLogger(cfg, stderr))
+	log := newLogger(cfg, stderr)
+	stop := onSignal(hup, func() {
+		log.Info("SIGHUP ignored: reverbd worker reloads nothing; restart it to apply a change")
+	})
+	defer stop()
+	return runWorker(ctx, cfg, log)
 }
 
 // runWorker runs the delivery workers until ctx ends or its turn at a `reverbd restart`

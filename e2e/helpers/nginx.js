@@ -289,4 +289,4 @@ function trustInPusherJS(PusherJS, ca) {
   };
 }
 
-module.exports = { SITE_FILE, findTools, rewriteSite, startNginx, trustInPusherJS };
+module.exports = { SITE_FILE, findTools, rewriteSite, selfSignedCert, startNginx, trustInPusherJS };

@@ -6,6 +6,8 @@
 
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
+const http = require('node:http');
+const https = require('node:https');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
@@ -47,6 +49,21 @@ function freePort() {
   });
 }
 
+// getUp resolves with {status, body} of a GET over http, or over https trusting ca.
+function getUp(url, ca) {
+  const mod = url.startsWith('https:') ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.get(url, ca ? { ca } : {}, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('error', reject);
+    req.setTimeout(2000, () => req.destroy(new Error('GET /up timed out')));
+  });
+}
+
 function delay(ms) {
   return new Promise((r) => setTimeout(r, ms));
 }
@@ -57,6 +74,8 @@ function delay(ms) {
 // options.env   extra environment variables (override the defaults)
 // options.apps  array of app objects, written to a REVERB_APPS_FILE
 // options.noDefaultApp  do not set REVERB_APP_* (only the apps file)
+// options.ca    with REVERB_SERVER_TLS_CERT/KEY in options.env: the certificate GET /up over
+//               https trusts (the server then has tls: true and an https base)
 async function startServer(options = {}) {
   const bin = ensureBinary();
   const port = await freePort();
@@ -106,7 +125,8 @@ async function startServer(options = {}) {
     });
   });
 
-  const base = `http://127.0.0.1:${port}`;
+  const tls = Boolean(env.REVERB_SERVER_TLS_CERT);
+  const base = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   // With REVERB_SERVER_PATH every route, /up included, is under that prefix.
   const prefix = (env.REVERB_SERVER_PATH || '').replace(/\/+$/, '').replace(/^(?=[^/])/, '/');
   const deadline = Date.now() + 15000;
@@ -118,8 +138,8 @@ async function startServer(options = {}) {
       );
     }
     try {
-      const res = await fetch(`${base}${prefix}/up`);
-      const body = await res.text();
+      const res = await getUp(`${base}${prefix}/up`, options.ca);
+      const body = res.body;
       if (res.status === 200) {
         let parsed;
         try {
@@ -149,6 +169,7 @@ async function startServer(options = {}) {
     port,
     host: '127.0.0.1',
     base,
+    tls,
     process: child,
     logs: () => output,
     // stop sends SIGTERM and resolves with {code, signal}; it kills the
