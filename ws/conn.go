@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reverbd/reverbd/config"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // Conn is one client WebSocket connection. No goroutine belongs to an idle Conn: the poller
@@ -24,6 +25,8 @@ type Conn struct {
 	id  string // socket id
 	nc  net.Conn
 	fd  int
+	// stats is the app's metrics; nil counts nothing.
+	stats *metrics.App
 
 	// Owned by the goroutine the poller handed the socket to; one at a time, under rmu.
 	rmu             sync.Mutex
@@ -71,7 +74,10 @@ func (c *Conn) ID() string { return c.id }
 // the same bytes may be queued on many connections. Frames queued while the connection waits
 // for a writer leave in one writev. A connection whose queue passes the server's limit is
 // dropped as a slow consumer (4100).
-func (c *Conn) Send(frame []byte) { c.send(frame, false) }
+func (c *Conn) Send(frame []byte) {
+	c.stats.Sent(1, len(frame))
+	c.send(frame, false)
+}
 
 // send is Send; with inline set, an idle connection's frame is written at once with a
 // non-blocking write instead of being handed to the writer pool.
@@ -128,6 +134,8 @@ func (c *Conn) dropSlow() {
 	}
 	c.closing, c.closeAfter = true, true
 	c.srv.slowConsumers.Add(1)
+	c.stats.SlowConsumer()
+	c.stats.Closed(errSlowConsumer.Code)
 	c.srv.log.Warn("slow consumer dropped", "app_id", c.app.ID, "socket_id", c.id)
 	c.scheduleLocked()
 }
@@ -135,16 +143,18 @@ func (c *Conn) dropSlow() {
 // close sends e as pusher:error and a close frame with the same code, then releases the
 // connection once they are written (Pusher's WebSocket protocol docs).
 func (c *Conn) close(e *Error) {
-	c.closeWith(errorFrame(e), closeFrame(e.Code, e.Message))
+	c.closeWith(e.Code, errorFrame(e), closeFrame(e.Code, e.Message))
 }
 
-// closeWith queues the final frames and releases the connection after writing them.
-func (c *Conn) closeWith(frames ...[]byte) {
+// closeWith queues the final frames, the last a close frame with code, and releases the
+// connection after writing them.
+func (c *Conn) closeWith(code int, frames ...[]byte) {
 	c.wmu.Lock()
 	if c.closing {
 		c.wmu.Unlock()
 		return
 	}
+	c.stats.Closed(code)
 	for _, f := range frames {
 		c.queue = append(c.queue, f)
 		c.queued += len(f)

@@ -5,8 +5,10 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 const hubShards = 64
@@ -24,6 +26,8 @@ type Hub struct {
 	// members (see lockMember).
 	presence [presenceStripes]sync.RWMutex
 	members  [memberStripes]sync.Mutex
+	// metrics counts the channels, subscriptions and frames; nil counts nothing.
+	metrics *metrics.Metrics
 }
 
 type hubShard struct {
@@ -51,10 +55,13 @@ type subscribers struct {
 	// gates orders the frames of subscribers whose cache-channel subscribe is completing (see
 	// gate); nil when there is none.
 	gates map[*Conn]*gate
+	// stats is the channel's shape's metrics, resolved when the entry is made; nil when
+	// metrics are off.
+	stats *metrics.Channels
 }
 
-func newHub() *Hub {
-	h := &Hub{seed: maphash.MakeSeed()}
+func newHub(m *metrics.Metrics) *Hub {
+	h := &Hub{seed: maphash.MakeSeed(), metrics: m}
 	for i := range h.shards {
 		h.shards[i].channels = map[channelKey]*subscribers{}
 	}
@@ -78,18 +85,24 @@ func (h *Hub) add(app, channel string, c *Conn) bool {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if !sh.subscribersOf(k).insert(c) {
+	if !sh.subscribersOf(k, h.metrics).insert(c) {
 		return false
 	}
 	sh.count++
 	return true
 }
 
-// subscribersOf returns the subscribers of k, creating the entry. Called with sh.mu held.
-func (sh *hubShard) subscribersOf(k channelKey) *subscribers {
+// subscribersOf returns the subscribers of k, creating the entry (with its shape's metrics
+// from m). Called with sh.mu held.
+func (sh *hubShard) subscribersOf(k channelKey, m *metrics.Metrics) *subscribers {
 	subs := sh.channels[k]
 	if subs == nil {
 		subs = &subscribers{}
+		if m != nil {
+			kind := registry.KindOf(k.channel)
+			subs.stats = m.App(k.app).Channels(kind.Name(), registry.Shape(k.channel))
+			subs.stats.Opened()
+		}
 		sh.channels[k] = subs
 	}
 	return subs
@@ -112,6 +125,7 @@ func (s *subscribers) insert(c *Conn) bool {
 		return false
 	}
 	s.conns = append(s.conns, c)
+	s.stats.Subscribed()
 	switch {
 	case s.index != nil:
 		s.index[c] = len(s.conns) - 1
@@ -136,6 +150,7 @@ func (s *subscribers) delete(c *Conn) (userID string, ok bool) {
 	s.conns[i] = moved
 	s.conns[last] = nil
 	s.conns = s.conns[:last]
+	s.stats.Unsubscribed()
 	if s.index != nil {
 		delete(s.index, c)
 		if moved != c {
@@ -160,7 +175,7 @@ func (h *Hub) join(app, channel string, c *Conn, userID string, first []byte, ho
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	subs := sh.subscribersOf(k)
+	subs := sh.subscribersOf(k, h.metrics)
 	if subs.insert(c) {
 		sh.count++
 	}
@@ -199,6 +214,7 @@ func (h *Hub) leave(app, channel string, c *Conn) (userID string) {
 	}
 	if len(subs.conns) == 0 {
 		delete(sh.channels, k)
+		subs.stats.Emptied()
 	}
 	return userID
 }
@@ -240,21 +256,23 @@ func (h *Hub) publish(app, channel, except string, build func() []byte) {
 
 // publishEvent is publish for a frame that a subscriber whose subscribe is completing must
 // be able to recognize: ev is the trigger it carries (see gate), m the presence member
-// change; ev is nil and m zero for other frames.
-func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, m memberChange, build func() []byte) {
+// change; ev is nil and m zero for other frames. It returns the number of subscribers the
+// frame was queued on (a held frame counts when it is sent).
+func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, m memberChange, build func() []byte) int {
 	k := channelKey{app, channel}
 	sh := h.shard(k)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	subs := sh.channels[k]
 	if subs == nil {
-		return
+		return 0
 	}
 	frame := build()
 	// A small channel is written at once by this goroutine (one hand-off less, lower
 	// latency); a big one is left to the writer pool, which spreads the system calls over
 	// the cores and coalesces frames.
 	inline := len(subs.conns) <= inlineFanout
+	n := 0
 	for _, c := range subs.conns {
 		if c.id == except {
 			continue
@@ -265,15 +283,27 @@ func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, m me
 			}
 		}
 		c.send(frame, inline)
+		n++
 	}
+	subs.stats.Sent(n, n*len(frame)) // once per publish, never per subscriber
+	return n
 }
 
 // Deliver implements jobs.Deliverer: each channel's frame is encoded once and the same bytes
 // are queued on each of its local subscribers, skipping ev.SocketID. A connection subscribed
 // to several of the channels gets one frame per channel.
 func (h *Hub) Deliver(_ context.Context, ev registry.Event) {
+	var start time.Time
+	if h.metrics != nil {
+		start = time.Now()
+	}
+	frames := 0
 	for _, ch := range ev.Channels {
-		h.publishEvent(ev.AppID, ch, ev.SocketID, &ev, memberChange{}, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
+		frames += h.publishEvent(ev.AppID, ch, ev.SocketID, &ev, memberChange{}, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
+	}
+	if h.metrics != nil && !ev.QueuedAt.IsZero() {
+		end := time.Now()
+		h.metrics.App(ev.AppID).FannedOut(frames, end.Sub(start), end.Sub(ev.QueuedAt))
 	}
 }
 

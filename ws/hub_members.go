@@ -125,7 +125,7 @@ func (h *Hub) hold(app, channel string, c *Conn, userID string) {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	subs := sh.subscribersOf(k)
+	subs := sh.subscribersOf(k, h.metrics)
 	if subs.insert(c) {
 		sh.count++
 	}

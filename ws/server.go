@@ -18,6 +18,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 	"github.com/reverbd/reverbd/ws/internal/netpoll"
 )
 
@@ -37,6 +38,8 @@ type Params struct {
 	Log       *slog.Logger
 	// Publisher reaches the other nodes; nil on a single node.
 	Publisher Publisher
+	// Metrics counts connections, messages, channels and fan-outs; nil counts nothing.
+	Metrics *metrics.Metrics
 
 	// WriteLimit is the most bytes queued for one connection before it is dropped as a slow
 	// consumer; zero means 1 MiB.
@@ -71,6 +74,7 @@ type Server struct {
 	cache     registry.Cache
 	publisher Publisher
 	log       *slog.Logger
+	metrics   *metrics.Metrics
 	hub       *Hub
 	poller    *netpoll.Poller[*Conn]
 
@@ -119,6 +123,7 @@ func New(p Params) (*Server, error) {
 	s := &Server{
 		apps: p.Apps, occupancy: p.Occupancy, cache: p.Cache, publisher: p.Publisher,
 		log:           p.Log,
+		metrics:       p.Metrics,
 		poller:        poller,
 		writeLimit:    orDefault(p.WriteLimit, 1<<20),
 		writeTimeout:  orDefault(p.WriteTimeout, 10*time.Second),
@@ -130,7 +135,8 @@ func New(p Params) (*Server, error) {
 		maxHeaderBytes:   orDefault(p.MaxHeaderBytes, DefaultMaxHeaderBytes),
 	}
 	s.hs.init(orDefault(p.MaxHandshakes, 16384))
-	s.hub = newHub()
+	s.hub = newHub(p.Metrics)
+	s.registerMetrics()
 	s.conns.init()
 	s.releases.srv = s
 	s.publishes.ctx, s.publishes.cancel = context.WithCancel(context.Background())
@@ -321,18 +327,22 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	app, err := s.apps.ByKey(key)
 	if err != nil {
 		s.log.Info("connection refused: unknown app key")
+		s.metrics.App(metrics.UnknownApp).Closed(errUnknownApp.Code)
 		refuse(nc, head, errUnknownApp)
 		return
 	}
+	stats := s.metrics.App(app.ID)
 	if protocol != "" {
 		if v, err := strconv.Atoi(protocol); err == nil && (v < 5 || v > 7) {
 			s.log.Info("connection refused: unsupported protocol", "app_id", app.ID, "protocol", v)
+			stats.Closed(errUnsupportedProto.Code)
 			refuse(nc, head, errUnsupportedProto)
 			return
 		}
 	}
 	if !originAllowed(app.AllowedOrigins, origin) {
 		s.log.Info("connection refused: origin not allowed", "app_id", app.ID, "origin", origin)
+		stats.Closed(errOriginNotAllowed.Code)
 		refuse(nc, head, errOriginNotAllowed)
 		return
 	}
@@ -342,9 +352,12 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	if err := s.occupancy.Connect(ctx, app.ID, socketID, app.MaxConnections); err != nil {
 		if errors.Is(err, registry.ErrOverQuota) {
 			s.log.Info("connection refused: over quota", "app_id", app.ID)
+			stats.LimitHit(metrics.LimitMaxConnections)
+			stats.Closed(errOverQuota.Code)
 			refuse(nc, head, errOverQuota)
 		} else {
 			s.log.Error("connection refused: occupancy unavailable", "app_id", app.ID, "err", err)
+			stats.Closed(4100)
 			refuse(nc, head, &Error{4100, "Server is unavailable, try again"})
 		}
 		return
@@ -356,12 +369,13 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 		_ = nc.Close()
 		return
 	}
-	c := &Conn{srv: s, app: app, id: socketID, nc: nc, fd: fd}
+	c := &Conn{srv: s, app: app, id: socketID, nc: nc, fd: fd, stats: stats}
 	c.lastSeen.Store(time.Now().UnixNano())
 	s.acceptMu.RLock()
 	if !s.accepted.Load() {
 		s.acceptMu.RUnlock()
 		_ = s.occupancy.Disconnect(ctx, app.ID, socketID)
+		stats.Closed(errShutdown.Code)
 		refuse(nc, head, errShutdown)
 		return
 	}
@@ -370,15 +384,19 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 		// The id is already another connection's (odds of about 1 in 10^20): its record is
 		// that connection's, so it stays.
 		s.acceptMu.RUnlock()
+		stats.Closed(4100)
 		refuse(nc, head, &Error{4100, "Server is unavailable, try again"})
 		return
 	}
 	s.live.Add(1)
 	s.acceptMu.RUnlock()
+	stats.Connected()
 	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
 		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
 	// Written at once (the socket is empty), with the 101 when it is still to go.
-	c.send(prefixedEventFrame(head, "pusher:connection_established", "", data), true)
+	established := prefixedEventFrame(head, "pusher:connection_established", "", data)
+	stats.Sent(1, len(established)-len(head))
+	c.send(established, true)
 	if err := c.watch(); err != nil {
 		s.log.Error("connection dropped: poller", "err", err)
 		c.release()
