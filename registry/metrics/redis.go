@@ -33,4 +33,3 @@ func (h redisHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 		return err
 	}
 }
-
