@@ -17,7 +17,7 @@ import (
 // hands it to a reading goroutine when bytes arrive; queued frames are written by the
 // server's writer pool with non-blocking writes, and only a socket whose buffer is full
 // gets a goroutine of its own, which waits for it to drain. Every connection pays for its
-// size: it is 256 bytes (a size class of Go's allocator) on 64-bit platforms.
+// size: it is 272 bytes (in the 288-byte size class of Go's allocator) on 64-bit platforms.
 type Conn struct {
 	// Set by accept, never changed.
 	srv *Server
@@ -134,10 +134,10 @@ func (c *Conn) dropSlow() {
 	}
 	c.closing, c.closeAfter = true, true
 	c.srv.slowConsumers.Add(1)
-	c.stats.SlowConsumer()
-	c.stats.Closed(errSlowConsumer.Code)
 	c.srv.log.Warn("slow consumer dropped", "app_id", c.app.ID, "socket_id", c.id)
 	c.scheduleLocked()
+	c.stats.SlowConsumer()
+	c.stats.Closed(errSlowConsumer.Code)
 }
 
 // close sends e as pusher:error and a close frame with the same code, then releases the
@@ -154,13 +154,13 @@ func (c *Conn) closeWith(code int, frames ...[]byte) {
 		c.wmu.Unlock()
 		return
 	}
-	c.stats.Closed(code)
 	for _, f := range frames {
 		c.queue = append(c.queue, f)
 		c.queued += len(f)
 	}
 	c.closing, c.closeAfter = true, true
 	c.scheduleLocked()
+	c.stats.Closed(code)
 }
 
 // writeQueued runs on a writer-pool goroutine: it takes what is queued and writes it with
