@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // Limits of a trigger, as Pusher documents them
@@ -83,6 +84,9 @@ type Params struct {
 	Log *slog.Logger
 	// Now is the clock for auth_timestamp and Event.QueuedAt; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts the calls, their bytes, refused signatures and limits; nil counts
+	// nothing.
+	Metrics *metrics.Metrics
 }
 
 // API serves the Pusher HTTP API. It keeps no state between requests and is safe for
@@ -100,6 +104,7 @@ type API struct {
 	draining   func() bool
 	log        *slog.Logger
 	now        func() time.Time
+	metrics    *metrics.Metrics
 }
 
 // New returns an API; zero fields of p take the defaults documented on Params.
@@ -117,6 +122,7 @@ func New(p Params) *API {
 		draining:   p.Draining,
 		log:        p.Log,
 		now:        p.Now,
+		metrics:    p.Metrics,
 	}
 	if a.window <= 0 {
 		a.window = defaultTimestampWindow

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // eventFields is one trigger as the SDKs send it: the body of POST /events or one
@@ -54,6 +55,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	}
 	t, e := a.newTrigger(v.app.ID, &f, channels)
 	if e != nil {
+		a.countLimit(v.app.ID, e)
 		a.rejectError(w, r, e)
 		return
 	}
@@ -103,6 +105,7 @@ func (a *API) batchEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		t, e := a.newTrigger(v.app.ID, f, []string{*f.Channel})
 		if e != nil {
+			a.countLimit(v.app.ID, e)
 			a.reject(w, r, e.status, fmt.Sprintf("batch[%d]: %s", i, e.msg))
 			return
 		}
@@ -228,6 +231,13 @@ func (a *API) counts(ctx context.Context, appID, channel string, inf info) (chan
 		return channelCounts{}, err
 	}
 	return countsFor(channel, ci, inf), nil
+}
+
+// countLimit counts a trigger refused for its data's size in limits_hit_total.
+func (a *API) countLimit(appID string, e *requestError) {
+	if e.status == http.StatusRequestEntityTooLarge {
+		a.metrics.App(appID).LimitHit(metrics.LimitEventDataSize)
+	}
 }
 
 // rejectEnqueue answers an event that was not queued: 503, never 200 (jobs.ErrQueueFull,

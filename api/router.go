@@ -15,7 +15,7 @@ import (
 func (a *API) Routes(r chi.Router) {
 	r.With(a.recoverer).Get("/up", a.up)
 	r.Route("/apps/{app_id}", func(r chi.Router) {
-		r.Use(a.recoverer)
+		r.Use(a.observe, a.recoverer)
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			a.reject(w, r, http.StatusNotFound, "not found")
 		})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // authVersion is the only auth_version the SDKs send.
@@ -57,6 +58,7 @@ func (a *API) verify(next http.Handler) http.Handler {
 		body, err := a.readBody(w, r)
 		if err != nil {
 			if errors.As(err, new(*http.MaxBytesError)) {
+				a.metrics.App(app.ID).LimitHit(metrics.LimitMaxRequestSize)
 				a.reject(w, r, http.StatusRequestEntityTooLarge, a.tooLarge())
 				return
 			}
@@ -69,6 +71,7 @@ func (a *API) verify(next http.Handler) http.Handler {
 			return
 		}
 		if msg := a.checkAuth(r, app, query, body); msg != "" {
+			a.metrics.App(app.ID).AuthFailed(metrics.AuthHTTP)
 			a.reject(w, r, http.StatusUnauthorized, msg)
 			return
 		}

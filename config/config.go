@@ -104,7 +104,8 @@ type Config struct {
 	WriteBufferLimit int `envconfig:"REVERB_WRITE_BUFFER_LIMIT" default:"1048576"`
 
 	// AdminHost and AdminPort are the admin listener: asynq's web UI under /asynq (redis
-	// queue) and net/http/pprof under /debug/pprof. AdminPort 0 turns it off. It is never
+	// queue), net/http/pprof under /debug/pprof and Prometheus metrics at /metrics
+	// (MetricsEnabled). AdminPort 0 turns it off. It is never
 	// served on the public port.
 	AdminHost string `envconfig:"REVERB_ADMIN_HOST" default:"127.0.0.1"`
 	AdminPort int    `envconfig:"REVERB_ADMIN_PORT"`
@@ -112,6 +113,14 @@ type Config struct {
 	// whenever AdminPort is set, loopback included.
 	AdminUsername string `envconfig:"REVERB_ADMIN_USERNAME"`
 	AdminPassword string `envconfig:"REVERB_ADMIN_PASSWORD"`
+
+	// MetricsEnabled serves Prometheus metrics at GET /metrics on the admin listener (with its
+	// basic auth); it has no effect while the admin listener is off (AdminPort 0).
+	MetricsEnabled bool `envconfig:"REVERB_METRICS_ENABLED" default:"true"`
+	// MetricsPrefix starts the name of every exported metric, the Go runtime's and the
+	// process's included: reverbd_connected. soketi's dashboards expect soketi_, Sockudo's
+	// sockudo_. Letters, digits, underscores and colons; not starting with a digit.
+	MetricsPrefix string `envconfig:"REVERB_METRICS_PREFIX" default:"reverbd_"`
 
 	// ScalingEnabled runs this node as one of several behind a load balancer: events, client
 	// events and presence go through Redis (pub/sub and shared state). It needs the Redis
@@ -185,6 +194,9 @@ func (c *Config) ScalingPubSubChannel() string { return c.ScalingPrefix + ":" + 
 // TLS reports whether the public port serves TLS itself (REVERB_SERVER_TLS_CERT and
 // REVERB_SERVER_TLS_KEY are set).
 func (c *Config) TLS() bool { return c.TLSCert != "" && c.TLSKey != "" }
+// MetricsOn reports whether the process keeps and serves metrics: MetricsEnabled with the
+// admin listener on.
+func (c *Config) MetricsOn() bool { return c.MetricsEnabled && c.AdminPort != 0 }
 
 // AdminAddr is the host:port the admin listener binds.
 func (c *Config) AdminAddr() string {

@@ -83,6 +83,8 @@ func TestLoadDefaults(t *testing.T) {
 		QueueWorkers:          true,
 		QueuePollInterval:     2 * time.Millisecond,
 		AdminHost:             "127.0.0.1",
+		MetricsEnabled:        true,
+		MetricsPrefix:         "reverbd_",
 		ScalingChannel:        "reverb",
 		ScalingPrefix:         "reverbd",
 		ScalingLease:          10 * time.Second,

@@ -40,6 +40,8 @@ func (c *Config) Validate() error {
 		// The web UI shows every queued payload and can delete tasks, and pprof exposes the
 		// process: loopback is no protection on a shared host.
 		return fmt.Errorf("config: REVERB_ADMIN_PORT=%d needs REVERB_ADMIN_USERNAME and REVERB_ADMIN_PASSWORD (basic auth for the admin listener)", c.AdminPort)
+	case !validMetricsPrefix(c.MetricsPrefix):
+		return fmt.Errorf("config: REVERB_METRICS_PREFIX must hold only letters, digits, underscores and colons, and not start with a digit, got %q", c.MetricsPrefix)
 	case c.QueueSize < 1:
 		return fmt.Errorf("config: REVERB_QUEUE_SIZE must be 1 or more, got %d", c.QueueSize)
 	case c.RedisPort < 1 || c.RedisPort > 65535:
@@ -187,4 +189,19 @@ func (c *Config) appFieldName(i int) func(field string) string {
 		where = "apps file " + c.AppsFile + ": " + where
 	}
 	return func(field string) string { return where + ": " + field }
+}
+
+// validMetricsPrefix reports whether p can start a Prometheus metric name
+// (https://prometheus.io/docs/concepts/data_model/): [a-zA-Z_:][a-zA-Z0-9_:]*, or empty.
+func validMetricsPrefix(p string) bool {
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == ':':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

@@ -27,6 +27,8 @@ func TestValidateErrors(t *testing.T) {
 		{"queue deadline", appEnv("REVERB_QUEUE_DEADLINE=0s"), "REVERB_QUEUE_DEADLINE must be at least 1s"},
 		{"queue concurrency", appEnv("REVERB_QUEUE_CONCURRENCY=0"), "REVERB_QUEUE_CONCURRENCY must be 1 or more"},
 		{"queue size", appEnv("REVERB_QUEUE_SIZE=0"), "REVERB_QUEUE_SIZE must be 1 or more"},
+		{"metrics prefix dash", appEnv("REVERB_METRICS_PREFIX=my-app_"), `REVERB_METRICS_PREFIX must hold only letters, digits, underscores and colons, and not start with a digit, got "my-app_"`},
+		{"metrics prefix digit first", appEnv("REVERB_METRICS_PREFIX=1x_"), `REVERB_METRICS_PREFIX must hold only`},
 		{"redis port", appEnv("REDIS_PORT=0"), "REDIS_PORT must be between 1 and 65535"},
 		{"redis db", appEnv("REDIS_DB=-1"), "REDIS_DB must be 0 or more"},
 		{"redis scheme", appEnv("REDIS_SCHEME=udp"), `REDIS_SCHEME must be tcp or tls, got "udp"`},

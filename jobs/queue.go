@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/reverbd/reverbd/registry"
 )
@@ -12,6 +13,13 @@ var (
 	ErrQueueFull   = errors.New("jobs: queue is full")
 	ErrQueueClosed = errors.New("jobs: queue is shutting down")
 )
+
+// Backlog is what a queue holds: the events accepted and not yet delivered, and how long
+// ago the oldest of them was accepted.
+type Backlog struct {
+	Events int
+	Oldest time.Duration
+}
 
 // Queue is the seam between an accepted trigger and its delivery. Enqueue stores the event
 // and returns without waiting for delivery; workers owned by the queue run it through a

@@ -299,3 +299,17 @@ func (q *AsynqQueue) taskFailed(_ context.Context, t *asynq.Task, err error) {
 	}
 	q.log.Warn("broadcast task failed", "app_id", ev.AppID, "event", ev.Name, "err", err)
 }
+
+// Backlog reports the queue's tasks not done yet (pending, active, scheduled and retry) and
+// the age of its oldest pending task, as asynq's inspector reads them from Redis. A queue
+// that never held a task has none.
+func (q *AsynqQueue) Backlog(context.Context) (Backlog, error) {
+	info, err := q.inspector.GetQueueInfo(q.queue)
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		return Backlog{}, nil
+	}
+	if err != nil {
+		return Backlog{}, err
+	}
+	return Backlog{Events: info.Pending + info.Active + info.Scheduled + info.Retry, Oldest: info.Latency}, nil
+}

@@ -5,8 +5,10 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // MemoryQueue is the in-process Queue, used when no Redis is configured.
@@ -43,6 +45,9 @@ type MemoryQueue struct {
 type shard struct {
 	parts []part        // guarded by MemoryQueue.mu
 	wake  chan struct{} // capacity 1: parts were added, or the queue closed
+	// delivering is the QueuedAt (Unix nanoseconds) of the part the worker is delivering, 0
+	// when none: the shard's oldest event (see Backlog).
+	delivering atomic.Int64
 }
 
 // part is the share of one event a shard delivers.
@@ -78,6 +83,7 @@ func (q *MemoryQueue) Enqueue(_ context.Context, ev registry.Event) error {
 	}
 	if q.pending.Load() >= q.size {
 		q.mu.Unlock()
+		q.worker.metrics.App(ev.AppID).LimitHit(metrics.LimitQueueFull)
 		return ErrQueueFull
 	}
 	q.pending.Add(1)
@@ -202,7 +208,9 @@ func (q *MemoryQueue) drain(ctx context.Context, s *shard) {
 			if ctx.Err() != nil {
 				return
 			}
+			s.delivering.Store(batch[i].ev.QueuedAt.UnixNano())
 			_ = q.worker.Process(ctx, batch[i].ev) // ErrStale is counted by the worker; no retry
+			s.delivering.Store(0)
 			q.finish(&batch[i])
 			batch[i] = part{} // drop the event's references
 		}
@@ -241,4 +249,28 @@ func (q *MemoryQueue) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Backlog reports the events accepted and not delivered yet (waiting, or in delivery) and
+// the age of the oldest: the one a worker is delivering, or else the first waiting, of the
+// shard whose is oldest. Events a worker took in its batch and has not reached yet are
+// younger than the one it delivers, so they never are the oldest.
+func (q *MemoryQueue) Backlog(context.Context) (Backlog, error) {
+	b := Backlog{Events: int(max(q.pending.Load(), 0))}
+	var oldest int64
+	q.mu.Lock()
+	for _, s := range q.shards {
+		at := s.delivering.Load()
+		if at == 0 && len(s.parts) > 0 {
+			at = s.parts[0].ev.QueuedAt.UnixNano()
+		}
+		if at != 0 && (oldest == 0 || at < oldest) {
+			oldest = at
+		}
+	}
+	q.mu.Unlock()
+	if oldest != 0 {
+		b.Oldest = max(time.Since(time.Unix(0, oldest)), 0)
+	}
+	return b, nil
 }

@@ -9,10 +9,12 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // LocalNode is what a relay delivers to on its own node (the socket layer, wired by
@@ -45,6 +47,9 @@ type relayMessage struct {
 	// UserID, the channel's sequence number, and on member_added the stored member fields.
 	Seq    uint64   `json:"s,omitempty"`
 	Member []string `json:"m,omitempty"`
+	// SentAt is when the message was published, in Unix nanoseconds (0 from a node that
+	// does not say): the receiver's relay_lag_seconds.
+	SentAt int64 `json:"t,omitempty"`
 }
 
 // RedisRelay carries work between nodes over Redis pub/sub (REVERB_SCALING_CHANNEL): events
@@ -58,6 +63,7 @@ type RedisRelay struct {
 	node    string
 	local   LocalNode
 	log     *slog.Logger
+	metrics *metrics.Metrics
 
 	mu     sync.Mutex
 	probes map[string]chan struct{} // guarded by mu; Probe waits on these
@@ -76,12 +82,13 @@ type RelayStats struct {
 	Failed    uint64
 }
 
-// NewRedisRelay returns a relay on the Redis channel for node, delivering to local.
-func NewRedisRelay(rdb redis.UniversalClient, channel, node string, local LocalNode, log *slog.Logger) *RedisRelay {
+// NewRedisRelay returns a relay on the Redis channel for node, delivering to local; m (nil:
+// nothing) records how long the events and frames took to arrive.
+func NewRedisRelay(rdb redis.UniversalClient, channel, node string, local LocalNode, log *slog.Logger, m *metrics.Metrics) *RedisRelay {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &RedisRelay{rdb: rdb, channel: channel, node: node, local: local, log: log, probes: map[string]chan struct{}{}}
+	return &RedisRelay{rdb: rdb, channel: channel, node: node, local: local, log: log, metrics: m, probes: map[string]chan struct{}{}}
 }
 
 // Stats returns the counters. It is safe for concurrent use.
@@ -134,6 +141,7 @@ func (r *RedisRelay) TerminateUser(ctx context.Context, appID, userID string) er
 
 func (r *RedisRelay) publish(ctx context.Context, m relayMessage) error {
 	m.Node = r.node
+	m.SentAt = time.Now().UnixNano()
 	b, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("relay: encode: %w", err)
@@ -187,6 +195,9 @@ func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
 	if err := json.Unmarshal([]byte(payload), &m); err != nil {
 		r.log.Warn("undecodable relay message dropped", "size", len(payload))
 		return
+	}
+	if m.SentAt != 0 && (m.Kind == "event" || m.Kind == "frame") {
+		r.metrics.ObserveRelayLag(m.Kind, time.Since(time.Unix(0, m.SentAt)).Seconds())
 	}
 	switch m.Kind {
 	case "event":

@@ -50,8 +50,8 @@ func TestRedisRelay(t *testing.T) {
 	rdb := redistest.Client(t)
 	channel := redistest.Name(t)
 	a, b := newNode(), newNode()
-	ra := jobs.NewRedisRelay(rdb, channel, "node-a", a, nil)
-	rb := jobs.NewRedisRelay(rdb, channel, "node-b", b, nil)
+	ra := jobs.NewRedisRelay(rdb, channel, "node-a", a, nil, nil)
+	rb := jobs.NewRedisRelay(rdb, channel, "node-b", b, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for _, r := range []*jobs.RedisRelay{ra, rb} {
@@ -105,7 +105,7 @@ func TestRedisRelay(t *testing.T) {
 func TestRedisRelayCountsFailedPublishes(t *testing.T) {
 	srv := redistest.StartServer(t)
 	var logs bytes.Buffer
-	r := jobs.NewRedisRelay(srv.Client(), redistest.Name(t), "node-a", newNode(), slog.New(slog.NewTextHandler(&logs, nil)))
+	r := jobs.NewRedisRelay(srv.Client(), redistest.Name(t), "node-a", newNode(), slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	ctx := context.Background()
 	ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid", Data: "{}", QueuedAt: time.Now()}
 	r.Deliver(ctx, ev)
@@ -135,7 +135,7 @@ func TestRedisRelayDeliversOccupancyMemberEvents(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for i, n := range []*node{a, b} {
-		r := jobs.NewRedisRelay(rdb, channel, "node-"+string(rune('a'+i)), n, nil)
+		r := jobs.NewRedisRelay(rdb, channel, "node-"+string(rune('a'+i)), n, nil, nil)
 		ready := make(chan struct{})
 		var once sync.Once
 		go func() { _ = r.Run(ctx, func() { once.Do(func() { close(ready) }) }) }()

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // ErrStale is returned for an event whose delivery deadline passed before a worker reached it.
@@ -39,6 +40,7 @@ type Worker struct {
 	rules     Rules
 	log       *slog.Logger
 	now       func() time.Time
+	metrics   *metrics.Metrics
 
 	delivered   atomic.Uint64
 	stale       atomic.Uint64
@@ -55,6 +57,8 @@ type WorkerParams struct {
 	Log       *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Metrics counts deliveries, stale events and the queue wait; nil counts nothing.
+	Metrics *metrics.Metrics
 }
 
 // NewWorker returns a Worker.
@@ -67,7 +71,7 @@ func NewWorker(p WorkerParams) *Worker {
 	}
 	return &Worker{
 		deliverer: p.Deliverer, cache: p.Cache, cacheTTL: p.CacheTTL,
-		rules: p.Rules, log: p.Log, now: p.Now,
+		rules: p.Rules, log: p.Log, now: p.Now, metrics: p.Metrics,
 	}
 }
 
@@ -103,6 +107,7 @@ func (w *Worker) Expired(ev *registry.Event) bool {
 // CountStale counts an event that a queue backend discarded before calling Process.
 func (w *Worker) CountStale(ev *registry.Event) {
 	w.stale.Add(1)
+	w.metrics.App(ev.AppID).Stale()
 	w.log.Debug("stale event discarded", "app_id", ev.AppID, "event", ev.Name,
 		"age", w.now().Sub(ev.QueuedAt))
 }
@@ -116,6 +121,8 @@ func (w *Worker) Process(ctx context.Context, ev registry.Event) error {
 		w.CountStale(&ev)
 		return ErrStale
 	}
+	stats := w.metrics.App(ev.AppID)
+	stats.Dequeued(w.now().Sub(ev.QueuedAt))
 	// One context for both bounds: the timeout (on the real clock, as context.WithTimeout)
 	// and the event's deadline, whichever comes first.
 	end := ev.QueuedAt.Add(w.rules.Deadline)
@@ -137,6 +144,7 @@ func (w *Worker) Process(ctx context.Context, ev registry.Event) error {
 		}
 	}
 	w.delivered.Add(1) // counted first, so a deliverer that saw the event also sees the count
+	stats.Delivered()
 	w.deliverer.Deliver(ctx, ev)
 	return nil
 }

@@ -66,6 +66,19 @@ type RedisOccupancy struct {
 	leaving atomic.Bool
 	// repair is held by a write-back and by Leave, which never run at once.
 	repair sync.Mutex
+
+	renewed, renewFailed atomic.Uint64 // lease renewals, see LeaseStats
+}
+
+// LeaseStats counts this node's lease renewals since it started: those Redis took, and
+// those that failed (Redis unreachable, or slower than the renewal interval).
+type LeaseStats struct {
+	Renewed, Failed uint64
+}
+
+// LeaseStats returns the lease renewal counters. It is safe for concurrent use.
+func (o *RedisOccupancy) LeaseStats() LeaseStats {
+	return LeaseStats{Renewed: o.renewed.Load(), Failed: o.renewFailed.Load()}
 }
 
 // RedisOccupancyParams configures NewRedisOccupancy.

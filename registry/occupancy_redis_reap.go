@@ -131,7 +131,12 @@ func (o *RedisOccupancy) holdLease(ctx context.Context) {
 func (o *RedisOccupancy) renewOnce(ctx context.Context, first bool) {
 	rctx, cancel := context.WithTimeout(ctx, o.interval())
 	defer cancel()
-	if err := o.renew(rctx, first); err != nil && ctx.Err() == nil {
+	err := o.renew(rctx, first)
+	switch {
+	case err == nil:
+		o.renewed.Add(1)
+	case ctx.Err() == nil:
+		o.renewFailed.Add(1)
 		o.log.Warn("registry: lease renewal failed", "node", o.node, "err", err)
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
+	runtimemetrics "runtime/metrics"
 	"strconv"
 	"testing"
 	"time"
@@ -22,6 +22,7 @@ import (
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/config/selfsigned"
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 	"github.com/reverbd/reverbd/ws/internal/netpoll"
 )
 
@@ -39,10 +40,13 @@ func (discardConn) Read(p []byte) (int, error)          { select {} }
 func (d discardConn) WriteBuffers(v *net.Buffers) error { return nil }
 
 // benchHub returns a server whose hub has n subscribers of "orders" writing to nowhere.
-func benchHub(b *testing.B, n int) *Server {
+func benchHub(b *testing.B, n int) *Server { return benchHubMetrics(b, n, nil) }
+
+// benchHubMetrics is benchHub counting in m (nil: metrics off).
+func benchHubMetrics(b *testing.B, n int, m *metrics.Metrics) *Server {
 	b.Helper()
 	app := &config.App{ID: "1", Key: "k", Secret: "s"}
-	s, err := New(Params{Apps: registry.NewApps([]config.App{*app}), Occupancy: registry.NewMemoryOccupancy(), WriteLimit: 1 << 30})
+	s, err := New(Params{Apps: registry.NewApps([]config.App{*app}), Occupancy: registry.NewMemoryOccupancy(), WriteLimit: 1 << 30, Metrics: m})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,9 +62,12 @@ func benchHub(b *testing.B, n int) *Server {
 
 // socketHub returns a server whose hub has n subscribers of "orders" on real Unix stream
 // sockets, each drained by a reader; n is kept under the open-file limit (2 fds a pair).
-func socketHub(b *testing.B, n int) *Server {
+func socketHub(b *testing.B, n int) *Server { return socketHubMetrics(b, n, nil) }
+
+// socketHubMetrics is socketHub counting in m (nil: metrics off).
+func socketHubMetrics(b *testing.B, n int, m *metrics.Metrics) *Server {
 	b.Helper()
-	s := benchHub(b, 0)
+	s := benchHubMetrics(b, 0, m)
 	app := s.apps.All()[0]
 	for range n {
 		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
@@ -83,6 +90,15 @@ func socketHub(b *testing.B, n int) *Server {
 	return s
 }
 
+// cpuTime is the CPU time the process has used, user and system. Unlike the wall time it does
+// not grow while other processes hold the cores, so cpu-ns/op stays comparable on a shared
+// machine (it includes the process's other goroutines, such as socket readers in a test).
+func cpuTime() time.Duration {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func fileConn(tb testing.TB, fd int) net.Conn {
 	tb.Helper()
 	f := os.NewFile(uintptr(fd), "socket")
@@ -103,11 +119,13 @@ func BenchmarkHubDeliverSockets(b *testing.B) {
 			ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid",
 				Data: `{"order":{"id":1,"total":"12.50"}}`, QueuedAt: time.Now()}
 			b.ReportAllocs()
+			cpu := cpuTime()
 			for b.Loop() {
 				s.hub.Deliver(context.Background(), ev)
 				s.writers.waitIdle() // every frame written inside the timed region
 				s.wg.Wait()
 			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 		})
 	}
@@ -193,6 +211,7 @@ func BenchmarkHubPublishLoop(b *testing.B) {
 	}
 	b.ReportAllocs()
 	i := 0
+	cpu := cpuTime()
 	for b.Loop() {
 		s.hub.publish("1", "orders", "", sameFrame)
 		if i++; i%1000 == 0 {
@@ -200,6 +219,87 @@ func BenchmarkHubPublishLoop(b *testing.B) {
 				c.queue, c.queued = c.queue[:0], 0
 			}
 		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
+// benchMetrics is the two settings the metrics benchmarks compare.
+var benchMetrics = []struct {
+	name string
+	new  func() *metrics.Metrics
+}{
+	{"metrics=off", func() *metrics.Metrics { return nil }},
+	{"metrics=on", func() *metrics.Metrics {
+		return metrics.New(metrics.Params{Prefix: "reverbd_", Port: 8080, AppIDs: []string{"1"}})
+	}},
+}
+
+// BenchmarkHubPublishMetrics is BenchmarkHubPublishLoop with the metrics off and on: what
+// counting costs the per-subscriber fan-out (counted once per publish, never per socket).
+func BenchmarkHubPublishMetrics(b *testing.B) {
+	for _, bm := range benchMetrics {
+		b.Run(bm.name, func(b *testing.B) {
+			s := benchHubMetrics(b, 1000, bm.new())
+			frame := eventFrame("order.paid", "orders", `{"id":1}`)
+			sameFrame := func() []byte { return frame }
+			conns := s.hub.shard(channelKey{"1", "orders"}).channels[channelKey{"1", "orders"}].conns
+			for _, c := range conns {
+				c.writing = true
+				c.queue = make(net.Buffers, 0, 1024) // emptied every 1,000 publishes
+			}
+			runtime.GC() // the set-up's garbage is not collected inside the timed region
+			b.ReportAllocs()
+			i := 0
+			cpu := cpuTime()
+			for b.Loop() {
+				s.hub.publish("1", "orders", "", sameFrame)
+				if i++; i%1000 == 0 {
+					for _, c := range conns {
+						c.queue, c.queued = c.queue[:0], 0
+					}
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// BenchmarkHubDeliverMetrics is BenchmarkHubDeliverSockets with the metrics off and on: the
+// fan-out of one event to real sockets, with its latency histograms when on.
+func BenchmarkHubDeliverMetrics(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		for _, bm := range benchMetrics {
+			b.Run(fmt.Sprintf("subs=%d/%s", n, bm.name), func(b *testing.B) {
+				s := socketHubMetrics(b, n, bm.new())
+				ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid",
+					Data: `{"order":{"id":1,"total":"12.50"}}`, QueuedAt: time.Now()}
+				runtime.GC()
+				b.ReportAllocs()
+				cpu := cpuTime()
+				for b.Loop() {
+					s.hub.Deliver(context.Background(), ev)
+					s.writers.waitIdle()
+					s.wg.Wait()
+				}
+				b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+			})
+		}
+	}
+}
+
+// BenchmarkHubDeliverMetricsCost is the part of an event's delivery the metrics add, alone:
+// Deliver to a channel without local subscribers, metrics off and on (on: two clock reads,
+// the app's handles, the fan-out and trigger-to-delivery histograms).
+func BenchmarkHubDeliverMetricsCost(b *testing.B) {
+	for _, bm := range benchMetrics {
+		b.Run(bm.name, func(b *testing.B) {
+			s := benchHubMetrics(b, 0, bm.new())
+			ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid", Data: "x", QueuedAt: time.Now()}
+			b.ReportAllocs()
+			for b.Loop() {
+				s.hub.Deliver(context.Background(), ev)
+			}
+		})
 	}
 }
 
@@ -299,7 +399,7 @@ func BenchmarkReleaseMemory(b *testing.B) {
 	for _, n := range []int{19000, 100000} {
 		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
 			s := stormState(b, n)
-			gcCPU := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+			gcCPU := []runtimemetrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
 			var cpu float64
 			var ms runtime.MemStats
 			for b.Loop() {
@@ -313,12 +413,12 @@ func BenchmarkReleaseMemory(b *testing.B) {
 				}
 				garbage = nil
 				debug.SetGCPercent(gcPercent)
-				metrics.Read(gcCPU)
+				runtimemetrics.Read(gcCPU)
 				before := gcCPU[0].Value.Float64()
 				b.StartTimer()
 				debug.FreeOSMemory()
 				b.StopTimer()
-				metrics.Read(gcCPU)
+				runtimemetrics.Read(gcCPU)
 				cpu += gcCPU[0].Value.Float64() - before
 				b.StartTimer()
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // maxEventNameLength caps a client event name (Pusher's HTTP API reference).
@@ -52,6 +53,7 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 	}
 	if !c.allowClientEvent(time.Now().UnixNano()) {
 		c.logClient(slog.LevelInfo, "client event refused: max_client_events_per_second", "channel", msg.Channel)
+		c.stats.LimitHit(metrics.LimitClientEventsPerSecond)
 		c.Send(errorFrame(&Error{4301, "Client event rejected - only " +
 			strconv.Itoa(c.App().MaxClientEventsPerSecond) + " accepted per second"}))
 		return

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/reverbd/reverbd/config"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // Conn is one client WebSocket connection. No goroutine belongs to an idle Conn: the poller
@@ -26,6 +27,8 @@ type Conn struct {
 	nc  net.Conn   // the tls.Conn of a TLS connection
 	fd  int        // the socket's descriptor
 	tls *tlsSocket // nil for a plain connection
+	// stats is the app's metrics; nil counts nothing.
+	stats *metrics.App
 
 	// Owned by the goroutine the poller handed the socket to; one at a time, under rmu.
 	rmu             sync.Mutex
@@ -78,7 +81,10 @@ func (c *Conn) App() *config.App { return c.app.Load() }
 // the same bytes may be queued on many connections. Frames queued while the connection waits
 // for a writer leave in one writev. A connection whose queue passes the server's limit is
 // dropped as a slow consumer (4100).
-func (c *Conn) Send(frame []byte) { c.send(frame, false) }
+func (c *Conn) Send(frame []byte) {
+	c.stats.Sent(1, len(frame))
+	c.send(frame, false)
+}
 
 // send is Send; with inline set, an idle connection's frame is written at once with a
 // non-blocking write instead of being handed to the writer pool.
@@ -145,16 +151,19 @@ func (c *Conn) dropSlow() {
 		c.logQueued(frameSlowClose)
 	}
 	c.scheduleLocked()
+	c.stats.SlowConsumer()
+	c.stats.Closed(errSlowConsumer.Code)
 }
 
 // close sends e as pusher:error and a close frame with the same code, then releases the
 // connection once they are written (Pusher's WebSocket protocol docs).
 func (c *Conn) close(e *Error) {
-	c.closeWith(errorFrame(e), closeFrame(e.Code, e.Message))
+	c.closeWith(e.Code, errorFrame(e), closeFrame(e.Code, e.Message))
 }
 
-// closeWith queues the final frames and releases the connection after writing them.
-func (c *Conn) closeWith(frames ...[]byte) {
+// closeWith queues the final frames, the last a close frame with code, and releases the
+// connection after writing them.
+func (c *Conn) closeWith(code int, frames ...[]byte) {
 	c.wmu.Lock()
 	if c.closing {
 		c.wmu.Unlock()
@@ -170,6 +179,7 @@ func (c *Conn) closeWith(frames ...[]byte) {
 	c.closing, c.closeAfter = true, true
 	c.closeCode = closeCodeOf(frames[len(frames)-1])
 	c.scheduleLocked()
+	c.stats.Closed(code)
 }
 
 // writeQueued runs on a writer-pool goroutine: it takes what is queued and writes it with

@@ -35,10 +35,6 @@ const (
 	logDelivered = "event delivered"
 )
 
-// closeAbnormal is the close code of a connection that ended without a close frame either
-// way: the client went away, or a write failed (RFC 6455, 7.1.5).
-const closeAbnormal = 1006
-
 // logOpened logs a connection that was accepted, before its first frame.
 func (c *Conn) logOpened(origin string) {
 	c.srv.log.Debug(logOpened, "app_id", c.App().ID, "socket_id", c.id,

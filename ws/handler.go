@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // What one client can make the server log is limited: logBurst lines at their level, then one
@@ -94,9 +96,10 @@ func (c *Conn) rateLimited() bool {
 		return false
 	}
 	c.logClient(slog.LevelInfo, "rate limit exceeded")
+	c.stats.LimitHit(metrics.LimitRateLimit)
 	c.Send(errorFrame(errRateLimited))
 	if rl.TerminateOnLimit {
-		c.closeWith(closeFrame(4100, errRateLimited.Message))
+		c.closeWith(4100, closeFrame(4100, errRateLimited.Message))
 	}
 	return true
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 const hubShards = 64
@@ -24,6 +25,8 @@ type Hub struct {
 	shards [hubShards]hubShard
 	// log, set only when the server logs at debug level, gets a line for each Deliver.
 	log *slog.Logger
+	// metrics counts the channels, subscriptions and frames; nil counts nothing.
+	metrics *metrics.Metrics
 }
 
 type hubShard struct {
@@ -54,10 +57,13 @@ type subscribers struct {
 	// view is what the subscribers of a presence channel have been told of its members (see
 	// presenceView); nil elsewhere, and until the first member list.
 	view *presenceView
+	// stats is the channel's shape's metrics, resolved when the entry is made; nil when
+	// metrics are off.
+	stats *metrics.Channels
 }
 
-func newHub() *Hub {
-	h := &Hub{seed: maphash.MakeSeed()}
+func newHub(m *metrics.Metrics) *Hub {
+	h := &Hub{seed: maphash.MakeSeed(), metrics: m}
 	for i := range h.shards {
 		h.shards[i].channels = map[channelKey]*subscribers{}
 	}
@@ -81,18 +87,24 @@ func (h *Hub) add(app, channel string, c *Conn) bool {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if !sh.subscribersOf(k).insert(c) {
+	if !sh.subscribersOf(k, h.metrics).insert(c) {
 		return false
 	}
 	sh.count++
 	return true
 }
 
-// subscribersOf returns the subscribers of k, creating the entry. Called with sh.mu held.
-func (sh *hubShard) subscribersOf(k channelKey) *subscribers {
+// subscribersOf returns the subscribers of k, creating the entry (with its shape's metrics
+// from m). Called with sh.mu held.
+func (sh *hubShard) subscribersOf(k channelKey, m *metrics.Metrics) *subscribers {
 	subs := sh.channels[k]
 	if subs == nil {
 		subs = &subscribers{}
+		if m != nil {
+			kind := registry.KindOf(k.channel)
+			subs.stats = m.App(k.app).Channels(kind.Name(), registry.Shape(k.channel))
+			subs.stats.Opened()
+		}
 		sh.channels[k] = subs
 	}
 	return subs
@@ -115,6 +127,7 @@ func (s *subscribers) insert(c *Conn) bool {
 		return false
 	}
 	s.conns = append(s.conns, c)
+	s.stats.Subscribed()
 	switch {
 	case s.index != nil:
 		s.index[c] = len(s.conns) - 1
@@ -139,6 +152,7 @@ func (s *subscribers) delete(c *Conn) (userID string, ok bool) {
 	s.conns[i] = moved
 	s.conns[last] = nil
 	s.conns = s.conns[:last]
+	s.stats.Unsubscribed()
 	if s.index != nil {
 		delete(s.index, c)
 		if moved != c {
@@ -166,7 +180,7 @@ func (h *Hub) join(app, channel string, c *Conn, userID string, first []byte, ho
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	subs := sh.subscribersOf(k)
+	subs := sh.subscribersOf(k, h.metrics)
 	if subs.insert(c) {
 		sh.count++
 	}
@@ -205,6 +219,7 @@ func (h *Hub) leave(app, channel string, c *Conn) (userID string) {
 	}
 	if len(subs.conns) == 0 {
 		delete(sh.channels, k)
+		subs.stats.Emptied()
 	}
 	return userID
 }
@@ -246,21 +261,23 @@ func (h *Hub) publish(app, channel, except string, build func() []byte) {
 
 // publishEvent is publish for a frame that a subscriber whose cache-channel subscribe is
 // completing must be able to recognize: ev is the trigger it carries (see gate); nil for
-// other frames.
-func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, build func() []byte) {
+// other frames. It returns the number of subscribers the frame was queued on (a held frame
+// counts when it is sent).
+func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, build func() []byte) int {
 	k := channelKey{app, channel}
 	sh := h.shard(k)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	subs := sh.channels[k]
 	if subs == nil {
-		return
+		return 0
 	}
 	frame := build()
 	// A small channel is written at once by this goroutine (one hand-off less, lower
 	// latency); a big one is left to the writer pool, which spreads the system calls over
 	// the cores and coalesces frames.
 	inline := len(subs.conns) <= inlineFanout
+	n := 0
 	for _, c := range subs.conns {
 		if c.id == except {
 			continue
@@ -271,23 +288,50 @@ func (h *Hub) publishEvent(app, channel, except string, ev *registry.Event, buil
 			}
 		}
 		c.send(frame, inline)
+		n++
 	}
+	subs.stats.Sent(n, n*len(frame)) // once per publish, never per subscriber
+	return n
 }
 
 // Deliver implements jobs.Deliverer: each channel's frame is encoded once and the same bytes
 // are queued on each of its local subscribers, skipping ev.SocketID. A connection subscribed
 // to several of the channels gets one frame per channel.
 func (h *Hub) Deliver(_ context.Context, ev registry.Event) {
-	var start time.Time
-	if h.log != nil {
-		start = time.Now()
+	var start time.Duration
+	if h.metrics != nil {
+		start = time.Since(clockBase)
 	}
+	var logStart time.Time
+	if h.log != nil {
+		logStart = time.Now()
+	}
+	frames := 0
 	for _, ch := range ev.Channels {
-		h.publishEvent(ev.AppID, ch, ev.SocketID, &ev, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
+		frames += h.publishEvent(ev.AppID, ch, ev.SocketID, &ev, func() []byte { return eventFrame(ev.Name, ch, ev.Data) })
+	}
+	if h.metrics != nil && !ev.QueuedAt.IsZero() {
+		end := time.Since(clockBase)
+		h.metrics.App(ev.AppID).FannedOut(frames, end-start, sinceQueued(ev.QueuedAt, end))
 	}
 	if h.log != nil {
-		h.logDelivered(&ev, start)
+		h.logDelivered(&ev, logStart)
 	}
+}
+
+// clockBase is the monotonic reading the fan-out is timed against: time.Since of a time with
+// a monotonic reading reads one clock, where time.Now reads two, and the fan-out's metrics are
+// paid for on every event.
+var clockBase = time.Now()
+
+// sinceQueued is the time from queuedAt to now, given as time.Since(clockBase). An event
+// accepted by this process (the memory queue) carries a monotonic reading and needs no clock
+// read; one decoded from Redis has only the wall clock, read once more.
+func sinceQueued(queuedAt time.Time, now time.Duration) time.Duration {
+	if queuedAt == queuedAt.Round(0) { // Round(0) drops a monotonic reading: there is none
+		return time.Since(queuedAt)
+	}
+	return now - queuedAt.Sub(clockBase)
 }
 
 // DeliverFrame queues a frame payload made on another node (a client event) on this node's

@@ -110,11 +110,14 @@ func (h *Hub) member(ev registry.MemberEvent) (gap bool) {
 	if !v.apply(ev.Member, ev.Added) {
 		return gap
 	}
+	n := 0
 	for c, from := range v.from {
 		if c.id != ev.Except && (ev.Seq == 0 || from < ev.Seq) {
 			c.Send(build())
+			n++
 		}
 	}
+	subs.stats.Sent(n, n*len(frame))
 	return gap
 }
 
@@ -125,7 +128,7 @@ func (h *Hub) hold(app, channel string, c *Conn, userID string) {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	subs := sh.subscribersOf(k)
+	subs := sh.subscribersOf(k, h.metrics)
 	if subs.insert(c) {
 		sh.count++
 	}
@@ -250,6 +253,7 @@ func (h *Hub) resync(app, channel string, p registry.Presence) {
 		if from <= p.Seq {
 			for _, f := range frames {
 				c.Send(f)
+				subs.stats.Sent(1, len(f))
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // occupancyTimeout bounds the shared-occupancy and cache calls of one subscribe or
@@ -47,6 +48,7 @@ func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.K
 		}
 		if errors.Is(err, registry.ErrPresenceFull) {
 			c.logClient(slog.LevelInfo, "subscribe refused: max_presence_members", "channel", channel, "max", c.App().MaxPresenceMembers)
+			c.stats.LimitHit(metrics.LimitMaxPresenceMembers)
 			c.Send(subscriptionErrorFrame(channel, "LimitReached",
 				"The presence channel has "+strconv.Itoa(c.App().MaxPresenceMembers)+" members, the most allowed", 403))
 			return false

@@ -11,6 +11,8 @@ import (
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // maxDiscard is the largest oversized frame read and discarded before closing with 1009.
@@ -152,7 +154,7 @@ func (c *Conn) readOne(br *bufio.Reader) (*bytes.Buffer, error) {
 		}.Handle(hdr)
 		var closed wsutil.ClosedError
 		if errors.As(err, &closed) {
-			c.closeWith(out.Bytes()) // echo the client's close frame, then release
+			c.closeWith(clientCloseCode(closed.Code), out.Bytes()) // echo the client's close frame, then release
 			return nil, errClosedByClient
 		}
 		if out.Len() > 0 && err == nil {
@@ -166,6 +168,7 @@ func (c *Conn) readOne(br *bufio.Reader) (*bytes.Buffer, error) {
 		putMessageBuffer(buf)
 		return nil, err
 	}
+	c.stats.Received(buf.Len())
 	return buf, nil
 }
 
@@ -197,19 +200,33 @@ func (c *Conn) readFailed(err error) {
 		// The echo of the client's close frame is queued; release follows it.
 	case errors.Is(err, wsutil.ErrMessageTooLarge), errors.Is(err, wsutil.ErrFrameTooLarge):
 		c.logClient(slog.LevelInfo, "message over max_message_size")
-		c.closeWith(closeFrame(int(ws.StatusMessageTooBig), "Maximum message size exceeded"))
+		c.stats.LimitHit(metrics.LimitMaxMessageSize)
+		c.closeWith(int(ws.StatusMessageTooBig), closeFrame(int(ws.StatusMessageTooBig), "Maximum message size exceeded"))
 	case errors.Is(err, wsutil.ErrInvalidUTF8):
 		c.logClient(slog.LevelInfo, "invalid utf-8 in text frame")
-		c.closeWith(closeFrame(int(ws.StatusInvalidFramePayloadData), "Invalid UTF-8"))
+		c.closeWith(int(ws.StatusInvalidFramePayloadData), closeFrame(int(ws.StatusInvalidFramePayloadData), "Invalid UTF-8"))
 	case errors.As(err, &perr):
 		c.logClient(slog.LevelInfo, "websocket protocol error", "err", err)
-		c.closeWith(closeFrame(int(ws.StatusProtocolError), string(perr)))
+		c.closeWith(int(ws.StatusProtocolError), closeFrame(int(ws.StatusProtocolError), string(perr)))
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		c.release()
 	default:
 		c.srv.log.Debug("read failed", "app_id", c.App().ID, "socket_id", c.id, "err", err)
 		c.release()
 	}
+}
+
+// clientCloseCode is the code a client's close frame is counted under: the codes RFC 6455
+// defines (1000 to 1015) as they are, 1005 (no status) for a frame without one, and 0 for
+// any other, so that clients cannot make the label take thousands of values.
+func clientCloseCode(code ws.StatusCode) int {
+	switch {
+	case code == 0:
+		return int(ws.StatusNoStatusRcvd)
+	case code >= 1000 && code <= 1015:
+		return int(code)
+	}
+	return 0
 }
 
 // touch records activity: any frame from the client answers an outstanding ping.

@@ -19,6 +19,7 @@ import (
 	"github.com/gobwas/ws"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 	"github.com/reverbd/reverbd/ws/internal/netpoll"
 )
 
@@ -38,6 +39,8 @@ type Params struct {
 	Log       *slog.Logger
 	// Publisher reaches the other nodes; nil on a single node.
 	Publisher Publisher
+	// Metrics counts connections, messages, channels and fan-outs; nil counts nothing.
+	Metrics *metrics.Metrics
 
 	// WriteLimit is the most bytes queued for one connection before it is dropped as a slow
 	// consumer; zero means 1 MiB.
@@ -77,6 +80,7 @@ type Server struct {
 	cache     registry.Cache
 	publisher Publisher
 	log       *slog.Logger
+	metrics   *metrics.Metrics
 	hub       *Hub
 	poller    *netpoll.Poller[*Conn]
 
@@ -128,6 +132,7 @@ func New(p Params) (*Server, error) {
 	s := &Server{
 		apps: p.Apps, occupancy: p.Occupancy, cache: p.Cache, publisher: p.Publisher,
 		log:           p.Log,
+		metrics:       p.Metrics,
 		poller:        poller,
 		writeLimit:    orDefault(p.WriteLimit, 1<<20),
 		debug:         p.Log.Enabled(context.Background(), slog.LevelDebug),
@@ -141,7 +146,8 @@ func New(p Params) (*Server, error) {
 		tlsConfig:        tlsConfig(p.TLS),
 	}
 	s.hs.init(orDefault(p.MaxHandshakes, 16384))
-	s.hub = newHub()
+	s.hub = newHub(p.Metrics)
+	s.registerMetrics()
 	if s.debug {
 		s.hub.log = s.log
 	}
@@ -354,18 +360,22 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	app, err := s.apps.ByKey(key)
 	if err != nil {
 		s.log.Info("connection refused: unknown app key")
+		s.metrics.App(metrics.UnknownApp).Closed(errUnknownApp.Code)
 		refuse(nc, head, errUnknownApp)
 		return
 	}
+	stats := s.metrics.App(app.ID)
 	if protocol != "" {
 		if v, err := strconv.Atoi(protocol); err == nil && (v < 5 || v > 7) {
 			s.log.Info("connection refused: unsupported protocol", "app_id", app.ID, "protocol", v)
+			stats.Closed(errUnsupportedProto.Code)
 			refuse(nc, head, errUnsupportedProto)
 			return
 		}
 	}
 	if !originAllowed(app.AllowedOrigins, origin) {
 		s.log.Info("connection refused: origin not allowed", "app_id", app.ID, "origin", origin)
+		stats.Closed(errOriginNotAllowed.Code)
 		refuse(nc, head, errOriginNotAllowed)
 		return
 	}
@@ -375,9 +385,12 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	if err := s.occupancy.Connect(ctx, app.ID, socketID, app.MaxConnections); err != nil {
 		if errors.Is(err, registry.ErrOverQuota) {
 			s.log.Info("connection refused: over quota", "app_id", app.ID)
+			stats.LimitHit(metrics.LimitMaxConnections)
+			stats.Closed(errOverQuota.Code)
 			refuse(nc, head, errOverQuota)
 		} else {
 			s.log.Error("connection refused: occupancy unavailable", "app_id", app.ID, "err", err)
+			stats.Closed(4100)
 			refuse(nc, head, &Error{4100, "Server is unavailable, try again"})
 		}
 		return
@@ -390,7 +403,7 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 		_ = nc.Close()
 		return
 	}
-	c := &Conn{srv: s, id: socketID, nc: nc, fd: fd, tls: tlsSock}
+	c := &Conn{srv: s, id: socketID, nc: nc, fd: fd, tls: tlsSock, stats: stats}
 	c.app.Store(app)
 	c.lastSeen.Store(time.Now().UnixNano())
 	// Once registered, c is written by the writers only (Shutdown or a reload may close it
@@ -401,6 +414,7 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 		s.acceptMu.RUnlock()
 		_ = s.occupancy.Disconnect(ctx, app.ID, socketID)
 		c.holdWrites(false)
+		stats.Closed(errShutdown.Code)
 		refuse(nc, head, errShutdown)
 		return
 	}
@@ -410,18 +424,22 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 		// that connection's, so it stays.
 		s.acceptMu.RUnlock()
 		c.holdWrites(false)
+		stats.Closed(4100)
 		refuse(nc, head, &Error{4100, "Server is unavailable, try again"})
 		return
 	}
 	s.live.Add(1)
 	s.acceptMu.RUnlock()
+	stats.Connected()
 	data := `{"socket_id":"` + c.id + `","activity_timeout":` +
 		strconv.Itoa(max(int(app.ActivityTimeout/time.Second), 1)) + `}`
 	if s.debug {
 		c.logOpened(origin)
 	}
 	// Written at once (the socket is empty), with the 101 when it is still to go.
-	c.send(prefixedEventFrame(head, "pusher:connection_established", "", data), true)
+	established := prefixedEventFrame(head, "pusher:connection_established", "", data)
+	stats.Sent(1, len(established)-len(head))
+	c.send(established, true)
 	if err := c.watch(); err != nil {
 		s.log.Error("connection dropped: poller", "err", err)
 		c.release()

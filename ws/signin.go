@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // signin handles pusher:signin (Pusher's authentication signature docs): the signature over
@@ -23,6 +24,7 @@ func (c *Conn) signin(raw json.RawMessage) {
 	key, sig, ok := strings.Cut(d.Auth, ":")
 	if !ok || key != c.App().Key || !registry.ValidSignature(c.App().Secret, c.id+"::user::"+d.UserData, sig) {
 		c.srv.log.Info("signin refused: bad signature", "app_id", c.App().ID, "socket_id", c.id)
+		c.stats.AuthFailed(metrics.AuthSignin)
 		c.close(errSigninRefused)
 		return
 	}

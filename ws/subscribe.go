@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // subscribeData is the data of pusher:subscribe (Pusher's WebSocket protocol docs).
@@ -42,6 +43,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	}
 	channelData := channelDataBytes(d.ChannelData)
 	if kind.IsPrivate() && !c.validAuth(d.Auth, d.Channel, kind, channelData) {
+		c.stats.AuthFailed(metrics.AuthSubscribe)
 		c.refuseSubscription(d.Channel, "Invalid signature")
 		return
 	}
@@ -73,6 +75,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	case full:
 		limit := c.App().MaxSubscriptions
 		c.logClient(slog.LevelInfo, "subscribe refused: max_subscriptions", "channel", d.Channel, "max", limit)
+		c.stats.LimitHit(metrics.LimitMaxSubscriptions)
 		c.Send(subscriptionErrorFrame(d.Channel, "LimitReached",
 			"The connection is subscribed to "+strconv.Itoa(limit)+" channels, the most allowed", 403))
 	default:

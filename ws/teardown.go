@@ -8,6 +8,10 @@ import (
 	"github.com/reverbd/reverbd/registry"
 )
 
+// closeAbnormal is the close code (RFC 6455 section 7.4.1) a connection counts under when it
+// ended without a close frame: the client went away, or a read or write failed.
+const closeAbnormal = 1006
+
 // releaseTimeout bounds the shared-state part of one release, from the release: every
 // unsubscribe and the disconnect it makes in the shared occupancy.
 const releaseTimeout = 5 * time.Second
@@ -24,6 +28,7 @@ const maxReleasers = 32
 // releasers; Shutdown waits for it (s.live).
 func (c *Conn) release() {
 	c.wmu.Lock()
+	closeSent := c.closeAfter // a close frame was queued, and its code counted
 	c.closing = true
 	c.queue, c.queued, c.cut = nil, 0, false
 	closeCode := c.closeCode
@@ -42,6 +47,10 @@ func (c *Conn) release() {
 	if c.srv.debug {
 		c.logClosed(closeCode)
 	}
+	if !closeSent {
+		c.stats.Closed(closeAbnormal)
+	}
+	c.stats.Disconnected()
 
 	s := c.srv
 	c.fdmu.Lock() // watch registers the socket under fdmu: it is done, or will not be

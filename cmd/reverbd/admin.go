@@ -11,17 +11,19 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/reverbd/reverbd/config"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // adminPath is where asynq's web UI is mounted on the admin listener.
 const adminPath = "/asynq"
 
 // newAdminHandler is the admin listener's router: asynq's web UI under /asynq (with the redis
-// queue) and net/http/pprof under /debug/pprof, always behind basic auth. The web UI shows
+// queue), net/http/pprof under /debug/pprof and, when m is not nil, the Prometheus metrics at
+// /metrics, always behind basic auth. The web UI shows
 // every queued payload and can delete tasks, so without both credentials every request is
 // refused (config.Validate already stops start-up then). It is never mounted on the public
 // listener. The returned close function releases the web UI's Redis connections.
-func newAdminHandler(cfg *config.Config) (http.Handler, func() error, error) {
+func newAdminHandler(cfg *config.Config, m *metrics.Metrics) (http.Handler, func() error, error) {
 	r := chi.NewRouter()
 	r.Use(basicAuth(cfg.AdminUsername, cfg.AdminPassword))
 	r.HandleFunc("/debug/pprof/*", pprof.Index)
@@ -29,6 +31,9 @@ func newAdminHandler(cfg *config.Config) (http.Handler, func() error, error) {
 	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if m != nil {
+		r.Method(http.MethodGet, "/metrics", m.Handler())
+	}
 	closeUI := func() error { return nil }
 	if cfg.QueueConnection == "redis" {
 		opt, err := cfg.RedisUniversalOptions()

@@ -14,6 +14,7 @@ import (
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/jobs"
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 	"github.com/reverbd/reverbd/ws"
 )
 
@@ -64,9 +65,9 @@ func resyncSettle(lease time.Duration) time.Duration {
 	return lease/3 + time.Second
 }
 
-// attach creates the relay, which delivers to srv on this node.
-func (c *cluster) attach(rdb redis.UniversalClient, cfg *config.Config, srv *ws.Server) {
-	c.relay = jobs.NewRedisRelay(rdb, cfg.ScalingPubSubChannel(), c.node, localNode{srv}, c.log)
+// attach creates the relay, which delivers to srv on this node and records its lag in m.
+func (c *cluster) attach(rdb redis.UniversalClient, cfg *config.Config, srv *ws.Server, m *metrics.Metrics) {
+	c.relay = jobs.NewRedisRelay(rdb, cfg.ScalingPubSubChannel(), c.node, localNode{srv}, c.log, m)
 }
 
 // publisher is the ws.Publisher of this node; the relay is attached after the ws server

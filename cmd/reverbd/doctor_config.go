@@ -17,6 +17,7 @@ type endpoint struct {
 	host   string // a name or an IP address, as configured
 	port   int
 	tls    bool   // wss:// and https://
+	name   string // the name the certificate must hold, when not host
 	prefix string // REVERB_SERVER_PATH, "" or "/prefix"
 }
 
@@ -44,7 +45,9 @@ func checkConfig(_ context.Context, d *diagnosis) outcome {
 	d.app = cfg.Apps[0]
 	prefix := routePrefix(cfg.ServerPath)
 	d.public = endpoint{host: cfg.Hostname, port: cfg.PublicPort, tls: strings.EqualFold(cfg.Scheme, "https"), prefix: prefix}
-	d.direct = endpoint{host: directHost(cfg.ServerHost), port: cfg.ServerPort, prefix: prefix}
+	// With built-in TLS the server's own port speaks TLS too, with the public name's
+	// certificate.
+	d.direct = endpoint{host: directHost(cfg.ServerHost), port: cfg.ServerPort, tls: cfg.TLS(), name: cfg.Hostname, prefix: prefix}
 	apps := ""
 	if len(cfg.Apps) > 1 {
 		apps = fmt.Sprintf(" (first of %d apps)", len(cfg.Apps))

@@ -124,9 +124,12 @@ func roundDays(d time.Duration) string {
 }
 
 // tlsConfigFor is the verifying client configuration for e: the system's roots (with
-// SSL_CERT_FILE and SSL_CERT_DIR honoured) and e's host as the name.
+// SSL_CERT_FILE and SSL_CERT_DIR honoured) and e's name (its host unless set) as the name.
 func tlsConfigFor(e endpoint) *tls.Config {
 	name := e.host
+	if e.name != "" {
+		name = e.name
+	}
 	if ip := net.ParseIP(name); ip != nil {
 		name = ip.String()
 	}

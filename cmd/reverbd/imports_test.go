@@ -19,6 +19,8 @@ func TestRoomsDoNotImportEachOther(t *testing.T) {
 		"jobs":     {"api", "ws", "cmd"},
 		"registry": {"api", "ws", "jobs", "cmd"},
 		"config":   {"api", "ws", "jobs", "registry", "cmd"},
+		// The metrics are counted by api, ws and jobs alike, and know none of them.
+		"registry/metrics": {"api", "ws", "jobs", "cmd", "registry"},
 	}
 	for room, banned := range forbidden {
 		files, err := filepath.Glob(filepath.Join("..", "..", room, "*.go"))

@@ -114,7 +114,7 @@ func TestHungRedisCallersDeadlinesApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rdb.Close()
-	relay := jobs.NewRedisRelay(rdb, cfg.ScalingPubSubChannel(), "another-node", nil, nil)
+	relay := jobs.NewRedisRelay(rdb, cfg.ScalingPubSubChannel(), "another-node", nil, nil, nil)
 	occupancy := registry.NewRedisOccupancy(registry.RedisOccupancyParams{
 		Redis: rdb, Prefix: cfg.ScalingKeyPrefix(), NodeID: "another-node", LeaseTTL: cfg.ScalingLease,
 		Log: slog.New(slog.DiscardHandler),

@@ -21,6 +21,7 @@ import (
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/jobs"
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 	"github.com/reverbd/reverbd/ws"
 )
 
@@ -50,9 +51,11 @@ type server struct {
 	turns    *restartTurns  // nil on a single node
 
 	ws      *ws.Server
+	worker  *jobs.Worker
 	queue   jobs.Queue
 	redis   redis.UniversalClient // nil with the memory queue and no scaling
 	cluster *cluster              // nil on a single node
+	metrics *metrics.Metrics      // nil when metrics are off
 	http    *http.Server
 	admin   *http.Server
 	closeUI func() error
@@ -81,9 +84,13 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 			return nil, err
 		}
 	}
+	m := newMetrics(cfg)
 	rdb, err := newRedis(cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	if rdb != nil && m != nil {
+		rdb.AddHook(m.RedisHook())
 	}
 	var (
 		occupancy registry.Occupancy = registry.NewMemoryOccupancy()
@@ -98,6 +105,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 
 	wsSrv, err := ws.New(ws.Params{
 		Apps: apps, Occupancy: occupancy, Cache: cache, Publisher: publisher,
+		Metrics:          m,
 		Log:              log.With("component", "ws"),
 		WriteLimit:       cfg.WriteBufferLimit,
 		HandshakeTimeout: timeouts.handshake,
@@ -113,7 +121,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		term      api.Terminator = terminator{wsSrv}
 	)
 	if cl != nil {
-		cl.attach(rdb, cfg, wsSrv)
+		cl.attach(rdb, cfg, wsSrv, m)
 		deliverer, term = cl.relay, cl.relay
 	}
 	worker := jobs.NewWorker(jobs.WorkerParams{
@@ -122,10 +130,13 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		CacheTTL:  cfg.CacheTTL,
 		Rules:     jobs.Rules{Timeout: cfg.QueueTimeout, Deadline: cfg.QueueDeadline},
 		Log:       log.With("component", "jobs"),
+		Metrics:   m,
 	})
 	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), !cfg.QueueWorkers)
 
-	s := &server{cfg: cfg, log: log, ws: wsSrv, queue: queue, redis: rdb, cluster: cl, restarts: make(chan string, 1), apps: apps, cert: cert}
+	s := &server{cfg: cfg, log: log, ws: wsSrv, worker: worker, queue: queue, redis: rdb, cluster: cl, metrics: m,
+		restarts: make(chan string, 1), apps: apps, cert: cert}
+	s.registerMetrics()
 	apiSrv := api.New(api.Params{
 		Apps: apps, Queue: queue, Occupancy: occupancy, Cache: cache,
 		Terminator:     term,
@@ -134,6 +145,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		Ready:          s.isReady,
 		Draining:       s.draining.Load,
 		Log:            log, // api adds component=api itself
+		Metrics:        m,
 	})
 
 	r := chi.NewRouter()
@@ -155,7 +167,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		MaxHeaderBytes:    ws.DefaultMaxHeaderBytes, // the Listener's bound (net/http allows 4 KiB more)
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	admin, closeUI, err := newAdminHandler(cfg)
+	admin, closeUI, err := newAdminHandler(cfg, m)
 	if err != nil {
 		return nil, err
 	}

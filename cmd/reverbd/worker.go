@@ -56,7 +56,7 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 	defer rdb.Close()
 	checkRedis(ctx, cfg, log)
 	node := "worker-" + newNodeID()
-	relay := jobs.NewRedisRelay(rdb, cfg.ScalingPubSubChannel(), node, nil, log.With("component", "relay"))
+	relay := jobs.NewRedisRelay(rdb, cfg.ScalingPubSubChannel(), node, nil, log.With("component", "relay"), nil)
 	worker := jobs.NewWorker(jobs.WorkerParams{
 		Deliverer: relay,
 		Cache:     registry.NewRedisCache(rdb, cfg.ScalingKeyPrefix()),
