@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -403,4 +404,43 @@ func TestDoctorBadConfiguration(t *testing.T) {
 	if code, _, stderr := runCommand("doctor", "extra"); code != 2 || !strings.Contains(stderr, "Usage: reverbd doctor [--env-file PATH] [--json]") {
 		t.Errorf("doctor extra: exit %d, stderr %q", code, stderr)
 	}
+}
+
+// With the built-in TLS and no proxy, the public address is the server's own port: every
+// step passes, the direct one over TLS too.
+func TestDoctorBuiltInTLS(t *testing.T) {
+	t.Parallel()
+	bin := reverbdBinary(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	cert, key := writeCert(t, dir, time.Now().Add(-time.Hour), time.Now().Add(48*time.Hour))
+	s := &doctorSetup{bin: bin, dir: dir, serverPort: port, certFile: cert, env: []string{
+		"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret,
+		"REVERB_SERVER_HOST=127.0.0.1", "REVERB_SERVER_PORT=" + port,
+		"REVERB_SERVER_TLS_CERT=" + cert, "REVERB_SERVER_TLS_KEY=" + key,
+		"REVERB_HOST=localhost", "REVERB_PORT=" + port, "REVERB_SCHEME=https",
+	}}
+	cmd := exec.Command(bin, "start", "--env-file", s.writeEnv(t, "server.env"))
+	cmd.Env = childEnv()
+	var logs lockedBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reverbd did not listen: %v\n%s", err, logs.String())
+		}
+	}
+	s.runDoctor(t, nil).expect(t, map[string]string{
+		"idle":           "skip",
+		"redis":          "skip",
+		"trigger-direct": "ok .*https://127.0.0.1:" + port,
+	})
 }
