@@ -30,6 +30,11 @@ type App struct {
 	PongTimeout time.Duration `json:"-"`
 	// ActivityTimeout is announced to clients in pusher:connection_established.
 	ActivityTimeout time.Duration `json:"-"`
+	// UserAuthenticationTimeout turns on Pusher's authorized connections
+	// (https://pusher.com/docs/channels/using_channels/authorized-connections/): a connection
+	// that has neither signed in (pusher:signin) nor been authorized for a private or presence
+	// channel this long after it opened is closed with 4009. Zero turns it off.
+	UserAuthenticationTimeout time.Duration `json:"-"`
 
 	// MaxMessageSize caps one inbound WebSocket message in bytes (close 1009 past it).
 	MaxMessageSize int `json:"max_message_size"`

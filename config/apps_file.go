@@ -38,8 +38,10 @@ type fileApp struct {
 	PingInterval    *int `json:"ping_interval"`
 	PongTimeout     *int `json:"pong_timeout"` // missing or 0: the ping interval
 	ActivityTimeout *int `json:"activity_timeout"`
-	MaxMessageSize  *int `json:"max_message_size"`
-	MaxConnections  *int `json:"max_connections"` // missing or null: unlimited
+	// UserAuthenticationTimeout is missing or 0: authorized connections off.
+	UserAuthenticationTimeout *int `json:"user_authentication_timeout"`
+	MaxMessageSize            *int `json:"max_message_size"`
+	MaxConnections            *int `json:"max_connections"` // missing or null: unlimited
 	// AcceptClientEventsFrom defaults to "members", as REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM
 	// does: a socket not subscribed to a channel never injects events into it.
 	AcceptClientEventsFrom   *string           `json:"accept_client_events_from"`
@@ -106,20 +108,21 @@ func readAppsFile(path string) ([]App, error) {
 // app converts f, filling the defaults of the keys it leaves out.
 func (f *fileApp) app() App {
 	a := App{
-		ID:                       string(f.AppID),
-		Key:                      f.Key,
-		Secret:                   f.Secret,
-		AllowedOrigins:           []string{"*"},
-		PingInterval:             seconds(f.PingInterval, defaultPingInterval),
-		PongTimeout:              seconds(f.PongTimeout, 0),
-		ActivityTimeout:          seconds(f.ActivityTimeout, defaultActivityTimeout),
-		MaxMessageSize:           intOr(f.MaxMessageSize, defaultMaxMessageSize),
-		MaxConnections:           intOr(f.MaxConnections, 0),
-		AcceptClientEventsFrom:   ClientEventsMembers,
-		RateLimiting:             RateLimiting{MaxAttempts: defaultRateLimitMax, DecaySeconds: defaultRateLimitDecay},
-		MaxSubscriptions:         intOr(f.MaxSubscriptions, defaultMaxSubscriptions),
-		MaxClientEventsPerSecond: intOr(f.MaxClientEventsPerSecond, defaultMaxClientEventsPerSecond),
-		MaxPresenceMembers:       intOr(f.MaxPresenceMembers, 0),
+		ID:                        string(f.AppID),
+		Key:                       f.Key,
+		Secret:                    f.Secret,
+		AllowedOrigins:            []string{"*"},
+		PingInterval:              seconds(f.PingInterval, defaultPingInterval),
+		PongTimeout:               seconds(f.PongTimeout, 0),
+		ActivityTimeout:           seconds(f.ActivityTimeout, defaultActivityTimeout),
+		UserAuthenticationTimeout: seconds(f.UserAuthenticationTimeout, 0),
+		MaxMessageSize:            intOr(f.MaxMessageSize, defaultMaxMessageSize),
+		MaxConnections:            intOr(f.MaxConnections, 0),
+		AcceptClientEventsFrom:    ClientEventsMembers,
+		RateLimiting:              RateLimiting{MaxAttempts: defaultRateLimitMax, DecaySeconds: defaultRateLimitDecay},
+		MaxSubscriptions:          intOr(f.MaxSubscriptions, defaultMaxSubscriptions),
+		MaxClientEventsPerSecond:  intOr(f.MaxClientEventsPerSecond, defaultMaxClientEventsPerSecond),
+		MaxPresenceMembers:        intOr(f.MaxPresenceMembers, 0),
 	}
 	if f.AllowedOrigins != nil {
 		a.AllowedOrigins = *f.AllowedOrigins

@@ -35,6 +35,7 @@ type Config struct {
 	AppPingInterval       int    `envconfig:"REVERB_APP_PING_INTERVAL" default:"60"`    // seconds
 	AppPongTimeout        int    `envconfig:"REVERB_APP_PONG_TIMEOUT"`                  // seconds; 0 = ping interval
 	AppActivityTimeout    int    `envconfig:"REVERB_APP_ACTIVITY_TIMEOUT" default:"30"` // seconds
+	AppUserAuthTimeout    int    `envconfig:"REVERB_APP_USER_AUTHENTICATION_TIMEOUT"`   // seconds; 0 = off
 	AppMaxConnections     int    `envconfig:"REVERB_APP_MAX_CONNECTIONS"`               // 0 = unlimited
 	AppMaxMessageSize     int    `envconfig:"REVERB_APP_MAX_MESSAGE_SIZE" default:"10000"`
 	AppAcceptClientEvents string `envconfig:"REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM" default:"members"`

@@ -167,16 +167,17 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 		}
 	}
 	return App{
-		ID:                     c.AppID,
-		Key:                    c.AppKey,
-		Secret:                 c.AppSecret,
-		AllowedOrigins:         splitList(c.AppAllowedOrigins),
-		PingInterval:           time.Duration(c.AppPingInterval) * time.Second,
-		PongTimeout:            time.Duration(c.AppPongTimeout) * time.Second,
-		ActivityTimeout:        time.Duration(c.AppActivityTimeout) * time.Second,
-		MaxMessageSize:         c.AppMaxMessageSize,
-		MaxConnections:         c.AppMaxConnections,
-		AcceptClientEventsFrom: c.AppAcceptClientEvents,
+		ID:                        c.AppID,
+		Key:                       c.AppKey,
+		Secret:                    c.AppSecret,
+		AllowedOrigins:            splitList(c.AppAllowedOrigins),
+		PingInterval:              time.Duration(c.AppPingInterval) * time.Second,
+		PongTimeout:               time.Duration(c.AppPongTimeout) * time.Second,
+		ActivityTimeout:           time.Duration(c.AppActivityTimeout) * time.Second,
+		UserAuthenticationTimeout: time.Duration(c.AppUserAuthTimeout) * time.Second,
+		MaxMessageSize:            c.AppMaxMessageSize,
+		MaxConnections:            c.AppMaxConnections,
+		AcceptClientEventsFrom:    c.AppAcceptClientEvents,
 		RateLimiting: RateLimiting{
 			Enabled:          c.AppRateLimitEnabled,
 			MaxAttempts:      c.AppRateLimitMax,

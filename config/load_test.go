@@ -212,3 +212,15 @@ func TestLoadIgnoresProcessEnvironment(t *testing.T) {
 		t.Errorf("the environment had %d variables before Load, %d after", before, after)
 	}
 }
+
+// TestLoadEnvAppOptions checks that the REVERB_APP_* options reach the env app.
+func TestLoadEnvAppOptions(t *testing.T) {
+	t.Parallel()
+	c, err := loadEnv(t, "", appEnv("REVERB_APP_USER_AUTHENTICATION_TIMEOUT=15"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Apps[0].UserAuthenticationTimeout; got != 15*time.Second {
+		t.Errorf("UserAuthenticationTimeout = %v, want 15s", got)
+	}
+}

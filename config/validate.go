@@ -134,6 +134,8 @@ func validateApp(a *App, name func(field string) string) error {
 		return fmt.Errorf("config: %s must be 0 (the ping interval) or more, got %d", name("pong_timeout"), int(a.PongTimeout/time.Second))
 	case a.ActivityTimeout < time.Second:
 		return fmt.Errorf("config: %s must be 1 or more (seconds), got %d", name("activity_timeout"), int(a.ActivityTimeout/time.Second))
+	case a.UserAuthenticationTimeout < 0:
+		return fmt.Errorf("config: %s must be 0 (off) or more (seconds), got %d", name("user_authentication_timeout"), int(a.UserAuthenticationTimeout/time.Second))
 	case a.MaxMessageSize < 1:
 		return fmt.Errorf("config: %s must be 1 or more (bytes), got %d", name("max_message_size"), a.MaxMessageSize)
 	case a.MaxConnections < 0:
@@ -162,6 +164,7 @@ var envAppVars = map[string]string{
 	"ping_interval":                "REVERB_APP_PING_INTERVAL",
 	"pong_timeout":                 "REVERB_APP_PONG_TIMEOUT",
 	"activity_timeout":             "REVERB_APP_ACTIVITY_TIMEOUT",
+	"user_authentication_timeout":  "REVERB_APP_USER_AUTHENTICATION_TIMEOUT",
 	"max_message_size":             "REVERB_APP_MAX_MESSAGE_SIZE",
 	"max_connections":              "REVERB_APP_MAX_CONNECTIONS",
 	"accept_client_events_from":    "REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM",

@@ -17,7 +17,7 @@ import (
 // hands it to a reading goroutine when bytes arrive; queued frames are written by the
 // server's writer pool with non-blocking writes, and only a socket whose buffer is full
 // gets a goroutine of its own, which waits for it to drain. Every connection pays for its
-// size: it is 272 bytes (in the 288-byte size class of Go's allocator) on 64-bit platforms.
+// size: it is 288 bytes (filling the 288-byte size class of Go's allocator) on 64-bit platforms.
 type Conn struct {
 	// Set by accept, never changed but app, which a reload of the apps may replace with the
 	// app's new settings (see App).
@@ -44,6 +44,9 @@ type Conn struct {
 	controlPinger atomic.Bool  // the client sent control frames: ping it with control frames
 	lastSeen      atomic.Int64 // unix nanoseconds of the last frame received
 	pingedAt      atomic.Int64 // unix nanoseconds of the unanswered server ping; 0 if none
+	// unauthorizedSince is when the connection opened, in unix nanoseconds, while its app's
+	// user_authentication_timeout applies and it is not yet authorized; 0 otherwise.
+	unauthorizedSince atomic.Int64
 
 	// Subscription state, guarded by mu.
 	mu       sync.Mutex

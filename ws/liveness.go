@@ -46,7 +46,10 @@ func (s *Server) sweep(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			s.conns.each(func(c *Conn) { c.checkLiveness(now) })
+			s.conns.each(func(c *Conn) {
+				c.checkLiveness(now)
+				c.checkAuthorized(now)
+			})
 			if n := s.conns.len(); burst.observe(now, n, s.hub.subscriptions()) {
 				s.releaseMemory(n)
 			}

@@ -28,6 +28,7 @@ var (
 	errSigninRefused     = &Error{4009, "Connection not authorized."}
 	errSigninNoID        = &Error{4009, `The returned user data must contain the "id" field.`}
 	errTerminated        = &Error{4009, "You got disconnected by the app."}
+	errNotAuthorizedYet  = &Error{4009, "Connection not authorized within timeout."}
 	errSlowConsumer      = &Error{4100, "Connection is too slow to receive its messages"}
 	errInvalidMessage    = &Error{4200, "Invalid message format"}
 	errShutdown          = &Error{4200, "Server closed. Please reconnect shortly."}

@@ -406,6 +406,9 @@ func (s *Server) accept(nc net.Conn, head []byte, key, origin, protocol string) 
 	c := &Conn{srv: s, id: socketID, nc: nc, fd: fd, tls: tlsSock, stats: stats}
 	c.app.Store(app)
 	c.lastSeen.Store(time.Now().UnixNano())
+	if app.UserAuthenticationTimeout > 0 {
+		c.unauthorizedSince.Store(c.lastSeen.Load())
+	}
 	// Once registered, c is written by the writers only (Shutdown or a reload may close it
 	// at once): a TLS connection's records are kept for them from now on.
 	c.holdWrites(true)

@@ -54,6 +54,7 @@ func (c *Conn) signin(raw json.RawMessage) {
 	c.userID = id
 	c.srv.hub.add(c.App().ID, registry.UserChannelPrefix+id, c)
 	c.mu.Unlock()
+	c.authorized()
 	c.Send(eventFrame("pusher:signin_success", "", mustJSON(map[string]string{"user_data": d.UserData})))
 }
 

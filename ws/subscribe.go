@@ -42,10 +42,13 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 		return
 	}
 	channelData := channelDataBytes(d.ChannelData)
-	if kind.IsPrivate() && !c.validAuth(d.Auth, d.Channel, kind, channelData) {
-		c.stats.AuthFailed(metrics.AuthSubscribe)
-		c.refuseSubscription(d.Channel, "Invalid signature")
-		return
+	if kind.IsPrivate() {
+		if !c.validAuth(d.Auth, d.Channel, kind, channelData) {
+			c.stats.AuthFailed(metrics.AuthSubscribe)
+			c.refuseSubscription(d.Channel, "Invalid signature")
+			return
+		}
+		c.authorized() // the app signed for this connection
 	}
 	var member *registry.Member
 	if kind.IsPresence() {
