@@ -54,6 +54,12 @@ type App struct {
 	// MaxPresenceMembers caps the distinct users of one presence channel; past it a new
 	// user's subscribe gets a channel-scoped pusher:subscription_error. 0 is unlimited.
 	MaxPresenceMembers int `json:"max_presence_members"`
+	// MaxPresenceMemberSize caps the user_info of a presence member in bytes, as the JSON in
+	// channel_data; MaxUserIDLength caps its user_id in characters. Pusher's limits are 1 KB
+	// and 128 characters (https://pusher.com/docs/channels/using_channels/presence-channels/).
+	// A subscribe past either gets a channel-scoped pusher:subscription_error. 0 is unlimited.
+	MaxPresenceMemberSize int `json:"max_presence_member_size"`
+	MaxUserIDLength       int `json:"max_user_id_length"`
 }
 
 // RateLimiting is Reverb's per-connection limit on inbound messages: at most MaxAttempts

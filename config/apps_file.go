@@ -26,6 +26,10 @@ const (
 	// (https://pusher.com/docs/channels/using_channels/events/#triggering-client-events).
 	defaultMaxSubscriptions         = 1000
 	defaultMaxClientEventsPerSecond = 10
+	// Pusher's presence limits: user_info at most 1 KB, user_id at most 128 characters
+	// (https://pusher.com/docs/channels/using_channels/presence-channels/).
+	defaultMaxPresenceMemberSize = 1024
+	defaultMaxUserIDLength       = 128
 )
 
 // fileApp is one element of the apps file. Pointers tell a missing key from a zero.
@@ -49,6 +53,8 @@ type fileApp struct {
 	MaxSubscriptions         *int              `json:"max_subscriptions"`            // missing: 1000
 	MaxClientEventsPerSecond *int              `json:"max_client_events_per_second"` // missing: 10
 	MaxPresenceMembers       *int              `json:"max_presence_members"`         // missing: unlimited
+	MaxPresenceMemberSize    *int              `json:"max_presence_member_size"`     // missing: 1024
+	MaxUserIDLength          *int              `json:"max_user_id_length"`           // missing: 128
 }
 
 // fileRateLimiting is an app's rate_limiting object in the apps file.
@@ -123,6 +129,8 @@ func (f *fileApp) app() App {
 		MaxSubscriptions:          intOr(f.MaxSubscriptions, defaultMaxSubscriptions),
 		MaxClientEventsPerSecond:  intOr(f.MaxClientEventsPerSecond, defaultMaxClientEventsPerSecond),
 		MaxPresenceMembers:        intOr(f.MaxPresenceMembers, 0),
+		MaxPresenceMemberSize:     intOr(f.MaxPresenceMemberSize, defaultMaxPresenceMemberSize),
+		MaxUserIDLength:           intOr(f.MaxUserIDLength, defaultMaxUserIDLength),
 	}
 	if f.AllowedOrigins != nil {
 		a.AllowedOrigins = *f.AllowedOrigins

@@ -22,6 +22,8 @@ func TestAppsFile(t *testing.T) {
 		RateLimiting:             RateLimiting{MaxAttempts: 60, DecaySeconds: 60},
 		MaxSubscriptions:         1000,
 		MaxClientEventsPerSecond: 10,
+		MaxPresenceMemberSize:    1024,
+		MaxUserIDLength:          128,
 	}
 	withID := func(a App, id string) App { a.ID = id; return a }
 	tests := []struct {
@@ -40,7 +42,8 @@ func TestAppsFile(t *testing.T) {
 			"ping_interval": 10, "pong_timeout": 5, "activity_timeout": 20, "user_authentication_timeout": 15, "max_message_size": 500,
 			"max_connections": 7, "accept_client_events_from": "none",
 			"rate_limiting": {"enabled": true, "max_attempts": 3, "decay_seconds": 4, "terminate_on_limit": true},
-			"max_subscriptions": 5, "max_client_events_per_second": 0, "max_presence_members": 9}]`,
+			"max_subscriptions": 5, "max_client_events_per_second": 0, "max_presence_members": 9,
+			"max_presence_member_size": 0, "max_user_id_length": 64}]`,
 		want: []App{{
 			ID: "a", Key: "key-a", Secret: testSecret, AllowedOrigins: []string{"example.com"},
 			PingInterval: 10 * time.Second, PongTimeout: 5 * time.Second, ActivityTimeout: 20 * time.Second,
@@ -48,6 +51,7 @@ func TestAppsFile(t *testing.T) {
 			MaxMessageSize:            500, MaxConnections: 7, AcceptClientEventsFrom: ClientEventsNone,
 			RateLimiting:     RateLimiting{Enabled: true, MaxAttempts: 3, DecaySeconds: 4, TerminateOnLimit: true},
 			MaxSubscriptions: 5, MaxClientEventsPerSecond: 0, MaxPresenceMembers: 9,
+			MaxPresenceMemberSize: 0, MaxUserIDLength: 64,
 		}},
 	}, {
 		name: "rate limiting defaults",
@@ -65,7 +69,7 @@ func TestAppsFile(t *testing.T) {
 			ID: "1001", Key: "key-1", Secret: testSecret, AllowedOrigins: []string{"*"},
 			PingInterval: 60 * time.Second, ActivityTimeout: 30 * time.Second, MaxMessageSize: 10000,
 			AcceptClientEventsFrom: ClientEventsMembers, RateLimiting: RateLimiting{MaxAttempts: 60, DecaySeconds: 60},
-			MaxSubscriptions: 1000, MaxClientEventsPerSecond: 10,
+			MaxSubscriptions: 1000, MaxClientEventsPerSecond: 10, MaxPresenceMemberSize: 1024, MaxUserIDLength: 128,
 		}, defaults},
 	}, {
 		name:    "unknown field",

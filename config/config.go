@@ -29,24 +29,26 @@ type Config struct {
 	MaxRequestSize int64 `envconfig:"REVERB_MAX_REQUEST_SIZE"`
 
 	// The single app defined by REVERB_APP_*; optional when AppsFile is set.
-	AppID                 string `envconfig:"REVERB_APP_ID"`
-	AppKey                string `envconfig:"REVERB_APP_KEY"`
-	AppSecret             string `envconfig:"REVERB_APP_SECRET"`
-	AppPingInterval       int    `envconfig:"REVERB_APP_PING_INTERVAL" default:"60"`    // seconds
-	AppPongTimeout        int    `envconfig:"REVERB_APP_PONG_TIMEOUT"`                  // seconds; 0 = ping interval
-	AppActivityTimeout    int    `envconfig:"REVERB_APP_ACTIVITY_TIMEOUT" default:"30"` // seconds
-	AppUserAuthTimeout    int    `envconfig:"REVERB_APP_USER_AUTHENTICATION_TIMEOUT"`   // seconds; 0 = off
-	AppMaxConnections     int    `envconfig:"REVERB_APP_MAX_CONNECTIONS"`               // 0 = unlimited
-	AppMaxMessageSize     int    `envconfig:"REVERB_APP_MAX_MESSAGE_SIZE" default:"10000"`
-	AppAcceptClientEvents string `envconfig:"REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM" default:"members"`
-	AppAllowedOrigins     string `envconfig:"REVERB_APP_ALLOWED_ORIGINS" default:"*"` // comma list
-	AppRateLimitEnabled   bool   `envconfig:"REVERB_APP_RATE_LIMITING_ENABLED"`
-	AppRateLimitMax       int    `envconfig:"REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS" default:"60"`
-	AppRateLimitDecay     int    `envconfig:"REVERB_APP_RATE_LIMIT_DECAY_SECONDS" default:"60"`
-	AppRateLimitTerminate bool   `envconfig:"REVERB_APP_RATE_LIMIT_TERMINATE"`
-	AppMaxSubscriptions   int    `envconfig:"REVERB_APP_MAX_SUBSCRIPTIONS" default:"1000"`          // 0 = unlimited
-	AppMaxClientEventsPS  int    `envconfig:"REVERB_APP_MAX_CLIENT_EVENTS_PER_SECOND" default:"10"` // 0 = unlimited
-	AppMaxPresenceMembers int    `envconfig:"REVERB_APP_MAX_PRESENCE_MEMBERS"`                      // 0 = unlimited
+	AppID                    string `envconfig:"REVERB_APP_ID"`
+	AppKey                   string `envconfig:"REVERB_APP_KEY"`
+	AppSecret                string `envconfig:"REVERB_APP_SECRET"`
+	AppPingInterval          int    `envconfig:"REVERB_APP_PING_INTERVAL" default:"60"`    // seconds
+	AppPongTimeout           int    `envconfig:"REVERB_APP_PONG_TIMEOUT"`                  // seconds; 0 = ping interval
+	AppActivityTimeout       int    `envconfig:"REVERB_APP_ACTIVITY_TIMEOUT" default:"30"` // seconds
+	AppUserAuthTimeout       int    `envconfig:"REVERB_APP_USER_AUTHENTICATION_TIMEOUT"`   // seconds; 0 = off
+	AppMaxConnections        int    `envconfig:"REVERB_APP_MAX_CONNECTIONS"`               // 0 = unlimited
+	AppMaxMessageSize        int    `envconfig:"REVERB_APP_MAX_MESSAGE_SIZE" default:"10000"`
+	AppAcceptClientEvents    string `envconfig:"REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM" default:"members"`
+	AppAllowedOrigins        string `envconfig:"REVERB_APP_ALLOWED_ORIGINS" default:"*"` // comma list
+	AppRateLimitEnabled      bool   `envconfig:"REVERB_APP_RATE_LIMITING_ENABLED"`
+	AppRateLimitMax          int    `envconfig:"REVERB_APP_RATE_LIMIT_MAX_ATTEMPTS" default:"60"`
+	AppRateLimitDecay        int    `envconfig:"REVERB_APP_RATE_LIMIT_DECAY_SECONDS" default:"60"`
+	AppRateLimitTerminate    bool   `envconfig:"REVERB_APP_RATE_LIMIT_TERMINATE"`
+	AppMaxSubscriptions      int    `envconfig:"REVERB_APP_MAX_SUBSCRIPTIONS" default:"1000"`          // 0 = unlimited
+	AppMaxClientEventsPS     int    `envconfig:"REVERB_APP_MAX_CLIENT_EVENTS_PER_SECOND" default:"10"` // 0 = unlimited
+	AppMaxPresenceMembers    int    `envconfig:"REVERB_APP_MAX_PRESENCE_MEMBERS"`                      // 0 = unlimited
+	AppMaxPresenceMemberSize int    `envconfig:"REVERB_APP_MAX_PRESENCE_MEMBER_SIZE" default:"1024"`   // bytes of user_info; 0 = unlimited
+	AppMaxUserIDLength       int    `envconfig:"REVERB_APP_MAX_USER_ID_LENGTH" default:"128"`          // characters; 0 = unlimited
 	// AppsFile names a JSON array of apps (see App); they are added to the REVERB_APP_* app.
 	AppsFile string `envconfig:"REVERB_APPS_FILE"`
 

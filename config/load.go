@@ -187,6 +187,8 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 		MaxSubscriptions:         c.AppMaxSubscriptions,
 		MaxClientEventsPerSecond: c.AppMaxClientEventsPS,
 		MaxPresenceMembers:       c.AppMaxPresenceMembers,
+		MaxPresenceMemberSize:    c.AppMaxPresenceMemberSize,
+		MaxUserIDLength:          c.AppMaxUserIDLength,
 	}, true, nil
 }
 

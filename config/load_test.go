@@ -59,47 +59,49 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		ServerHost:            "0.0.0.0",
-		ServerPort:            8080,
-		PublicPort:            443,
-		Scheme:                "https",
-		AppID:                 "1001",
-		AppKey:                "key-1",
-		AppSecret:             testSecret,
-		AppPingInterval:       60,
-		AppActivityTimeout:    30,
-		AppMaxMessageSize:     10000,
-		AppAcceptClientEvents: "members",
-		AppAllowedOrigins:     "*",
-		AppRateLimitMax:       60,
-		AppRateLimitDecay:     60,
-		AppMaxSubscriptions:   1000,
-		AppMaxClientEventsPS:  10,
-		QueueConnection:       "memory",
-		QueueName:             "broadcasts",
-		QueueTimeout:          30 * time.Second,
-		QueueDeadline:         60 * time.Second,
-		QueueConcurrency:      1,
-		QueueWorkers:          true,
-		QueuePollInterval:     2 * time.Millisecond,
-		AdminHost:             "127.0.0.1",
-		MetricsEnabled:        true,
-		MetricsPrefix:         "reverbd_",
-		ScalingChannel:        "reverb",
-		ScalingPrefix:         "reverbd",
-		ScalingLease:          10 * time.Second,
-		ShutdownTimeout:       30 * time.Second,
-		QueueSize:             65536,
-		RedisHost:             "127.0.0.1",
-		RedisPort:             6379,
-		RedisScheme:           "tcp",
-		RedisTimeout:          Seconds(5 * time.Second),
-		RedisReadTimeout:      Seconds(3 * time.Second),
-		RedisWriteTimeout:     Seconds(3 * time.Second),
-		CacheTTL:              30 * time.Minute,
-		WriteBufferLimit:      1048576,
-		LogLevel:              "info",
-		LogFormat:             "text",
+		ServerHost:               "0.0.0.0",
+		ServerPort:               8080,
+		PublicPort:               443,
+		Scheme:                   "https",
+		AppID:                    "1001",
+		AppKey:                   "key-1",
+		AppSecret:                testSecret,
+		AppPingInterval:          60,
+		AppActivityTimeout:       30,
+		AppMaxMessageSize:        10000,
+		AppAcceptClientEvents:    "members",
+		AppAllowedOrigins:        "*",
+		AppRateLimitMax:          60,
+		AppRateLimitDecay:        60,
+		AppMaxSubscriptions:      1000,
+		AppMaxClientEventsPS:     10,
+		AppMaxPresenceMemberSize: 1024,
+		AppMaxUserIDLength:       128,
+		QueueConnection:          "memory",
+		QueueName:                "broadcasts",
+		QueueTimeout:             30 * time.Second,
+		QueueDeadline:            60 * time.Second,
+		QueueConcurrency:         1,
+		QueueWorkers:             true,
+		QueuePollInterval:        2 * time.Millisecond,
+		AdminHost:                "127.0.0.1",
+		MetricsEnabled:           true,
+		MetricsPrefix:            "reverbd_",
+		ScalingChannel:           "reverb",
+		ScalingPrefix:            "reverbd",
+		ScalingLease:             10 * time.Second,
+		ShutdownTimeout:          30 * time.Second,
+		QueueSize:                65536,
+		RedisHost:                "127.0.0.1",
+		RedisPort:                6379,
+		RedisScheme:              "tcp",
+		RedisTimeout:             Seconds(5 * time.Second),
+		RedisReadTimeout:         Seconds(3 * time.Second),
+		RedisWriteTimeout:        Seconds(3 * time.Second),
+		CacheTTL:                 30 * time.Minute,
+		WriteBufferLimit:         1048576,
+		LogLevel:                 "info",
+		LogFormat:                "text",
 		Apps: []App{{
 			ID:                       "1001",
 			Key:                      "key-1",
@@ -112,6 +114,8 @@ func TestLoadDefaults(t *testing.T) {
 			RateLimiting:             RateLimiting{MaxAttempts: 60, DecaySeconds: 60},
 			MaxSubscriptions:         1000,
 			MaxClientEventsPerSecond: 10,
+			MaxPresenceMemberSize:    1024,
+			MaxUserIDLength:          128,
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -216,11 +220,14 @@ func TestLoadIgnoresProcessEnvironment(t *testing.T) {
 // TestLoadEnvAppOptions checks that the REVERB_APP_* options reach the env app.
 func TestLoadEnvAppOptions(t *testing.T) {
 	t.Parallel()
-	c, err := loadEnv(t, "", appEnv("REVERB_APP_USER_AUTHENTICATION_TIMEOUT=15"))
+	c, err := loadEnv(t, "", appEnv("REVERB_APP_USER_AUTHENTICATION_TIMEOUT=15",
+		"REVERB_APP_MAX_PRESENCE_MEMBER_SIZE=0", "REVERB_APP_MAX_USER_ID_LENGTH=64"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := c.Apps[0].UserAuthenticationTimeout; got != 15*time.Second {
-		t.Errorf("UserAuthenticationTimeout = %v, want 15s", got)
+	a := c.Apps[0]
+	if a.UserAuthenticationTimeout != 15*time.Second || a.MaxPresenceMemberSize != 0 || a.MaxUserIDLength != 64 {
+		t.Errorf("UserAuthenticationTimeout %v, MaxPresenceMemberSize %d, MaxUserIDLength %d; want 15s, 0, 64",
+			a.UserAuthenticationTimeout, a.MaxPresenceMemberSize, a.MaxUserIDLength)
 	}
 }

@@ -152,6 +152,10 @@ func validateApp(a *App, name func(field string) string) error {
 		return fmt.Errorf("config: %s must be 0 (unlimited) or more, got %d", name("max_client_events_per_second"), a.MaxClientEventsPerSecond)
 	case a.MaxPresenceMembers < 0:
 		return fmt.Errorf("config: %s must be 0 (unlimited) or more, got %d", name("max_presence_members"), a.MaxPresenceMembers)
+	case a.MaxPresenceMemberSize < 0:
+		return fmt.Errorf("config: %s must be 0 (unlimited) or more (bytes), got %d", name("max_presence_member_size"), a.MaxPresenceMemberSize)
+	case a.MaxUserIDLength < 0:
+		return fmt.Errorf("config: %s must be 0 (unlimited) or more (characters), got %d", name("max_user_id_length"), a.MaxUserIDLength)
 	}
 	return nil
 }
@@ -173,6 +177,8 @@ var envAppVars = map[string]string{
 	"max_subscriptions":            "REVERB_APP_MAX_SUBSCRIPTIONS",
 	"max_client_events_per_second": "REVERB_APP_MAX_CLIENT_EVENTS_PER_SECOND",
 	"max_presence_members":         "REVERB_APP_MAX_PRESENCE_MEMBERS",
+	"max_presence_member_size":     "REVERB_APP_MAX_PRESENCE_MEMBER_SIZE",
+	"max_user_id_length":           "REVERB_APP_MAX_USER_ID_LENGTH",
 }
 
 // appFieldName returns how errors name a field of c.Apps[i]: the REVERB_APP_* variable for

@@ -75,6 +75,8 @@ func TestValidateErrors(t *testing.T) {
 		{"ping interval", appEnv("REVERB_APP_PING_INTERVAL=0"), "REVERB_APP_PING_INTERVAL must be 1 or more (seconds), got 0"},
 		{"pong timeout", appEnv("REVERB_APP_PONG_TIMEOUT=-1"), "REVERB_APP_PONG_TIMEOUT must be 0"},
 		{"user authentication timeout", appEnv("REVERB_APP_USER_AUTHENTICATION_TIMEOUT=-1"), "REVERB_APP_USER_AUTHENTICATION_TIMEOUT must be 0 (off) or more (seconds), got -1"},
+		{"presence member size", appEnv("REVERB_APP_MAX_PRESENCE_MEMBER_SIZE=-1"), "REVERB_APP_MAX_PRESENCE_MEMBER_SIZE must be 0 (unlimited) or more (bytes), got -1"},
+		{"user id length", appEnv("REVERB_APP_MAX_USER_ID_LENGTH=-1"), "REVERB_APP_MAX_USER_ID_LENGTH must be 0 (unlimited) or more (characters), got -1"},
 		{"max message size", appEnv("REVERB_APP_MAX_MESSAGE_SIZE=0"), "REVERB_APP_MAX_MESSAGE_SIZE must be 1 or more (bytes), got 0"},
 		{"max connections", appEnv("REVERB_APP_MAX_CONNECTIONS=-1"), "REVERB_APP_MAX_CONNECTIONS must be 0 (unlimited) or more"},
 		{"client events", appEnv("REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM=everyone"), `REVERB_APP_ACCEPT_CLIENT_EVENTS_FROM must be members, all or none, got "everyone"`},

@@ -230,3 +230,43 @@ func checkPresenceLimit(t *testing.T, a, b *env, occ registry.Occupancy) {
 		t.Errorf("channel = %+v, %v; want 3 sockets of 2 users", info, err)
 	}
 }
+
+// Pusher's presence limits: a member whose user_id has more than max_user_id_length
+// characters, or whose user_info JSON takes more than max_presence_member_size bytes, is
+// refused with a channel-scoped subscription_error; one at the limits joins.
+func TestPresenceMemberLimits(t *testing.T) {
+	const ch = "presence-room"
+	app := testApp()
+	app.MaxUserIDLength, app.MaxPresenceMemberSize = 8, 64
+	e := newEnv(t, rws.Params{}, app)
+	info := func(n int) string { return `{"n":"` + strings.Repeat("x", n-8) + `"}` } // n bytes
+	c := e.connect(t)
+	for name, data := range map[string]string{
+		"user_id of 9 characters":     `{"user_id":"ééééééééé"}`,
+		"numeric user_id of 9 digits": `{"user_id":123456789}`,
+		"user_info of 65 bytes":       `{"user_id":"1","user_info":` + info(65) + `}`,
+	} {
+		c.send(subscribeMsg(ch, sign(c.socketID+":"+ch+":"+data), data))
+		if typ, status := subscriptionError(t, c.read(), ch); typ != "LimitReached" || status != 403 {
+			t.Errorf("%s: %s %d", name, typ, status)
+		}
+	}
+	c.ping() // still open
+	if info, _ := e.occupancy.Channel(context.Background(), "3", ch); info.SubscriptionCount != 0 {
+		t.Errorf("refused member recorded: %+v", info)
+	}
+	// At the limits: 8 characters (16 bytes) of user_id, 64 bytes of user_info.
+	atLimit := `{"user_id":"éééééééé","user_info":` + info(64) + `}`
+	f := c.subscribe(ch, atLimit)
+	if got := f.dataString(t); !strings.Contains(got, `"éééééééé":`+info(64)) {
+		t.Errorf("member at the limits: %s", got)
+	}
+	numeric := e.connect(t)
+	numeric.subscribe(ch, `{"user_id":12345678}`)
+
+	// 0 turns both off.
+	app.MaxUserIDLength, app.MaxPresenceMemberSize = 0, 0
+	off := newEnv(t, rws.Params{}, app)
+	big := `{"user_id":"` + strings.Repeat("u", 300) + `","user_info":` + info(4096) + `}`
+	off.connect(t).subscribe(ch, big)
+}

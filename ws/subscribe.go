@@ -57,6 +57,9 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 			c.refuseSubscription(d.Channel, "Presence channel_data must hold a user_id")
 			return
 		}
+		if !c.memberWithinLimits(d.Channel, m) {
+			return
+		}
 		member = m
 	}
 

@@ -127,6 +127,8 @@ const (
 	LimitClientEventsPerSecond = "max_client_events_per_second"
 	LimitMaxSubscriptions      = "max_subscriptions"
 	LimitMaxPresenceMembers    = "max_presence_members"
+	LimitMaxPresenceMemberSize = "max_presence_member_size"
+	LimitMaxUserIDLength       = "max_user_id_length"
 	LimitMaxRequestSize        = "max_request_size"
 	LimitEventDataSize         = "event_data_size"
 	LimitQueueFull             = "queue_size"
