@@ -1,7 +1,8 @@
 'use strict';
-// Case 15: per-app limits: max_subscriptions and max_presence_members refuse with a
-// channel-scoped pusher:subscription_error, which pusher-js hands to the channel, and the
-// connection stays connected.
+// Case 15: per-app limits: max_subscriptions, max_presence_members and Pusher's presence
+// member limits (user_id at most 128 characters, user_info at most 1 KiB, on by default)
+// refuse with a channel-scoped pusher:subscription_error, which pusher-js hands to the
+// channel, and the connection stays connected.
 
 const assert = require('node:assert/strict');
 const { describe, it } = require('node:test');
@@ -53,5 +54,34 @@ describe('limits', () => {
     const chAda2 = await subscribe(ada2, name);
     assert.equal(chAda2.members.count, 1);
     assert.equal(chAda.members.count, 1, 'Ada never saw Lin join');
+  });
+
+  it('presence member limits by default: user_id over 128 characters or user_info over 1 KiB is refused, at the limits joins', async () => {
+    // {"n":"x…"} of exactly n bytes once JSON-encoded, as the SDK signs it.
+    const info = (n) => ({ n: 'x'.repeat(n - 8) });
+    const cases = [
+      { name: 'presence-limits-id-over', user: { user_id: 'u'.repeat(129) }, ok: false },
+      { name: 'presence-limits-id-at', user: { user_id: 'u'.repeat(128) }, ok: true },
+      { name: 'presence-limits-info-over', user: { user_id: '1', user_info: info(1025) }, ok: false },
+      { name: 'presence-limits-info-at', user: { user_id: '1', user_info: info(1024) }, ok: true },
+    ];
+    for (const { name, user, ok } of cases) {
+      const p = client(ctx.server, { user });
+      await connected(p);
+      if (ok) {
+        const ch = await subscribe(p, name);
+        assert.equal(ch.members.count, 1, name);
+        assert.deepEqual(ch.members.me.info, user.user_info ?? null, name);
+        continue;
+      }
+      const refused = p.subscribe(name);
+      const err = (await once(refused, 'pusher:subscription_error', undefined, `subscription_error on ${name}`)).data;
+      assert.equal(err.type, 'LimitReached', name);
+      assert.equal(err.status, 403, name);
+      assert.equal(refused.subscribed, false, name);
+      // Still connected: a public channel still subscribes.
+      await subscribe(p, `still-${name}`);
+      assert.equal(p.connection.state, 'connected', name);
+    }
   });
 });
