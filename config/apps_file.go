@@ -47,6 +47,7 @@ type fileApp struct {
 	MaxSubscriptions         *int              `json:"max_subscriptions"`            // missing: 1000
 	MaxClientEventsPerSecond *int              `json:"max_client_events_per_second"` // missing: 10
 	MaxPresenceMembers       *int              `json:"max_presence_members"`         // missing: unlimited
+	SubscriptionCount        bool              `json:"subscription_count"`           // missing: off
 }
 
 // fileRateLimiting is an app's rate_limiting object in the apps file.
@@ -120,6 +121,7 @@ func (f *fileApp) app() App {
 		MaxSubscriptions:         intOr(f.MaxSubscriptions, defaultMaxSubscriptions),
 		MaxClientEventsPerSecond: intOr(f.MaxClientEventsPerSecond, defaultMaxClientEventsPerSecond),
 		MaxPresenceMembers:       intOr(f.MaxPresenceMembers, 0),
+		SubscriptionCount:        f.SubscriptionCount,
 	}
 	if f.AllowedOrigins != nil {
 		a.AllowedOrigins = *f.AllowedOrigins

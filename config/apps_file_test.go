@@ -40,13 +40,14 @@ func TestAppsFile(t *testing.T) {
 			"ping_interval": 10, "pong_timeout": 5, "activity_timeout": 20, "max_message_size": 500,
 			"max_connections": 7, "accept_client_events_from": "none",
 			"rate_limiting": {"enabled": true, "max_attempts": 3, "decay_seconds": 4, "terminate_on_limit": true},
-			"max_subscriptions": 5, "max_client_events_per_second": 0, "max_presence_members": 9}]`,
+			"max_subscriptions": 5, "max_client_events_per_second": 0, "max_presence_members": 9,
+			"subscription_count": true}]`,
 		want: []App{{
 			ID: "a", Key: "key-a", Secret: testSecret, AllowedOrigins: []string{"example.com"},
 			PingInterval: 10 * time.Second, PongTimeout: 5 * time.Second, ActivityTimeout: 20 * time.Second,
 			MaxMessageSize: 500, MaxConnections: 7, AcceptClientEventsFrom: ClientEventsNone,
 			RateLimiting:     RateLimiting{Enabled: true, MaxAttempts: 3, DecaySeconds: 4, TerminateOnLimit: true},
-			MaxSubscriptions: 5, MaxClientEventsPerSecond: 0, MaxPresenceMembers: 9,
+			MaxSubscriptions: 5, MaxClientEventsPerSecond: 0, MaxPresenceMembers: 9, SubscriptionCount: true,
 		}},
 	}, {
 		name: "rate limiting defaults",

@@ -46,6 +46,7 @@ type Config struct {
 	AppMaxSubscriptions   int    `envconfig:"REVERB_APP_MAX_SUBSCRIPTIONS" default:"1000"`          // 0 = unlimited
 	AppMaxClientEventsPS  int    `envconfig:"REVERB_APP_MAX_CLIENT_EVENTS_PER_SECOND" default:"10"` // 0 = unlimited
 	AppMaxPresenceMembers int    `envconfig:"REVERB_APP_MAX_PRESENCE_MEMBERS"`                      // 0 = unlimited
+	AppSubscriptionCount  bool   `envconfig:"REVERB_APP_SUBSCRIPTION_COUNT"`                        // pusher_internal:subscription_count
 	// AppsFile names a JSON array of apps (see App); they are added to the REVERB_APP_* app.
 	AppsFile string `envconfig:"REVERB_APPS_FILE"`
 

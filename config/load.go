@@ -186,6 +186,7 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 		MaxSubscriptions:         c.AppMaxSubscriptions,
 		MaxClientEventsPerSecond: c.AppMaxClientEventsPS,
 		MaxPresenceMembers:       c.AppMaxPresenceMembers,
+		SubscriptionCount:        c.AppSubscriptionCount,
 	}, true, nil
 }
 

@@ -170,6 +170,7 @@ var envAppVars = map[string]string{
 	"max_subscriptions":            "REVERB_APP_MAX_SUBSCRIPTIONS",
 	"max_client_events_per_second": "REVERB_APP_MAX_CLIENT_EVENTS_PER_SECOND",
 	"max_presence_members":         "REVERB_APP_MAX_PRESENCE_MEMBERS",
+	"subscription_count":           "REVERB_APP_SUBSCRIPTION_COUNT",
 }
 
 // appFieldName returns how errors name a field of c.Apps[i]: the REVERB_APP_* variable for
