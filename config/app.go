@@ -60,6 +60,11 @@ type App struct {
 	// A subscribe past either gets a channel-scoped pusher:subscription_error. 0 is unlimited.
 	MaxPresenceMemberSize int `json:"max_presence_member_size"`
 	MaxUserIDLength       int `json:"max_user_id_length"`
+	// SubscriptionCount sends the subscribers of a non-presence channel
+	// pusher_internal:subscription_count whenever the channel's subscription count changes,
+	// at most once a second per channel (Pusher's subscription counting:
+	// https://pusher.com/blog/counting-live-users-at-scale-with-subscription-count-events/).
+	SubscriptionCount bool `json:"subscription_count"`
 }
 
 // RateLimiting is Reverb's per-connection limit on inbound messages: at most MaxAttempts

@@ -55,6 +55,7 @@ type fileApp struct {
 	MaxPresenceMembers       *int              `json:"max_presence_members"`         // missing: unlimited
 	MaxPresenceMemberSize    *int              `json:"max_presence_member_size"`     // missing: 1024
 	MaxUserIDLength          *int              `json:"max_user_id_length"`           // missing: 128
+	SubscriptionCount        bool              `json:"subscription_count"`           // missing: off
 }
 
 // fileRateLimiting is an app's rate_limiting object in the apps file.
@@ -131,6 +132,7 @@ func (f *fileApp) app() App {
 		MaxPresenceMembers:        intOr(f.MaxPresenceMembers, 0),
 		MaxPresenceMemberSize:     intOr(f.MaxPresenceMemberSize, defaultMaxPresenceMemberSize),
 		MaxUserIDLength:           intOr(f.MaxUserIDLength, defaultMaxUserIDLength),
+		SubscriptionCount:         f.SubscriptionCount,
 	}
 	if f.AllowedOrigins != nil {
 		a.AllowedOrigins = *f.AllowedOrigins

@@ -43,7 +43,7 @@ func TestAppsFile(t *testing.T) {
 			"max_connections": 7, "accept_client_events_from": "none",
 			"rate_limiting": {"enabled": true, "max_attempts": 3, "decay_seconds": 4, "terminate_on_limit": true},
 			"max_subscriptions": 5, "max_client_events_per_second": 0, "max_presence_members": 9,
-			"max_presence_member_size": 0, "max_user_id_length": 64}]`,
+			"max_presence_member_size": 0, "max_user_id_length": 64, "subscription_count": true}]`,
 		want: []App{{
 			ID: "a", Key: "key-a", Secret: testSecret, AllowedOrigins: []string{"example.com"},
 			PingInterval: 10 * time.Second, PongTimeout: 5 * time.Second, ActivityTimeout: 20 * time.Second,
@@ -51,7 +51,7 @@ func TestAppsFile(t *testing.T) {
 			MaxMessageSize:            500, MaxConnections: 7, AcceptClientEventsFrom: ClientEventsNone,
 			RateLimiting:     RateLimiting{Enabled: true, MaxAttempts: 3, DecaySeconds: 4, TerminateOnLimit: true},
 			MaxSubscriptions: 5, MaxClientEventsPerSecond: 0, MaxPresenceMembers: 9,
-			MaxPresenceMemberSize: 0, MaxUserIDLength: 64,
+			MaxPresenceMemberSize: 0, MaxUserIDLength: 64, SubscriptionCount: true,
 		}},
 	}, {
 		name: "rate limiting defaults",

@@ -49,6 +49,7 @@ type Config struct {
 	AppMaxPresenceMembers    int    `envconfig:"REVERB_APP_MAX_PRESENCE_MEMBERS"`                      // 0 = unlimited
 	AppMaxPresenceMemberSize int    `envconfig:"REVERB_APP_MAX_PRESENCE_MEMBER_SIZE" default:"1024"`   // bytes of user_info; 0 = unlimited
 	AppMaxUserIDLength       int    `envconfig:"REVERB_APP_MAX_USER_ID_LENGTH" default:"128"`          // characters; 0 = unlimited
+	AppSubscriptionCount     bool   `envconfig:"REVERB_APP_SUBSCRIPTION_COUNT"`                        // pusher_internal:subscription_count
 	// AppsFile names a JSON array of apps (see App); they are added to the REVERB_APP_* app.
 	AppsFile string `envconfig:"REVERB_APPS_FILE"`
 

@@ -189,6 +189,7 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 		MaxPresenceMembers:       c.AppMaxPresenceMembers,
 		MaxPresenceMemberSize:    c.AppMaxPresenceMemberSize,
 		MaxUserIDLength:          c.AppMaxUserIDLength,
+		SubscriptionCount:        c.AppSubscriptionCount,
 	}, true, nil
 }
 

@@ -179,6 +179,7 @@ var envAppVars = map[string]string{
 	"max_presence_members":         "REVERB_APP_MAX_PRESENCE_MEMBERS",
 	"max_presence_member_size":     "REVERB_APP_MAX_PRESENCE_MEMBER_SIZE",
 	"max_user_id_length":           "REVERB_APP_MAX_USER_ID_LENGTH",
+	"subscription_count":           "REVERB_APP_SUBSCRIPTION_COUNT",
 }
 
 // appFieldName returns how errors name a field of c.Apps[i]: the REVERB_APP_* variable for

@@ -30,11 +30,14 @@ type LocalNode interface {
 	// DeliverMember applies a presence member event, decided and published by the shared
 	// occupancy, to this node's subscribers of its channel.
 	DeliverMember(ev registry.MemberEvent)
+	// DeliverCount tells this node's subscribers of a channel its subscription count, decided
+	// and published by the shared occupancy.
+	DeliverCount(ev registry.CountEvent)
 }
 
 // relayMessage is one message between nodes on the scaling channel.
 type relayMessage struct {
-	Kind    string          `json:"k"` // "event", "frame", "member", "terminate" or "probe"
+	Kind    string          `json:"k"` // "event", "frame", "member", "count", "terminate" or "probe"
 	Node    string          `json:"n"` // the node that published it
 	Event   *registry.Event `json:"e,omitempty"`
 	AppID   string          `json:"a,omitempty"`
@@ -45,6 +48,8 @@ type relayMessage struct {
 	ProbeID string          `json:"i,omitempty"`
 	// A "member" message is published by the occupancy's scripts (registry.RedisOccupancy):
 	// UserID, the channel's sequence number, and on member_added the stored member fields.
+	// A "count" message, also published by the occupancy's scripts, has the channel's
+	// subscription count in Seq.
 	Seq    uint64   `json:"s,omitempty"`
 	Member []string `json:"m,omitempty"`
 	// SentAt is when the message was published, in Unix nanoseconds (0 from a node that
@@ -54,7 +59,8 @@ type relayMessage struct {
 
 // RedisRelay carries work between nodes over Redis pub/sub (REVERB_SCALING_CHANNEL): events
 // from the delivery workers to every node, client events from the node where they happened
-// to the others, presence member events from the occupancy's scripts to every node, and
+// to the others, presence member events and subscription counts from the occupancy's scripts
+// to every node, and
 // terminate requests to every node. Pub/sub is at most
 // once: what is published while a node is reconnecting does not reach it.
 type RedisRelay struct {
@@ -220,6 +226,8 @@ func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
 			ev.Member, ev.Added = member, true
 		}
 		r.local.DeliverMember(ev)
+	case "count":
+		r.local.DeliverCount(registry.CountEvent{AppID: m.AppID, Channel: m.Channel, Count: int(m.Seq)})
 	case "terminate":
 		r.local.TerminateUser(m.AppID, m.UserID)
 	case "probe":

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/jobs"
 	"github.com/reverbd/reverbd/registry"
 	"github.com/reverbd/reverbd/registry/redistest"
@@ -20,11 +21,12 @@ type node struct {
 	frames     chan string
 	terminates chan string
 	members    chan registry.MemberEvent
+	counts     chan registry.CountEvent
 }
 
 func newNode() *node {
 	return &node{events: make(chan registry.Event, 16), frames: make(chan string, 16), terminates: make(chan string, 16),
-		members: make(chan registry.MemberEvent, 16)}
+		members: make(chan registry.MemberEvent, 16), counts: make(chan registry.CountEvent, 16)}
 }
 
 func (n *node) Deliver(_ context.Context, ev registry.Event) { n.events <- ev }
@@ -33,6 +35,7 @@ func (n *node) DeliverFrame(app, channel, except string, payload []byte) {
 }
 func (n *node) TerminateUser(app, user string)        { n.terminates <- app + "|" + user }
 func (n *node) DeliverMember(ev registry.MemberEvent) { n.members <- ev }
+func (n *node) DeliverCount(ev registry.CountEvent)   { n.counts <- ev }
 
 func receive[T any](t *testing.T, ch <-chan T) T {
 	t.Helper()
@@ -161,6 +164,40 @@ func TestRedisRelayDeliversOccupancyMemberEvents(t *testing.T) {
 		}
 		if removed.Added || removed.Member.UserID != "7" || removed.Except != "" || removed.Seq != added.Seq+1 {
 			t.Errorf("member_removed relayed as %+v after seq %d", removed, added.Seq)
+		}
+	}
+}
+
+// The subscription counts that the shared occupancy's scripts publish for an app with
+// subscription_count on reach every node through the relay, in order.
+func TestRedisRelayDeliversOccupancyCounts(t *testing.T) {
+	rdb := redistest.Client(t)
+	channel := redistest.Name(t)
+	a, b := newNode(), newNode()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for i, n := range []*node{a, b} {
+		r := jobs.NewRedisRelay(rdb, channel, "node-"+string(rune('a'+i)), n, nil, nil)
+		ready := make(chan struct{})
+		var once sync.Once
+		go func() { _ = r.Run(ctx, func() { once.Do(func() { close(ready) }) }) }()
+		<-ready
+	}
+	apps := registry.NewApps([]config.App{{ID: "1", Key: "k", SubscriptionCount: true}})
+	occ := registry.NewRedisOccupancy(registry.RedisOccupancyParams{Redis: rdb, Prefix: redistest.Name(t), Relay: channel, NodeID: "node-a", Apps: apps})
+	for _, socket := range []string{"1.1", "1.2"} {
+		if _, err := occ.Subscribe(ctx, "1", "orders", socket, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := occ.Unsubscribe(ctx, "1", "orders", "1.1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*node{a, b} {
+		for _, want := range []int{1, 2, 1} {
+			if got := receive(t, n.counts); got != (registry.CountEvent{AppID: "1", Channel: "orders", Count: want}) {
+				t.Errorf("count relayed as %+v, want %d", got, want)
+			}
 		}
 	}
 }

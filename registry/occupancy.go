@@ -116,3 +116,24 @@ type MemberNotifier interface {
 	// is still held: it must not block or call the Occupancy.
 	NotifyMembers(func(MemberEvent))
 }
+
+// CountEvent is a non-presence channel's subscription count, across the cluster, right after
+// it changed: what pusher_internal:subscription_count tells the channel's subscribers when
+// their app has subscription_count on. Counts of a channel are told in the order they
+// changed; a MemoryOccupancy tells them through NotifyCounts, a RedisOccupancy publishes
+// them, for the apps with subscription_count on, to every node as the relay's "count"
+// messages.
+type CountEvent struct {
+	AppID   string
+	Channel string
+	Count   int
+}
+
+// CountNotifier is implemented by an Occupancy that tells subscription counts in process (a
+// single node's MemoryOccupancy).
+type CountNotifier interface {
+	// NotifyCounts sets the function told the count of each non-presence channel whose
+	// subscription count changed, in order, while the change is still held: it must not
+	// block or call the Occupancy. It is told every app's counts; the receiver picks.
+	NotifyCounts(func(CountEvent))
+}

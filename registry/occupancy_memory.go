@@ -11,6 +11,7 @@ type MemoryOccupancy struct {
 	mu     sync.Mutex
 	apps   map[string]*appState // guarded by mu
 	notify func(MemberEvent)    // guarded by mu
+	counts func(CountEvent)     // guarded by mu
 	topSeq uint64               // the greatest member event sequence number so far; guarded by mu
 }
 
@@ -41,6 +42,21 @@ func (o *MemoryOccupancy) NotifyMembers(f func(MemberEvent)) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.notify = f
+}
+
+// NotifyCounts implements CountNotifier.
+func (o *MemoryOccupancy) NotifyCounts(f func(CountEvent)) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.counts = f
+}
+
+// tellCount passes the subscription count of a non-presence channel, just changed to n, to
+// the counts function. Called with o.mu held.
+func (o *MemoryOccupancy) tellCount(appID, channel string, n int) {
+	if o.counts != nil && !KindOf(channel).IsPresence() {
+		o.counts(CountEvent{AppID: appID, Channel: channel, Count: n})
+	}
 }
 
 // tell numbers a member event of ch and passes it to the notify function. Called with o.mu
@@ -133,6 +149,7 @@ func (o *MemoryOccupancy) Subscribe(_ context.Context, appID, channel, socketID 
 	}
 	if m == nil {
 		ch.sockets.add(socketID, "")
+		o.tellCount(appID, channel, ch.sockets.len())
 		return Subscribed{}, nil
 	}
 	ch.sockets.add(socketID, m.UserID)
@@ -180,6 +197,7 @@ func (o *MemoryOccupancy) Unsubscribe(_ context.Context, appID, channel, socketI
 			o.tell(ch, MemberEvent{AppID: appID, Channel: channel, Member: Member{UserID: userID}})
 		}
 	}
+	o.tellCount(appID, channel, ch.sockets.len())
 	if ch.sockets.len() == 0 {
 		delete(a.channels, channel)
 	}

@@ -42,7 +42,10 @@ import (
 //
 // Member events are published, by the script that decides them, on the relay's pub/sub
 // channel (RedisOccupancyParams.Relay) as the relay's "member" messages (jobs.RedisRelay),
-// so every node hears a channel's member events in the order they were decided.
+// so every node hears a channel's member events in the order they were decided. Likewise,
+// for the apps with subscription_count on (RedisOccupancyParams.Apps), each script that
+// changes the subscription count of a non-presence channel publishes the count it leaves as
+// a "count" message.
 //
 // In Redis Cluster the prefix must be a hash tag such as "{reverbd}", so that every key lives
 // in one slot: the scripts build keys from the prefix.
@@ -53,7 +56,8 @@ type RedisOccupancy struct {
 	node   string
 	ttl    time.Duration
 	log    *slog.Logger
-	batch  int // entries one reap or reassert script handles; reapBatch except in tests
+	apps   *Apps // whose subscription_count setting says which apps' counts are published
+	batch  int   // entries one reap or reassert script handles; reapBatch except in tests
 
 	book *nodeBook
 	// writes is the barrier between the node's writes and a reassert batch: every write
@@ -96,6 +100,9 @@ type RedisOccupancyParams struct {
 	LeaseTTL time.Duration
 	// Log receives reaping reports and renewal errors; nil means slog.Default().
 	Log *slog.Logger
+	// Apps are the configured apps: the subscription counts of those with subscription_count
+	// on are published on Relay (see CountEvent). Nil publishes none.
+	Apps *Apps
 }
 
 // DefaultLeaseTTL is the LeaseTTL used when RedisOccupancyParams leaves it zero.
@@ -105,7 +112,7 @@ const DefaultLeaseTTL = 10 * time.Second
 // lease on its first write or when Run starts.
 func NewRedisOccupancy(p RedisOccupancyParams) *RedisOccupancy {
 	o := &RedisOccupancy{
-		rdb: p.Redis, prefix: p.Prefix, relay: p.Relay, node: p.NodeID, ttl: p.LeaseTTL, log: p.Log, batch: reapBatch,
+		rdb: p.Redis, prefix: p.Prefix, relay: p.Relay, node: p.NodeID, ttl: p.LeaseTTL, log: p.Log, apps: p.Apps, batch: reapBatch,
 		book: newNodeBook(), kick: make(chan struct{}, 1),
 	}
 	if o.ttl <= 0 {
@@ -149,6 +156,34 @@ func (o *RedisOccupancy) run(ctx context.Context, s *redis.Script, args ...any) 
 }
 
 func (o *RedisOccupancy) ttlMillis() int64 { return o.ttl.Milliseconds() }
+
+// counts is the count argument of the subscribe and unsubscribe scripts: "1" when the
+// subscription counts of channel are published.
+func (o *RedisOccupancy) counts(appID, channel string) string {
+	if o.apps == nil || o.relay == "" || KindOf(channel).IsPresence() {
+		return ""
+	}
+	if app, err := o.apps.ByID(appID); err == nil && app.SubscriptionCount {
+		return "1"
+	}
+	return ""
+}
+
+// countedApps is the count arguments of the reap and write-back scripts: how many apps have
+// their subscription counts published, then their ids.
+func (o *RedisOccupancy) countedApps() []any {
+	out := []any{0}
+	if o.apps == nil || o.relay == "" {
+		return out
+	}
+	for _, app := range o.apps.All() {
+		if app.SubscriptionCount {
+			out = append(out, app.ID)
+		}
+	}
+	out[0] = len(out) - 1
+	return out
+}
 
 // appKey matches app_key in common.lua.
 func (o *RedisOccupancy) appKey(appID string) string {
@@ -203,7 +238,7 @@ func (o *RedisOccupancy) Connections(ctx context.Context, appID string) (int, er
 // Subscribe implements Occupancy; first and the presence limit are decided across the
 // cluster, and the member list comes from the same script.
 func (o *RedisOccupancy) Subscribe(ctx context.Context, appID, channel, socketID string, m *Member, maxMembers int) (Subscribed, error) {
-	args := []any{o.node, appID, channel, socketID, o.ttlMillis(), max(maxMembers, 0)}
+	args := []any{o.node, appID, channel, socketID, o.ttlMillis(), max(maxMembers, 0), o.counts(appID, channel)}
 	if m != nil {
 		b, err := encodeMember(*m)
 		if err != nil {
@@ -263,7 +298,7 @@ func (o *RedisOccupancy) Unsubscribe(ctx context.Context, appID, channel, socket
 	o.writes.RLock()
 	defer o.writes.RUnlock()
 	o.book.unsubscribe(appID, channel, socketID)
-	res, err := o.run(ctx, unsubscribeScript, appID, channel, socketID).Slice()
+	res, err := o.run(ctx, unsubscribeScript, appID, channel, socketID, o.counts(appID, channel)).Slice()
 	if errors.Is(err, redis.Nil) {
 		return "", false, nil
 	}

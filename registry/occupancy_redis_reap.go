@@ -232,7 +232,7 @@ func (o *RedisOccupancy) reapNode(ctx context.Context, node string, force bool) 
 	}
 	removed := 0
 	for {
-		res, err := o.run(ctx, reapScript, node, o.batch, forced).Slice()
+		res, err := o.run(ctx, reapScript, append([]any{node, o.batch, forced}, o.countedApps()...)...).Slice()
 		if err != nil {
 			return fmt.Errorf("registry: reap node %s: %w", node, err)
 		}

@@ -88,7 +88,7 @@ func (o *RedisOccupancy) nodeKey(suffix string) string {
 func (o *RedisOccupancy) reassertBatch(ctx context.Context, keys []bookKey, st *reassertStats) ([]bookKey, error) {
 	o.writes.Lock()
 	defer o.writes.Unlock()
-	args := []any{o.node, o.ttlMillis()}
+	args := append([]any{o.node, o.ttlMillis()}, o.countedApps()...)
 	for n := 0; len(keys) > 0 && n < o.batch; keys = keys[1:] {
 		k := keys[0]
 		s := o.book.lookup(k)
@@ -156,7 +156,8 @@ func (o *RedisOccupancy) removeStale(ctx context.Context, set string, st *reasse
 func (o *RedisOccupancy) removeItems(ctx context.Context, set string, items []string) (int, error) {
 	o.writes.Lock()
 	defer o.writes.Unlock()
-	args := []any{o.node}
+	args := append([]any{o.node}, o.countedApps()...)
+	none := len(args)
 	for _, item := range items {
 		parts := strings.Split(item, "\x00")
 		switch {
@@ -170,7 +171,7 @@ func (o *RedisOccupancy) removeItems(ctx context.Context, set string, items []st
 			}
 		}
 	}
-	if len(args) == 1 {
+	if len(args) == none {
 		return 0, nil
 	}
 	bctx, cancel := context.WithTimeout(ctx, reassertBatchTimeout)

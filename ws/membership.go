@@ -73,6 +73,7 @@ func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.K
 	// Recorded under c.mu: a release from now on takes c out of the channel.
 	if member == nil {
 		s.hub.join(c.App().ID, channel, c, "", succeededFrame(channel), cached)
+		s.sendCount(c, channel)
 	} else {
 		s.hub.open(c.App().ID, channel, c, presenceSucceededFrame(channel, sub.Presence.Members), sub.Presence, cached)
 	}
@@ -94,6 +95,7 @@ func (c *Conn) resubscribe(channel string, kind registry.Kind, member *registry.
 	}
 	if member == nil {
 		s.hub.join(c.App().ID, channel, c, "", succeededFrame(channel), cached)
+		s.sendCount(c, channel)
 		c.mu.Unlock()
 	} else {
 		s.hub.hold(c.App().ID, channel, c, member.UserID)

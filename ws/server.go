@@ -104,6 +104,7 @@ type Server struct {
 	releases  releaser // the shared part of releases (see Conn.release)
 	publishes publishQueue
 	resyncs   resyncQueue
+	counts    countThrottle
 	deadlines sharedDeadline // of subscribes, unsubscribes and Connect: occupancyTimeout
 	writers   writerPool
 	readers   readerPool
@@ -152,8 +153,12 @@ func New(p Params) (*Server, error) {
 		s.hub.log = s.log
 	}
 	s.resyncs.init()
+	s.counts.init()
 	if n, ok := p.Occupancy.(registry.MemberNotifier); ok {
 		n.NotifyMembers(s.DeliverMember)
+	}
+	if n, ok := p.Occupancy.(registry.CountNotifier); ok {
+		n.NotifyCounts(s.DeliverCount)
 	}
 	s.conns.init()
 	s.releases.srv = s
@@ -197,6 +202,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.sweep(ctx) })
 	wg.Go(func() { s.resyncs.run(ctx, s) })
+	wg.Go(func() { s.counts.run(ctx, s.hub) })
 	s.readers.start()
 	err := s.poller.Run(ctx, s.readers.run)
 	s.readers.stop()

@@ -37,7 +37,7 @@ type cluster struct {
 	wg     sync.WaitGroup
 }
 
-func newCluster(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger) *cluster {
+func newCluster(cfg *config.Config, apps *registry.Apps, rdb redis.UniversalClient, log *slog.Logger) *cluster {
 	prefix := cfg.ScalingKeyPrefix()
 	node := newNodeID()
 	log = log.With("component", "cluster")
@@ -46,6 +46,7 @@ func newCluster(cfg *config.Config, rdb redis.UniversalClient, log *slog.Logger)
 		occupancy: registry.NewRedisOccupancy(registry.RedisOccupancyParams{
 			// The occupancy names the node in its own lines (its own or a reaped one).
 			Redis: rdb, Prefix: prefix, Relay: cfg.ScalingPubSubChannel(), NodeID: node, LeaseTTL: cfg.ScalingLease, Log: log,
+			Apps: apps, // publishes the subscription counts of the apps that have them on
 		}),
 		cache:  registry.NewRedisCache(rdb, prefix),
 		log:    log.With("node", node),
@@ -210,6 +211,7 @@ func (n localNode) DeliverFrame(appID, channel, except string, payload []byte) {
 }
 func (n localNode) TerminateUser(appID, userID string)    { n.srv.TerminateUser(appID, userID) }
 func (n localNode) DeliverMember(ev registry.MemberEvent) { n.srv.DeliverMember(ev) }
+func (n localNode) DeliverCount(ev registry.CountEvent)   { n.srv.DeliverCount(ev) }
 
 func newNodeID() string {
 	b := make([]byte, 8)

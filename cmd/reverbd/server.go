@@ -99,7 +99,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		cl        *cluster
 	)
 	if cfg.ScalingEnabled {
-		cl = newCluster(cfg, rdb, log)
+		cl = newCluster(cfg, apps, rdb, log)
 		occupancy, cache, publisher = cl.occupancy, cl.cache, cl.publisher()
 	}
 

@@ -66,6 +66,44 @@ local function tell_member(app, channel, user, member, except)
   return seq
 end
 
+-- COUNTED holds the apps whose subscription counts are published (each script fills it
+-- from its arguments); counted lists the non-presence channels of those apps whose count
+-- the script changed, each once, for tell_counts.
+local COUNTED, counted, counted_seen = {}, {}, {}
+
+-- count_changed notes that the subscription count of channel changed.
+local function count_changed(app, channel)
+  if PUB == '' or not COUNTED[app] or string.sub(channel, 1, 9) == 'presence-' then
+    return
+  end
+  local k = app .. '\0' .. channel
+  if not counted_seen[k] then
+    counted_seen[k] = true
+    counted[#counted + 1] = { app, channel }
+  end
+end
+
+-- tell_counts publishes, to every node, the subscription count of each channel noted by
+-- count_changed, as it is at the end of the script. The message is the relay's "count"
+-- (jobs.RedisRelay).
+local function tell_counts()
+  for _, c in ipairs(counted) do
+    local n = redis.call('HLEN', ch_key(c[1], c[2], 'socks'))
+    redis.call('PUBLISH', PUB, '{"k":"count","a":' .. cjson.encode(c[1]) .. ',"c":' .. cjson.encode(c[2]) ..
+      ',"s":' .. string.format('%d', n) .. '}')
+  end
+end
+
+-- count_apps fills COUNTED from ARGV[i], the number of app ids that follow, and returns the
+-- index after them.
+local function count_apps(i)
+  local n = tonumber(ARGV[i])
+  for j = i + 1, i + n do
+    COUNTED[ARGV[j]] = true
+  end
+  return i + n + 1
+end
+
 -- members_in_order returns the encoded members of a presence channel in join order.
 local function members_in_order(app, channel)
   local members = ch_key(app, channel, 'members')
@@ -89,6 +127,7 @@ local function remove_socket(app, channel, socket)
     return nil
   end
   redis.call('HDEL', socks, socket)
+  count_changed(app, channel)
   local node, user = v, nil
   local sep = string.find(v, '\0', 1, true)
   if sep then

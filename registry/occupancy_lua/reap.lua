@@ -1,5 +1,5 @@
 -- reap: ARGV prefix, relay, dead node, batch size, force ("1": the node itself leaving, whatever its
--- lease). Removes up to batch of the node's subscriptions,
+-- lease), n, then n app ids whose subscription counts are published. Removes up to batch of the node's subscriptions,
 -- then of its connection records, and once none are left its entry in {prefix}:nodes. The
 -- node's state marker goes at once, so the node, should it come back, knows to write its
 -- state again. Returns {status, app, channel, user, app, channel, user, ...}: status 0 = the
@@ -7,6 +7,7 @@
 -- user whose last connection on the channel was on the node, whose member_removed is told.
 -- SPOP hands each entry to one reaper only, so racing reapers tell each user once.
 local node, batch = ARGV[3], tonumber(ARGV[4])
+count_apps(6)
 if ARGV[5] ~= '1' and redis.call('EXISTS', P .. ':lease:' .. node) == 1 then
   return { 0 }
 end
@@ -34,4 +35,5 @@ if redis.call('SCARD', socks) == 0 and redis.call('SCARD', sockets) == 0 then
   redis.call('SREM', P .. ':nodes', node)
   out[1] = 2
 end
+tell_counts()
 return out

@@ -1,12 +1,16 @@
 -- subscribe: ARGV prefix, relay, node, app, channel, socket, lease ttl (ms), max members (0:
--- no limit)[, user id, member]. Returns {-1} when the user would pass max members (nothing is
+-- no limit), count ("1": the app's subscription counts are published)[, user id, member].
+-- Returns {-1} when the user would pass max members (nothing is
 -- recorded), else {first, seq, members...}: first is 1 when it is the user's first connection
 -- on the presence channel (its member_added is told, except to socket), else 0; on a presence
 -- channel seq and the encoded members in join order are the member list after the subscribe,
 -- as of the member event numbered seq.
 local node, app, channel, socket, ttl = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local max_members = tonumber(ARGV[8])
-local user, member = ARGV[9], ARGV[10]
+if ARGV[9] == '1' then
+  COUNTED[app] = true
+end
+local user, member = ARGV[10], ARGV[11]
 local socks = ch_key(app, channel, 'socks')
 local users = ch_key(app, channel, 'users')
 local first = 0
@@ -21,6 +25,7 @@ if redis.call('HEXISTS', socks, socket) == 0 then
     v = node .. '\0' .. user
   end
   redis.call('HSET', socks, socket, v)
+  count_changed(app, channel)
   redis.call('SADD', app_key(app) .. ':channels', channel)
   redis.call('SADD', node_key(node, 'socks'), app .. '\0' .. channel .. '\0' .. socket)
   if user and redis.call('HINCRBY', users, user, 1) == 1 then
@@ -30,6 +35,7 @@ if redis.call('HEXISTS', socks, socket) == 0 then
     first = 1
   end
 end
+tell_counts()
 if not user then
   return { first, 0 }
 end
