@@ -317,9 +317,11 @@ func checkDrainCloses(t *testing.T, clients []*drainClient, signalled time.Time,
 	for _, d := range at {
 		buckets[d.Truncate(100*time.Millisecond)]++
 	}
-	// Evenly spread, 100 ms of a 3 s window hold about 3% of the closes.
+	// Evenly spread, 100 ms of a 3 s window hold about 3% of the closes; closing all at once
+	// puts them all in one or two. The bound leaves room for a loaded machine, whose client
+	// readers see closes in bunches.
 	for b, n := range buckets {
-		if n > len(at)/10 {
+		if n > len(at)/4 {
 			t.Errorf("%d of %d closes in the 100 ms from %s: not spread", n, len(at), b)
 		}
 	}
