@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -236,4 +237,41 @@ func TestPresenceFromOccupancy(t *testing.T) {
 	if got := st.All.Presence; got[0] != (PresenceChannel{AppID: "a", Channel: "presence-small", Users: 3, Connections: 3}) {
 		t.Errorf("after presenceEvery: %+v", got)
 	}
+}
+
+// BenchmarkReading is the cost of one reading for /stats.json (the page polls once a
+// second): gathering every family, two apps of 100 channel shapes each, and two minutes of
+// series in the JSON.
+func BenchmarkReading(b *testing.B) {
+	m := metrics.New(metrics.Params{Prefix: "t_", Port: 6001, AppIDs: []string{"a", "b"}, Version: "v1"})
+	for _, id := range []string{"a", "b"} {
+		app := m.App(id)
+		for i := range metrics.MaxShapes {
+			c := app.Channels("private", "private-s"+strconv.Itoa(i)+".{id}")
+			c.Opened()
+			c.Subscribed()
+			c.Sent(i, 100*i)
+		}
+		app.FannedOut(10, time.Millisecond, 3*time.Millisecond)
+	}
+	c := &clock{t: time.Unix(1_700_000_000, 0)}
+	s := &sampler{metrics: m, now: c.now}
+	ctx := context.Background()
+	for range 120 {
+		c.t = c.t.Add(time.Second)
+		if _, err := s.statsJSON(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	size := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		c.t = c.t.Add(time.Second)
+		out, err := s.statsJSON(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(out)
+	}
+	b.ReportMetric(float64(size), "json-bytes")
 }

@@ -43,8 +43,8 @@ type sampler struct {
 	now       func() time.Time
 
 	mu            sync.Mutex
-	readings      []*reading // oldest first: the window's baseline, …, the newest
-	points        []point    // the series, oldest first
+	readings      []*reading                   // oldest first: the window's baseline, …, the newest
+	points        []point                      // the series, oldest first
 	rooms         map[string][]PresenceChannel // by app, the largest first
 	roomsNext     time.Time                    // when to list them again
 	presenceError string

@@ -172,6 +172,7 @@
     text('delivery-p95', seconds(app.delivery.p95));
     text('delivery-p99', seconds(app.delivery.p99));
     text('delivery-count', count(app.delivery.count));
+    text('delivery-noun', app.delivery.count === 1 ? 'event' : 'events');
     text('window', duration(stats.window_seconds));
     text('queue-events', stats.queue ? count(stats.queue.events) : '–');
     text('queue-age', stats.queue ? duration(stats.queue.oldest_event_age_seconds) : '–');
