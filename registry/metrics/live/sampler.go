@@ -99,7 +99,8 @@ func (s *sampler) listPresence(ctx context.Context, r *reading) {
 	}
 	start := time.Now()
 	defer func() { s.roomsNext = r.at.Add(max(presenceEvery, presenceBackoff*time.Since(start))) }()
-	ctx, cancel := context.WithTimeout(ctx, presenceTimeout)
+	// The listing is every viewer's: the asker going away does not cut it short.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceTimeout)
 	defer cancel()
 	rooms := map[string][]PresenceChannel{}
 	for _, id := range r.order {
