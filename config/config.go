@@ -194,6 +194,7 @@ func (c *Config) ScalingPubSubChannel() string { return c.ScalingPrefix + ":" + 
 // TLS reports whether the public port serves TLS itself (REVERB_SERVER_TLS_CERT and
 // REVERB_SERVER_TLS_KEY are set).
 func (c *Config) TLS() bool { return c.TLSCert != "" && c.TLSKey != "" }
+
 // MetricsOn reports whether the process keeps and serves metrics: MetricsEnabled with the
 // admin listener on.
 func (c *Config) MetricsOn() bool { return c.MetricsEnabled && c.AdminPort != 0 }
