@@ -12,6 +12,7 @@ import (
 
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/registry/metrics"
+	"github.com/reverbd/reverbd/registry/metrics/live"
 )
 
 // adminPath is where asynq's web UI is mounted on the admin listener.
@@ -19,11 +20,12 @@ const adminPath = "/asynq"
 
 // newAdminHandler is the admin listener's router: asynq's web UI under /asynq (with the redis
 // queue), net/http/pprof under /debug/pprof and, when m is not nil, the Prometheus metrics at
-// /metrics, always behind basic auth. The web UI shows
+// /metrics and the live page at / (its JSON at /stats.json, its files under /live/; presence
+// channel sizes from occupancy), always behind basic auth. The web UI shows
 // every queued payload and can delete tasks, so without both credentials every request is
 // refused (config.Validate already stops start-up then). It is never mounted on the public
 // listener. The returned close function releases the web UI's Redis connections.
-func newAdminHandler(cfg *config.Config, m *metrics.Metrics) (http.Handler, func() error, error) {
+func newAdminHandler(cfg *config.Config, m *metrics.Metrics, occupancy live.Occupancy) (http.Handler, func() error, error) {
 	r := chi.NewRouter()
 	r.Use(basicAuth(cfg.AdminUsername, cfg.AdminPassword))
 	r.HandleFunc("/debug/pprof/*", pprof.Index)
@@ -31,8 +33,24 @@ func newAdminHandler(cfg *config.Config, m *metrics.Metrics) (http.Handler, func
 	r.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	r.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	r.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	links := []live.Link{}
 	if m != nil {
 		r.Method(http.MethodGet, "/metrics", m.Handler())
+		links = append(links, live.Link{Name: "Prometheus metrics", Href: "metrics"})
+	}
+	if cfg.QueueConnection == "redis" {
+		links = append(links, live.Link{Name: "Queue (asynq)", Href: adminPath[1:]})
+	}
+	links = append(links, live.Link{Name: "pprof", Href: "debug/pprof/"})
+	if m != nil {
+		page := live.New(live.Params{Metrics: m, Occupancy: occupancy, Links: links})
+		r.Method(http.MethodGet, "/", page)
+		r.Method(http.MethodGet, "/stats.json", page)
+		r.Method(http.MethodGet, "/live/{file}", page)
+	} else {
+		r.Get("/", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "the live page shows the metrics, which are off (REVERB_METRICS_ENABLED=false)", http.StatusNotFound)
+		})
 	}
 	closeUI := func() error { return nil }
 	if cfg.QueueConnection == "redis" {

@@ -167,7 +167,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		MaxHeaderBytes:    ws.DefaultMaxHeaderBytes, // the Listener's bound (net/http allows 4 KiB more)
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	admin, closeUI, err := newAdminHandler(cfg, m)
+	admin, closeUI, err := newAdminHandler(cfg, m, occupancy)
 	if err != nil {
 		return nil, err
 	}

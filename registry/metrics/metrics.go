@@ -3,10 +3,12 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // UnknownApp is the app_id label of what names an app id that is not configured (an HTTP API
@@ -28,9 +30,10 @@ type Params struct {
 // Metrics is the process's registry and metric families. Make it with New; it is safe for
 // concurrent use.
 type Metrics struct {
-	reg  *prometheus.Registry
-	with prometheus.Registerer // reg, with the prefix
-	port string
+	reg    *prometheus.Registry
+	with   prometheus.Registerer // reg, with the prefix
+	prefix string
+	port   string
 
 	apps    map[string]*App // read-only after New
 	unknown *App
@@ -60,7 +63,7 @@ var redisBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025,
 // runtime's and the process's included, and the handles of each configured app.
 func New(p Params) *Metrics {
 	reg := prometheus.NewRegistry()
-	m := &Metrics{reg: reg, with: prometheus.WrapRegistererWithPrefix(p.Prefix, reg), port: strconv.Itoa(p.Port)}
+	m := &Metrics{reg: reg, with: prometheus.WrapRegistererWithPrefix(p.Prefix, reg), prefix: p.Prefix, port: strconv.Itoa(p.Port)}
 	m.with.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -124,6 +127,18 @@ func New(p Params) *Metrics {
 // Handler serves the metrics in Prometheus's text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Families gathers every family in process, as a scrape does, keyed by its name without the
+// prefix (connected, event_delivery_seconds, go_goroutines). Should a collector fail, the
+// families gathered are returned with the error.
+func (m *Metrics) Families() (map[string]*dto.MetricFamily, error) {
+	fams, err := m.reg.Gather()
+	out := make(map[string]*dto.MetricFamily, len(fams))
+	for _, f := range fams {
+		out[strings.TrimPrefix(f.GetName(), m.prefix)] = f
+	}
+	return out, err
 }
 
 // App returns the handles of the app with this id; an id that is not configured gets the
