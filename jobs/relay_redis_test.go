@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/jobs"
 	"github.com/reverbd/reverbd/registry"
@@ -134,16 +136,8 @@ func TestRedisRelayCountsFailedPublishes(t *testing.T) {
 func TestRedisRelayDeliversOccupancyMemberEvents(t *testing.T) {
 	rdb := redistest.Client(t)
 	channel := redistest.Name(t)
-	a, b := newNode(), newNode()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for i, n := range []*node{a, b} {
-		r := jobs.NewRedisRelay(rdb, channel, "node-"+string(rune('a'+i)), n, nil, nil)
-		ready := make(chan struct{})
-		var once sync.Once
-		go func() { _ = r.Run(ctx, func() { once.Do(func() { close(ready) }) }) }()
-		<-ready
-	}
+	ctx := context.Background()
+	a, b := relayNodes(t, rdb, channel)
 	occ := registry.NewRedisOccupancy(registry.RedisOccupancyParams{Redis: rdb, Prefix: redistest.Name(t), Relay: channel, NodeID: "node-a"})
 	m := &registry.Member{UserID: "7", RawID: []byte("7"), Info: []byte(`{"name":"Ann"}`)}
 	sub, err := occ.Subscribe(ctx, "1", "presence-room", "1.1", m, 0)
@@ -173,16 +167,8 @@ func TestRedisRelayDeliversOccupancyMemberEvents(t *testing.T) {
 func TestRedisRelayDeliversOccupancyCounts(t *testing.T) {
 	rdb := redistest.Client(t)
 	channel := redistest.Name(t)
-	a, b := newNode(), newNode()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for i, n := range []*node{a, b} {
-		r := jobs.NewRedisRelay(rdb, channel, "node-"+string(rune('a'+i)), n, nil, nil)
-		ready := make(chan struct{})
-		var once sync.Once
-		go func() { _ = r.Run(ctx, func() { once.Do(func() { close(ready) }) }) }()
-		<-ready
-	}
+	ctx := context.Background()
+	a, b := relayNodes(t, rdb, channel)
 	apps := registry.NewApps([]config.App{{ID: "1", Key: "k", SubscriptionCount: true}})
 	occ := registry.NewRedisOccupancy(registry.RedisOccupancyParams{Redis: rdb, Prefix: redistest.Name(t), Relay: channel, NodeID: "node-a", Apps: apps})
 	for _, socket := range []string{"1.1", "1.2"} {
@@ -200,4 +186,21 @@ func TestRedisRelayDeliversOccupancyCounts(t *testing.T) {
 			}
 		}
 	}
+}
+
+// relayNodes runs the relays of two nodes on channel until the test ends, each subscribed
+// when it returns.
+func relayNodes(t *testing.T, rdb *redis.Client, channel string) (a, b *node) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	a, b = newNode(), newNode()
+	for i, n := range []*node{a, b} {
+		r := jobs.NewRedisRelay(rdb, channel, "node-"+string(rune('a'+i)), n, nil, nil)
+		ready := make(chan struct{})
+		var once sync.Once
+		go func() { _ = r.Run(ctx, func() { once.Do(func() { close(ready) }) }) }()
+		<-ready
+	}
+	return a, b
 }
