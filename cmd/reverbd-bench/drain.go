@@ -77,14 +77,11 @@ func newDrain(o *options, progress io.Writer) (*drain, error) {
 		d.logf("cannot raise the open-file limit: %v", err)
 	}
 	for i, u := range []string{o.url, o.failoverURL} {
-		d.urls[i] = strings.TrimRight(u, "/") + "/app/" + o.key + "?protocol=7&client=js&version=8.6.0&flash=false"
+		d.urls[i] = stormURL(u, o.key)
 	}
 	d.clients = make([]*drainClient, o.conns)
 	for i := range d.clients {
-		t := strconv.Itoa(i / o.tenantSize)
-		d.clients[i] = &drainClient{d: d, idx: i, userData: stormUserData(i), channels: [stormSubs]string{
-			"private-tenant." + t, "private-user." + strconv.Itoa(i), "presence-tenant." + t,
-		}}
+		d.clients[i] = &drainClient{d: d, idx: i, userData: stormUserData(i), channels: stormChannels(i, o.tenantSize)}
 	}
 	return d, nil
 }

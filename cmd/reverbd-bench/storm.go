@@ -103,15 +103,24 @@ func newStorm(o *options, progress io.Writer) (*storm, error) {
 	if need := uint64(o.conns + 64); limit > 0 && need > limit {
 		return nil, fmt.Errorf("%d connections need about %d open files; the limit is %d", o.conns, need, limit)
 	}
-	s.wsURL = strings.TrimRight(o.url, "/") + "/app/" + o.key + "?protocol=7&client=js&version=8.6.0&flash=false"
+	s.wsURL = stormURL(o.url, o.key)
 	s.clients = make([]*stormClient, o.conns)
 	for i := range s.clients {
-		t := strconv.Itoa(i / o.tenantSize)
-		s.clients[i] = &stormClient{s: s, idx: i, userData: stormUserData(i), channels: [stormSubs]string{
-			"private-tenant." + t, "private-user." + strconv.Itoa(i), "presence-tenant." + t,
-		}}
+		s.clients[i] = &stormClient{s: s, idx: i, userData: stormUserData(i), channels: stormChannels(i, o.tenantSize)}
 	}
 	return s, nil
+}
+
+// stormURL is the WebSocket URL of app key at base, as pusher-js opens it.
+func stormURL(base, key string) string {
+	return strings.TrimRight(base, "/") + "/app/" + key + "?protocol=7&client=js&version=8.6.0&flash=false"
+}
+
+// stormChannels are the channels of storm client i: its tenant's private and presence
+// channels and its own user channel.
+func stormChannels(i, tenantSize int) [stormSubs]string {
+	t := strconv.Itoa(i / tenantSize)
+	return [stormSubs]string{"private-tenant." + t, "private-user." + strconv.Itoa(i), "presence-tenant." + t}
 }
 
 func (s *storm) logf(format string, args ...any) {

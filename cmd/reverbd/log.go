@@ -38,10 +38,6 @@ func newLevelLogger(cfg *config.Config, level slog.Leveler, w io.Writer) *slog.L
 	return slog.New(newRepeatLimiter(h, repeatWindow))
 }
 
-// logLevel is the level cfg asks for: REVERB_LOG_LEVEL's, or debug with REVERB_DEBUG or
-// --debug.
-func logLevel(cfg *config.Config) slog.Level { return cfg.SlogLevel() }
-
 // repeatLimiter is a slog.Handler that passes a warning or error on at most once per window
 // for each logger (its attributes and groups), level and message. Debug and info records
 // always pass.

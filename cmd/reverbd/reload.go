@@ -72,9 +72,9 @@ func (s *server) reload(next *config.Config, err error) {
 		s.cert.store(cert, log)
 	}
 	if s.level != nil {
-		s.level.Set(logLevel(next))
+		s.level.Set(next.SlogLevel())
 	}
-	attrs := []any{"apps", len(next.Apps), "log_level", logLevel(next).String()}
+	attrs := []any{"apps", len(next.Apps), "log_level", next.SlogLevel().String()}
 	for _, a := range []struct {
 		key string
 		ids []string

@@ -35,7 +35,7 @@ func start(stops stopRequests, args []string, stderr io.Writer) error {
 		return err
 	}
 	level := new(slog.LevelVar)
-	level.Set(logLevel(cfg))
+	level.Set(cfg.SlogLevel())
 	log := newLevelLogger(cfg, level, stderr)
 	srv, err := newServer(cfg, log)
 	if err != nil {
