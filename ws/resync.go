@@ -77,8 +77,11 @@ func (q *resyncQueue) take(h *Hub) []channelKey {
 	return keys
 }
 
-// run resyncs what is requested until ctx ends. A list that cannot be read is logged; the
-// channel is resynced again at the next request (a write-back follows every outage).
+// resyncRetry is how long a channel whose list could not be read waits to be tried again.
+const resyncRetry = time.Second
+
+// run resyncs what is requested until ctx ends. A channel whose list cannot be read (Redis
+// still away) is logged and tried again resyncRetry later, until it is read.
 func (q *resyncQueue) run(ctx context.Context, s *Server) {
 	for {
 		select {
@@ -86,17 +89,30 @@ func (q *resyncQueue) run(ctx context.Context, s *Server) {
 			return
 		case <-q.kick:
 		}
+		var failed []channelKey
 		for _, k := range q.take(s.hub) {
 			rctx, cancel := context.WithTimeout(ctx, resyncTimeout)
 			p, err := s.occupancy.Members(rctx, k.app, k.channel)
 			cancel()
 			if err != nil {
 				if ctx.Err() == nil {
-					s.log.Warn("presence members not read again", "app_id", k.app, "channel", k.channel, "err", err)
+					s.log.Warn("presence members not read again; retrying", "app_id", k.app, "channel", k.channel, "err", err)
 				}
+				failed = append(failed, k)
 				continue
 			}
 			s.hub.resync(k.app, k.channel, p)
+		}
+		if len(failed) == 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(resyncRetry):
+		}
+		for _, k := range failed {
+			q.request(k)
 		}
 	}
 }
