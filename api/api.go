@@ -87,6 +87,9 @@ type Params struct {
 	// Metrics counts the calls, their bytes, refused signatures and limits; nil counts
 	// nothing.
 	Metrics *metrics.Metrics
+	// Outsiders records the channels outside an app's catalogue that warn mode lets
+	// through; nil makes one logging on Log and counting in Metrics.
+	Outsiders *registry.Outsiders
 }
 
 // API serves the Pusher HTTP API. It keeps no state between requests and is safe for
@@ -105,6 +108,7 @@ type API struct {
 	log        *slog.Logger
 	now        func() time.Time
 	metrics    *metrics.Metrics
+	outsiders  *registry.Outsiders
 }
 
 // New returns an API; zero fields of p take the defaults documented on Params.
@@ -123,6 +127,7 @@ func New(p Params) *API {
 		log:        p.Log,
 		now:        p.Now,
 		metrics:    p.Metrics,
+		outsiders:  p.Outsiders,
 	}
 	if a.window <= 0 {
 		a.window = defaultTimestampWindow
@@ -131,6 +136,9 @@ func New(p Params) *API {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	a.log = a.log.With("component", "api")
+	if a.outsiders == nil {
+		a.outsiders = registry.NewOutsiders(a.log, a.metrics)
+	}
 	if a.now == nil {
 		a.now = time.Now
 	}

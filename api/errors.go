@@ -19,6 +19,8 @@ type errorBody struct {
 type requestError struct {
 	status int
 	msg    string
+	// catalogue marks a channel refused by a strict channel catalogue (counted as a limit).
+	catalogue bool
 }
 
 func (e *requestError) Error() string { return e.msg }

@@ -54,11 +54,15 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		channels = []string{*f.Channel}
 	}
 	t, e := a.newTrigger(v.app.ID, &f, channels)
+	if e == nil {
+		e = a.checkCatalogue(v.app, channels)
+	}
 	if e != nil {
 		a.countLimit(v.app.ID, e)
 		a.rejectError(w, r, e)
 		return
 	}
+	a.sawOutside(v.app, channels)
 	// Counts are read before queueing, so a backend failure leaves nothing queued.
 	var resp any = struct{}{}
 	if t.info.requested {
@@ -104,6 +108,9 @@ func (a *API) batchEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		t, e := a.newTrigger(v.app.ID, f, []string{*f.Channel})
+		if e == nil {
+			e = a.checkCatalogue(v.app, t.event.Channels)
+		}
 		if e != nil {
 			a.countLimit(v.app.ID, e)
 			a.reject(w, r, e.status, fmt.Sprintf("batch[%d]: %s", i, e.msg))
@@ -111,6 +118,9 @@ func (a *API) batchEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		triggers[i] = t
 		anyInfo = anyInfo || t.info.requested
+	}
+	for _, t := range triggers {
+		a.sawOutside(v.app, t.event.Channels)
 	}
 	var resp any = struct{}{}
 	if anyInfo {
@@ -233,10 +243,14 @@ func (a *API) counts(ctx context.Context, appID, channel string, inf info) (chan
 	return countsFor(channel, ci, inf), nil
 }
 
-// countLimit counts a trigger refused for its data's size in limits_hit_total.
+// countLimit counts a trigger refused for its data's size, or by a strict channel catalogue,
+// in limits_hit_total.
 func (a *API) countLimit(appID string, e *requestError) {
-	if e.status == http.StatusRequestEntityTooLarge {
+	switch {
+	case e.status == http.StatusRequestEntityTooLarge:
 		a.metrics.App(appID).LimitHit(metrics.LimitEventDataSize)
+	case e.catalogue:
+		a.metrics.App(appID).LimitHit(metrics.LimitChannelCatalogue)
 	}
 }
 

@@ -3,6 +3,8 @@ package config
 import (
 	"log/slog"
 	"time"
+
+	"github.com/reverbd/reverbd/config/catalogue"
 )
 
 // Client-event policies for App.AcceptClientEventsFrom (Pusher's WebSocket protocol docs).
@@ -10,6 +12,14 @@ const (
 	ClientEventsMembers = "members" // the sender must be subscribed to the channel
 	ClientEventsAll     = "all"     // any connection of the app may send
 	ClientEventsNone    = "none"    // every client event is refused with 4301
+)
+
+// Channel catalogue modes for App.ChannelsMode: how the channels outside the app's catalogue
+// are treated (see the README's "Channel catalogue").
+const (
+	ChannelsOff    = "off"    // not checked
+	ChannelsWarn   = "warn"   // allowed, logged once per shape and counted
+	ChannelsStrict = "strict" // refused: a trigger with 400, a subscribe with a subscription_error
 )
 
 // App is one Pusher application: its credentials and the limits of its connections.
@@ -65,6 +75,19 @@ type App struct {
 	// at most once a second per channel (Pusher's subscription counting:
 	// https://pusher.com/blog/counting-live-users-at-scale-with-subscription-count-events/).
 	SubscriptionCount bool `json:"subscription_count"`
+
+	// Channels is the app's channel catalogue (REVERB_CHANNELS_FILE, or the apps file's
+	// channels_file or channels); nil when it has none. With a catalogue, metrics label
+	// channels by its patterns whatever the mode.
+	Channels *catalogue.Catalogue `json:"-"`
+	// ChannelsMode is ChannelsOff, ChannelsWarn or ChannelsStrict; "" is off.
+	ChannelsMode string `json:"channels_mode"`
+}
+
+// ChannelsEnforced reports whether the app's catalogue is checked on triggers and subscribes
+// (warn or strict mode). It is the one test on the hot path when the mode is off.
+func (a *App) ChannelsEnforced() bool {
+	return a.Channels != nil && (a.ChannelsMode == ChannelsWarn || a.ChannelsMode == ChannelsStrict)
 }
 
 // RateLimiting is Reverb's per-connection limit on inbound messages: at most MaxAttempts

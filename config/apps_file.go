@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/reverbd/reverbd/config/catalogue"
 )
 
 // Defaults of the apps file for a key an app leaves out; the same as Reverb's config/reverb.php
@@ -56,6 +59,12 @@ type fileApp struct {
 	MaxPresenceMemberSize    *int              `json:"max_presence_member_size"`     // missing: 1024
 	MaxUserIDLength          *int              `json:"max_user_id_length"`           // missing: 128
 	SubscriptionCount        bool              `json:"subscription_count"`           // missing: off
+	// ChannelsFile (a path, relative to the apps file's directory) or Channels (the list a
+	// catalogue file holds, inline) is the app's channel catalogue; ChannelsMode is how it is
+	// enforced: off (missing), warn or strict.
+	ChannelsFile *string         `json:"channels_file"`
+	Channels     json.RawMessage `json:"channels"`
+	ChannelsMode *string         `json:"channels_mode"`
 }
 
 // fileRateLimiting is an app's rate_limiting object in the apps file.
@@ -107,7 +116,13 @@ func readAppsFile(path string) ([]App, error) {
 		if err := dec.Decode(&f); err != nil {
 			return nil, fmt.Errorf("config: apps file %s: apps[%d]: %s", path, i, jsonProblem(err))
 		}
-		apps = append(apps, f.app())
+		a := f.app()
+		cat, err := f.catalogue(filepath.Dir(path))
+		if err != nil {
+			return nil, fmt.Errorf("config: apps file %s: apps[%d] (app_id %q): %w", path, i, a.ID, err)
+		}
+		a.Channels = cat
+		apps = append(apps, a)
 	}
 	return apps, nil
 }
@@ -137,6 +152,9 @@ func (f *fileApp) app() App {
 	if f.AllowedOrigins != nil {
 		a.AllowedOrigins = *f.AllowedOrigins
 	}
+	if f.ChannelsMode != nil {
+		a.ChannelsMode = *f.ChannelsMode
+	}
 	if f.AcceptClientEventsFrom != nil {
 		a.AcceptClientEventsFrom = *f.AcceptClientEventsFrom
 	}
@@ -149,6 +167,36 @@ func (f *fileApp) app() App {
 		}
 	}
 	return a
+}
+
+// catalogue loads the app's channel catalogue from channels_file (relative to dir) or the
+// inline channels; nil when it has neither.
+func (f *fileApp) catalogue(dir string) (*catalogue.Catalogue, error) {
+	inline := len(f.Channels) > 0 && string(f.Channels) != "null"
+	switch {
+	case f.ChannelsFile != nil && inline:
+		return nil, errors.New("channels_file and channels go apart: give the catalogue's file or its list, not both")
+	case f.ChannelsFile != nil:
+		path := *f.ChannelsFile
+		if path == "" {
+			return nil, errors.New("channels_file is empty")
+		}
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		cat, err := loadCatalogue(path)
+		if err != nil {
+			return nil, fmt.Errorf("channels_file: %w", err)
+		}
+		return cat, nil
+	case inline:
+		cat, err := parseCatalogue(f.Channels)
+		if err != nil {
+			return nil, fmt.Errorf("channels: %w", err)
+		}
+		return cat, nil
+	}
+	return nil, nil
 }
 
 func intOr(p *int, def int) int {

@@ -70,6 +70,7 @@ func TestAppsFile(t *testing.T) {
 			PingInterval: 60 * time.Second, ActivityTimeout: 30 * time.Second, MaxMessageSize: 10000,
 			AcceptClientEventsFrom: ClientEventsMembers, RateLimiting: RateLimiting{MaxAttempts: 60, DecaySeconds: 60},
 			MaxSubscriptions: 1000, MaxClientEventsPerSecond: 10, MaxPresenceMemberSize: 1024, MaxUserIDLength: 128,
+			ChannelsMode: ChannelsOff,
 		}, defaults},
 	}, {
 		name:    "unknown field",

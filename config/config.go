@@ -50,6 +50,10 @@ type Config struct {
 	AppMaxPresenceMemberSize int    `envconfig:"REVERB_APP_MAX_PRESENCE_MEMBER_SIZE" default:"1024"`   // bytes of user_info; 0 = unlimited
 	AppMaxUserIDLength       int    `envconfig:"REVERB_APP_MAX_USER_ID_LENGTH" default:"128"`          // characters; 0 = unlimited
 	AppSubscriptionCount     bool   `envconfig:"REVERB_APP_SUBSCRIPTION_COUNT"`                        // pusher_internal:subscription_count
+	// ChannelsFile is the channel catalogue of the REVERB_APP_* app (YAML or JSON);
+	// ChannelsMode is how it is enforced: off, warn or strict (see App.ChannelsMode).
+	ChannelsFile string `envconfig:"REVERB_CHANNELS_FILE"`
+	ChannelsMode string `envconfig:"REVERB_CHANNELS_MODE" default:"off"`
 	// AppsFile names a JSON array of apps (see App); they are added to the REVERB_APP_* app.
 	AppsFile string `envconfig:"REVERB_APPS_FILE"`
 

@@ -155,6 +155,9 @@ func (c *Config) buildApps() error {
 // three is an error naming the first missing one.
 func (c *Config) envApp() (app App, ok bool, err error) {
 	if c.AppID == "" && c.AppKey == "" && c.AppSecret == "" {
+		if c.ChannelsFile != "" {
+			return App{}, false, errors.New("config: REVERB_CHANNELS_FILE is the catalogue of the REVERB_APP_* app, and none is set; give an apps-file app channels_file instead")
+		}
 		return App{}, false, nil
 	}
 	for _, v := range []struct{ name, value string }{
@@ -165,6 +168,10 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 		if v.value == "" {
 			return App{}, false, fmt.Errorf("config: %s is not set; REVERB_APP_ID, REVERB_APP_KEY and REVERB_APP_SECRET go together", v.name)
 		}
+	}
+	channels, err := c.envCatalogue()
+	if err != nil {
+		return App{}, false, err
 	}
 	return App{
 		ID:                        c.AppID,
@@ -190,6 +197,8 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 		MaxPresenceMemberSize:    c.AppMaxPresenceMemberSize,
 		MaxUserIDLength:          c.AppMaxUserIDLength,
 		SubscriptionCount:        c.AppSubscriptionCount,
+		Channels:                 channels,
+		ChannelsMode:             c.ChannelsMode,
 	}, true, nil
 }
 

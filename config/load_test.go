@@ -102,6 +102,7 @@ func TestLoadDefaults(t *testing.T) {
 		WriteBufferLimit:         1048576,
 		LogLevel:                 "info",
 		LogFormat:                "text",
+		ChannelsMode:             ChannelsOff,
 		Apps: []App{{
 			ID:                       "1001",
 			Key:                      "key-1",
@@ -116,6 +117,7 @@ func TestLoadDefaults(t *testing.T) {
 			MaxClientEventsPerSecond: 10,
 			MaxPresenceMemberSize:    1024,
 			MaxUserIDLength:          128,
+			ChannelsMode:             ChannelsOff,
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {

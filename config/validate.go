@@ -157,7 +157,7 @@ func validateApp(a *App, name func(field string) string) error {
 	case a.MaxUserIDLength < 0:
 		return fmt.Errorf("config: %s must be 0 (unlimited) or more (characters), got %d", name("max_user_id_length"), a.MaxUserIDLength)
 	}
-	return nil
+	return validateChannels(a, name)
 }
 
 // envAppVars names the REVERB_APP_* variable behind each apps-file key.
@@ -180,6 +180,8 @@ var envAppVars = map[string]string{
 	"max_presence_member_size":     "REVERB_APP_MAX_PRESENCE_MEMBER_SIZE",
 	"max_user_id_length":           "REVERB_APP_MAX_USER_ID_LENGTH",
 	"subscription_count":           "REVERB_APP_SUBSCRIPTION_COUNT",
+	"channels_file":                "REVERB_CHANNELS_FILE",
+	"channels_mode":                "REVERB_CHANNELS_MODE",
 }
 
 // appFieldName returns how errors name a field of c.Apps[i]: the REVERB_APP_* variable for

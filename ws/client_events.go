@@ -18,9 +18,13 @@ const maxEventNameLength = 200
 // the app's accept_client_events_from, never echoed to the sender; on presence channels the
 // sender's user_id is added. data is relayed exactly as received.
 func (c *Conn) clientEvent(msg *clientMessage) {
-	switch c.App().AcceptClientEventsFrom {
-	case config.ClientEventsMembers, config.ClientEventsAll:
-	default:
+	policy, outside := c.clientEventPolicy(c.App(), msg.Channel)
+	switch {
+	case outside:
+		c.logClient(slog.LevelInfo, "client event refused: outside the channel catalogue", "channel", msg.Channel)
+		c.Send(errorFrame(&Error{4301, registry.OutsideMessage(c.App(), msg.Channel)}))
+		return
+	case policy != config.ClientEventsMembers && policy != config.ClientEventsAll:
 		c.Send(errorFrame(errClientEventsOff))
 		return
 	}
@@ -46,7 +50,7 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 	}
 	subscribed := sub != nil
 	c.mu.Unlock()
-	if !subscribed && c.App().AcceptClientEventsFrom == config.ClientEventsMembers {
+	if !subscribed && policy == config.ClientEventsMembers {
 		c.logClient(slog.LevelInfo, "client event refused: not a member", "channel", msg.Channel)
 		c.Send(errorFrame(errNotMember))
 		return

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/registry"
 	"github.com/reverbd/reverbd/registry/metrics"
 )
@@ -27,6 +28,9 @@ type Hub struct {
 	log *slog.Logger
 	// metrics counts the channels, subscriptions and frames; nil counts nothing.
 	metrics *metrics.Metrics
+	// apps gives the metrics' shape label its source: an app's catalogue pattern, when it
+	// has a catalogue (see registry.ChannelLabel).
+	apps *registry.Apps
 }
 
 type hubShard struct {
@@ -62,8 +66,8 @@ type subscribers struct {
 	stats *metrics.Channels
 }
 
-func newHub(m *metrics.Metrics) *Hub {
-	h := &Hub{seed: maphash.MakeSeed(), metrics: m}
+func newHub(m *metrics.Metrics, apps *registry.Apps) *Hub {
+	h := &Hub{seed: maphash.MakeSeed(), metrics: m, apps: apps}
 	for i := range h.shards {
 		h.shards[i].channels = map[channelKey]*subscribers{}
 	}
@@ -87,7 +91,7 @@ func (h *Hub) add(app, channel string, c *Conn) bool {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if !sh.subscribersOf(k, h.metrics).insert(c) {
+	if !sh.subscribersOf(k, h).insert(c) {
 		return false
 	}
 	sh.count++
@@ -95,19 +99,28 @@ func (h *Hub) add(app, channel string, c *Conn) bool {
 }
 
 // subscribersOf returns the subscribers of k, creating the entry (with its shape's metrics
-// from m). Called with sh.mu held.
-func (sh *hubShard) subscribersOf(k channelKey, m *metrics.Metrics) *subscribers {
+// from h's). Called with sh.mu held.
+func (sh *hubShard) subscribersOf(k channelKey, h *Hub) *subscribers {
 	subs := sh.channels[k]
 	if subs == nil {
 		subs = &subscribers{}
-		if m != nil {
+		if h.metrics != nil {
 			kind := registry.KindOf(k.channel)
-			subs.stats = m.App(k.app).Channels(kind.Name(), registry.Shape(k.channel))
+			subs.stats = h.metrics.App(k.app).Channels(kind.Name(), h.label(k))
 			subs.stats.Opened()
 		}
 		sh.channels[k] = subs
 	}
 	return subs
+}
+
+// label is the shape label of k's channel in metrics.
+func (h *Hub) label(k channelKey) string {
+	var app *config.App
+	if h.apps != nil {
+		app, _ = h.apps.ByID(k.app)
+	}
+	return registry.ChannelLabel(app, k.channel)
 }
 
 // find returns the place of c in s.conns, or -1.
@@ -180,7 +193,7 @@ func (h *Hub) join(app, channel string, c *Conn, userID string, first []byte, ho
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	subs := sh.subscribersOf(k, h.metrics)
+	subs := sh.subscribersOf(k, h)
 	if subs.insert(c) {
 		sh.count++
 	}

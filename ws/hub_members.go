@@ -128,7 +128,7 @@ func (h *Hub) hold(app, channel string, c *Conn, userID string) {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	subs := sh.subscribersOf(k, h.metrics)
+	subs := sh.subscribersOf(k, h)
 	if subs.insert(c) {
 		sh.count++
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/reverbd/reverbd/config/catalogue"
 	"github.com/reverbd/reverbd/registry"
 	"github.com/reverbd/reverbd/registry/metrics"
 )
@@ -26,31 +27,33 @@ const occupancyTimeout = 5 * time.Second
 // (and on a presence channel tells the other members if it is the user's first connection
 // there), then c gets subscription_succeeded, with the member list on a presence channel,
 // then the channel's frames.
-func (c *Conn) record(channel string, kind registry.Kind, member *registry.Member) {
+func (c *Conn) record(channel string, kind registry.Kind, member *registry.Member, entry *catalogue.Entry) {
 	ctx := c.srv.deadlines.context()
-	if c.recordShared(ctx, channel, kind, member) {
+	if c.recordShared(ctx, channel, kind, member, entry) {
 		c.readCache(ctx, channel)
 	}
 }
 
-// recordShared is record but for the cache read, which it reports is left to do.
-func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.Kind, member *registry.Member) (readCache bool) {
+// recordShared is record but for the cache read, which it reports is left to do. entry is
+// the catalogue entry channel matched (nil: none), whose options may override the app's.
+func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.Kind, member *registry.Member, entry *catalogue.Entry) (readCache bool) {
 	s := c.srv
 	if member != nil {
 		// Frames of the channel wait for c from now on, so none that follows the member list
 		// is missed; they are held until c gets the list.
 		s.hub.hold(c.App().ID, channel, c, member.UserID)
 	}
-	sub, err := s.occupancy.Subscribe(ctx, c.App().ID, channel, c.id, member, c.App().MaxPresenceMembers)
+	maxMembers := maxPresenceMembers(c.App(), entry)
+	sub, err := s.occupancy.Subscribe(ctx, c.App().ID, channel, c.id, member, maxMembers)
 	if err != nil {
 		if member != nil {
 			s.hub.leave(c.App().ID, channel, c)
 		}
 		if errors.Is(err, registry.ErrPresenceFull) {
-			c.logClient(slog.LevelInfo, "subscribe refused: max_presence_members", "channel", channel, "max", c.App().MaxPresenceMembers)
+			c.logClient(slog.LevelInfo, "subscribe refused: max_presence_members", "channel", channel, "max", maxMembers)
 			c.stats.LimitHit(metrics.LimitMaxPresenceMembers)
 			c.Send(subscriptionErrorFrame(channel, "LimitReached",
-				"The presence channel has "+strconv.Itoa(c.App().MaxPresenceMembers)+" members, the most allowed", 403))
+				"The presence channel has "+strconv.Itoa(maxMembers)+" members, the most allowed", 403))
 			return false
 		}
 		c.logClient(slog.LevelError, "subscribe failed: occupancy", "channel", channel, "err", err)
@@ -69,7 +72,7 @@ func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.K
 		c.undoSubscribe(ctx, channel)
 		return false
 	}
-	c.channels.add(subscription{channel: channel, member: member})
+	c.channels.add(subscription{channel: channel, member: member, entry: entry})
 	// Recorded under c.mu: a release from now on takes c out of the channel.
 	if member == nil {
 		s.hub.join(c.App().ID, channel, c, "", succeededFrame(channel), cached)

@@ -41,6 +41,9 @@ type Params struct {
 	Publisher Publisher
 	// Metrics counts connections, messages, channels and fan-outs; nil counts nothing.
 	Metrics *metrics.Metrics
+	// Outsiders records the channels outside an app's catalogue that warn mode lets
+	// through; nil makes one logging on Log and counting in Metrics.
+	Outsiders *registry.Outsiders
 
 	// WriteLimit is the most bytes queued for one connection before it is dropped as a slow
 	// consumer; zero means 1 MiB.
@@ -81,6 +84,7 @@ type Server struct {
 	publisher Publisher
 	log       *slog.Logger
 	metrics   *metrics.Metrics
+	outsiders *registry.Outsiders
 	hub       *Hub
 	poller    *netpoll.Poller[*Conn]
 
@@ -134,6 +138,7 @@ func New(p Params) (*Server, error) {
 		apps: p.Apps, occupancy: p.Occupancy, cache: p.Cache, publisher: p.Publisher,
 		log:           p.Log,
 		metrics:       p.Metrics,
+		outsiders:     p.Outsiders,
 		poller:        poller,
 		writeLimit:    orDefault(p.WriteLimit, 1<<20),
 		debug:         p.Log.Enabled(context.Background(), slog.LevelDebug),
@@ -146,8 +151,11 @@ func New(p Params) (*Server, error) {
 		maxHeaderBytes:   orDefault(p.MaxHeaderBytes, DefaultMaxHeaderBytes),
 		tlsConfig:        tlsConfig(p.TLS),
 	}
+	if s.outsiders == nil {
+		s.outsiders = registry.NewOutsiders(p.Log, p.Metrics)
+	}
 	s.hs.init(orDefault(p.MaxHandshakes, 16384))
-	s.hub = newHub(p.Metrics)
+	s.hub = newHub(p.Metrics, p.Apps)
 	s.registerMetrics()
 	if s.debug {
 		s.hub.log = s.log

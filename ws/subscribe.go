@@ -9,6 +9,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/reverbd/reverbd/config/catalogue"
 	"github.com/reverbd/reverbd/registry"
 	"github.com/reverbd/reverbd/registry/metrics"
 )
@@ -40,6 +41,12 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 	if kind.Has(registry.KindUser) {
 		c.subscribeUser(d.Channel)
 		return
+	}
+	var entry *catalogue.Entry
+	if app := c.App(); app.ChannelsEnforced() {
+		if entry, ok = c.catalogueSubscribe(app, d.Channel); !ok {
+			return
+		}
 	}
 	channelData := channelDataBytes(d.ChannelData)
 	if kind.IsPrivate() {
@@ -73,6 +80,12 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 		member = sub.member // re-subscribing keeps the recorded member
 	}
 	full := sub == nil && c.App().MaxSubscriptions > 0 && len(c.channels) >= c.App().MaxSubscriptions
+	patternLimit := 0
+	if sub == nil && entry != nil {
+		if limit := entryMaxSubscriptions(entry); limit > 0 && c.channels.ofEntry(entry) >= limit {
+			patternLimit = limit
+		}
+	}
 	c.mu.Unlock()
 	switch {
 	case sub != nil:
@@ -84,8 +97,13 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 		c.stats.LimitHit(metrics.LimitMaxSubscriptions)
 		c.Send(subscriptionErrorFrame(d.Channel, "LimitReached",
 			"The connection is subscribed to "+strconv.Itoa(limit)+" channels, the most allowed", 403))
+	case patternLimit > 0:
+		c.logClient(slog.LevelInfo, "subscribe refused: max_subscriptions of the pattern", "channel", d.Channel, "pattern", entry.Pattern, "max", patternLimit)
+		c.stats.LimitHit(metrics.LimitMaxSubscriptions)
+		c.Send(subscriptionErrorFrame(d.Channel, "LimitReached",
+			"The connection is subscribed to "+strconv.Itoa(patternLimit)+" channels of "+entry.Pattern+", the most allowed", 403))
 	default:
-		c.record(d.Channel, kind, member)
+		c.record(d.Channel, kind, member, entry)
 	}
 }
 

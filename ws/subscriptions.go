@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/reverbd/reverbd/config/catalogue"
 	"github.com/reverbd/reverbd/registry"
 )
 
@@ -11,6 +12,9 @@ import (
 type subscription struct {
 	channel string
 	member  *registry.Member // the presence member; nil on other channels
+	// entry is the catalogue entry the channel matched when the app's catalogue was
+	// enforced; nil otherwise.
+	entry *catalogue.Entry
 }
 
 // subscriptions is a connection's channels, sorted by name. Most connections hold one to
@@ -47,4 +51,15 @@ func (s *subscriptions) remove(channel string) (subscription, bool) {
 	sub := (*s)[i]
 	*s = slices.Delete(*s, i, i+1) // clears the freed element
 	return sub, true
+}
+
+// ofEntry counts the subscriptions whose channel matched entry.
+func (s subscriptions) ofEntry(entry *catalogue.Entry) int {
+	n := 0
+	for i := range s {
+		if s[i].entry == entry {
+			n++
+		}
+	}
+	return n
 }

@@ -44,7 +44,8 @@ func onSignal(sig <-chan os.Signal, f func()) (stop func()) {
 // reload applies next, the configuration read again (or the error reading it), to the
 // running server, without dropping a connection:
 //
-//   - the apps (REVERB_APP_* and REVERB_APPS_FILE): an added app is served at once; a
+//   - the apps (REVERB_APP_*, REVERB_CHANNELS_* and REVERB_APPS_FILE, with the channel
+//     catalogues they name, read again): an added app is served at once; a
 //     removed app's connections are closed with 4001; a changed key, secret or limit applies
 //     to what comes next (new connections, the next message, subscribe or API request);
 //   - the TLS certificate and key (read again even when their paths are the same): new
@@ -115,5 +116,5 @@ func restartNeeded(running, next *config.Config) []string {
 // reloaded reports whether a reload applies the variable key.
 func reloaded(key string) bool {
 	return strings.HasPrefix(key, "REVERB_APP_") || strings.HasPrefix(key, "REVERB_SERVER_TLS_") ||
-		key == "REVERB_APPS_FILE" || key == "REVERB_DEBUG"
+		strings.HasPrefix(key, "REVERB_CHANNELS_") || key == "REVERB_APPS_FILE" || key == "REVERB_DEBUG"
 }

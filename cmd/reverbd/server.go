@@ -103,9 +103,13 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		occupancy, cache, publisher = cl.occupancy, cl.cache, cl.publisher()
 	}
 
+	// One record of the channels outside the catalogues: a shape is logged once, whether a
+	// trigger or a subscribe names it first.
+	outsiders := registry.NewOutsiders(log.With("component", "catalogue"), m)
 	wsSrv, err := ws.New(ws.Params{
 		Apps: apps, Occupancy: occupancy, Cache: cache, Publisher: publisher,
 		Metrics:          m,
+		Outsiders:        outsiders,
 		Log:              log.With("component", "ws"),
 		WriteLimit:       cfg.WriteBufferLimit,
 		HandshakeTimeout: timeouts.handshake,
@@ -146,6 +150,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		Draining:       s.draining.Load,
 		Log:            log, // api adds component=api itself
 		Metrics:        m,
+		Outsiders:      outsiders,
 	})
 
 	r := chi.NewRouter()

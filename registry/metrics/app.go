@@ -132,6 +132,9 @@ const (
 	LimitMaxRequestSize        = "max_request_size"
 	LimitEventDataSize         = "event_data_size"
 	LimitQueueFull             = "queue_size"
+	// LimitChannelCatalogue is a trigger or subscribe refused in strict mode for a channel
+	// outside the app's channel catalogue.
+	LimitChannelCatalogue = "channel_catalogue"
 )
 
 // LimitHit counts one refusal by limit (one of the Limit constants).
@@ -198,4 +201,20 @@ func (a *App) FannedOut(frames int, took, sinceAccepted time.Duration) {
 	a.fanoutFrames.Add(float64(frames))
 	a.fanout.Observe(took.Seconds())
 	a.delivery.Observe(max(sinceAccepted, 0).Seconds())
+}
+
+// Sources of OutsideCatalogue.
+const (
+	SourceTrigger   = "trigger"
+	SourceSubscribe = "subscribe"
+)
+
+// OutsideCatalogue counts a channel outside the app's channel catalogue, named by a trigger
+// or a subscribe (one of the Source constants), under its shape (registry.Shape; the caller
+// bounds the shapes of an app).
+func (a *App) OutsideCatalogue(source, shape string) {
+	if a == nil {
+		return
+	}
+	a.m.outsideCatalogue.WithLabelValues(a.id, source, shape).Inc()
 }

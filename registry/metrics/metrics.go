@@ -48,7 +48,7 @@ type Metrics struct {
 	delivered, stale, fanoutFrames, slowConsumers *prometheus.CounterVec
 	closes, limits, authFailures, httpRequests    *prometheus.CounterVec
 	channels, subscriptions                       *prometheus.GaugeVec
-	channelFrames                                 *prometheus.CounterVec
+	channelFrames, outsideCatalogue               *prometheus.CounterVec
 	relayLag, redisCommands                       *prometheus.HistogramVec
 }
 
@@ -110,6 +110,7 @@ func New(p Params) *Metrics {
 	m.channels = gauge("channels", "Channels with a subscriber on this node, by kind and shape.", "app_id", "kind", "shape")
 	m.subscriptions = gauge("channel_subscriptions", "Subscriptions of this node's connections, by channel kind and shape.", "app_id", "kind", "shape")
 	m.channelFrames = counter("channel_frames_sent_total", "Frames published on channels (events, client events, member events) queued on this node's subscribers, by channel kind and shape.", "app_id", "kind", "shape")
+	m.outsideCatalogue = counter("channels_outside_catalogue_total", "Triggers (source trigger, once per channel) and subscribes (source subscribe) naming a channel outside the app's channel catalogue in warn mode, by the channel's shape.", "app_id", "source", "shape")
 	m.relayLag = histogram("relay_lag_seconds", "Time from a node publishing a message on the cluster relay to this node receiving it (clock differences between hosts included).", latencyBuckets, "kind")
 	m.redisCommands = histogram("redis_command_seconds", "Redis command latency as this process sees it, by command (pipeline for a pipeline).", redisBuckets, "command")
 
