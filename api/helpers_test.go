@@ -25,8 +25,10 @@ import (
 
 	"github.com/reverbd/reverbd/api"
 	"github.com/reverbd/reverbd/config"
+	"github.com/reverbd/reverbd/config/catalogue"
 	"github.com/reverbd/reverbd/jobs"
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // The well-known example credentials of Pusher's documentation.
@@ -111,6 +113,11 @@ type options struct {
 	ready      func() bool
 	draining   func() bool
 	noTerm     bool // no Terminator
+	// channels and channelsMode are the catalogue of app 3 and its mode; metrics, when set,
+	// counts.
+	channels     *catalogue.Catalogue
+	channelsMode string
+	metrics      *metrics.Metrics
 }
 
 // env is one API served by an httptest.Server, with real occupancy, cache and queue.
@@ -163,7 +170,7 @@ func newEnv(t *testing.T, o options) *env {
 	}
 	p := api.Params{
 		Apps: registry.NewApps([]config.App{
-			{ID: appID, Key: appKey, Secret: appSecret},
+			{ID: appID, Key: appKey, Secret: appSecret, Channels: o.channels, ChannelsMode: o.channelsMode},
 			{ID: "4", Key: "other-key", Secret: "other-secret"},
 		}),
 		Queue:          queue,
@@ -176,6 +183,7 @@ func newEnv(t *testing.T, o options) *env {
 		Draining:       o.draining,
 		Log:            slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:            e.now,
+		Metrics:        o.metrics,
 	}
 	if o.noTerm {
 		p.Terminator = nil
