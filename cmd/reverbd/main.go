@@ -5,6 +5,7 @@
 //	reverbd worker [--env-file PATH] [--debug]
 //	reverbd restart [--env-file PATH]
 //	reverbd doctor [--env-file PATH] [--json] [--idle DURATION] [--origin URL]
+//	reverbd channels [--env-file PATH]
 //	reverbd version
 package main
 
@@ -16,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -78,6 +80,13 @@ func runStops(stops stopRequests, args []string, stdout, stderr io.Writer) int {
 		return exitCode(restart(stops.graceful, args[1:], stdout, stderr), stderr)
 	case "doctor":
 		return doctor(stops.graceful, args[1:], stdout, stderr)
+	case "channels":
+		// `reverbd channels` alone lists; check and generate are the catalogue's own.
+		if len(args) == 1 || strings.HasPrefix(args[1], "-") {
+			return exitCode(channelsList(stops.graceful, args[1:], stdout, stderr), stderr)
+		}
+		fmt.Fprintf(stderr, "reverbd channels: unknown command %q\nUsage: reverbd channels %s\n", args[1], channelsListSynopsis)
+		return 2
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "reverbd", version)
 		return 0
@@ -120,6 +129,7 @@ func usage(w io.Writer) {
   reverbd worker `+workerSynopsis+`   (scaling: delivery workers only, no sockets)
   reverbd restart `+restartSynopsis+`   (the running servers drain and exit, for their process manager to restart)
   reverbd doctor `+doctorSynopsis+`   (check .env, proxy, TLS and delivery)
+  reverbd channels `+channelsListSynopsis+`   (each app's channel catalogue with its live counts)
   reverbd version
 
 Configuration comes from the REVERB_* variables of the Laravel app's .env (see .env.example);
