@@ -5,6 +5,8 @@
 //	reverbd worker [--env-file PATH] [--debug]
 //	reverbd restart [--env-file PATH]
 //	reverbd doctor [--env-file PATH] [--json] [--idle DURATION] [--origin URL]
+//	reverbd channels check [--env-file PATH] [FILE]
+//	reverbd channels generate php|ts [--namespace NS] [--class NAME] [--out FILE] [--env-file PATH] [FILE]
 //	reverbd version
 package main
 
@@ -78,6 +80,12 @@ func runStops(stops stopRequests, args []string, stdout, stderr io.Writer) int {
 		return exitCode(restart(stops.graceful, args[1:], stdout, stderr), stderr)
 	case "doctor":
 		return doctor(stops.graceful, args[1:], stdout, stderr)
+	case "channels":
+		if code, ok := channelsCatalogueCommand(args[1:], stdout, stderr); ok {
+			return code
+		}
+		fmt.Fprintf(stderr, "Usage:\n  reverbd channels check %s\n  reverbd channels generate %s\n", channelsCheckSynopsis, channelsGenerateSynopsis)
+		return 2
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "reverbd", version)
 		return 0
@@ -120,6 +128,8 @@ func usage(w io.Writer) {
   reverbd worker `+workerSynopsis+`   (scaling: delivery workers only, no sockets)
   reverbd restart `+restartSynopsis+`   (the running servers drain and exit, for their process manager to restart)
   reverbd doctor `+doctorSynopsis+`   (check .env, proxy, TLS and delivery)
+  reverbd channels check `+channelsCheckSynopsis+`   (check the channel catalogue)
+  reverbd channels generate `+channelsGenerateSynopsis+`   (the app's channel helpers)
   reverbd version
 
 Configuration comes from the REVERB_* variables of the Laravel app's .env (see .env.example);
