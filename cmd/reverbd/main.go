@@ -6,6 +6,8 @@
 //	reverbd restart [--env-file PATH]
 //	reverbd doctor [--env-file PATH] [--json] [--idle DURATION] [--origin URL]
 //	reverbd channels [--env-file PATH]
+//	reverbd channels check [--env-file PATH] [FILE]
+//	reverbd channels generate php|ts [--namespace NS] [--class NAME] [--out FILE] [--env-file PATH] [FILE]
 //	reverbd version
 package main
 
@@ -81,11 +83,14 @@ func runStops(stops stopRequests, args []string, stdout, stderr io.Writer) int {
 	case "doctor":
 		return doctor(stops.graceful, args[1:], stdout, stderr)
 	case "channels":
-		// `reverbd channels` alone lists; check and generate are the catalogue's own.
+		// `reverbd channels` alone (or with flags only) lists the live channels.
 		if len(args) == 1 || strings.HasPrefix(args[1], "-") {
 			return exitCode(channelsList(stops.graceful, args[1:], stdout, stderr), stderr)
 		}
-		fmt.Fprintf(stderr, "reverbd channels: unknown command %q\nUsage: reverbd channels %s\n", args[1], channelsListSynopsis)
+		if code, ok := channelsCatalogueCommand(args[1:], stdout, stderr); ok {
+			return code
+		}
+		fmt.Fprintf(stderr, "Usage:\n  reverbd channels %s\n  reverbd channels check %s\n  reverbd channels generate %s\n", channelsListSynopsis, channelsCheckSynopsis, channelsGenerateSynopsis)
 		return 2
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "reverbd", version)
@@ -130,6 +135,8 @@ func usage(w io.Writer) {
   reverbd restart `+restartSynopsis+`   (the running servers drain and exit, for their process manager to restart)
   reverbd doctor `+doctorSynopsis+`   (check .env, proxy, TLS and delivery)
   reverbd channels `+channelsListSynopsis+`   (each app's channel catalogue with its live counts)
+  reverbd channels check `+channelsCheckSynopsis+`   (check the channel catalogue)
+  reverbd channels generate `+channelsGenerateSynopsis+`   (the app's channel helpers)
   reverbd version
 
 Configuration comes from the REVERB_* variables of the Laravel app's .env (see .env.example);
