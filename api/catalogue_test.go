@@ -13,7 +13,7 @@ import (
 )
 
 // testCatalogue is the Laravel example app's ChannelRegistry.
-func testCatalogue(t *testing.T) *catalogue.Catalogue {
+func testCatalogue(t testing.TB) *catalogue.Catalogue {
 	t.Helper()
 	c, err := catalogue.Parse([]byte(`
 - {name: tenant, pattern: "tenant.{id}", kind: [private, presence]}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/reverbd/reverbd/config"
+	"github.com/reverbd/reverbd/config/catalogue"
 	"github.com/reverbd/reverbd/registry"
 )
 
@@ -13,7 +14,12 @@ import (
 // are only queued (a writer owns it), and a function that empties its queue.
 func benchSubscriber(b *testing.B) (*Conn, func()) {
 	b.Helper()
-	app := config.App{ID: "1", Key: "k", Secret: "s"}
+	return benchSubscriberOf(b, config.App{ID: "1", Key: "k", Secret: "s"})
+}
+
+// benchSubscriberOf is benchSubscriber for a connection of app.
+func benchSubscriberOf(b *testing.B, app config.App) (*Conn, func()) {
+	b.Helper()
 	s, err := New(Params{Apps: registry.NewApps([]config.App{app}), Occupancy: registry.NewMemoryOccupancy(), WriteLimit: 1 << 30})
 	if err != nil {
 		b.Fatal(err)
@@ -89,5 +95,33 @@ func BenchmarkSubscribePrivate(b *testing.B) {
 		c.handleMessage(sub)
 		c.handleMessage(unsub)
 		empty()
+	}
+}
+
+// BenchmarkSubscribePrivateCatalogue is BenchmarkSubscribePrivate with the app's catalogue off
+// and strict: the cost of matching the channel on each subscribe.
+func BenchmarkSubscribePrivateCatalogue(b *testing.B) {
+	cat, err := catalogue.Parse([]byte(`
+- {name: tenant, pattern: "tenant.{id}", kind: [private, presence]}
+- {name: tenantAdmins, pattern: "tenant.{id}.admins", kind: private}
+- {name: user, pattern: "user.{id}", kind: private}
+- {name: order, pattern: "order.{id}", kind: private, cache: true}
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []string{config.ChannelsOff, config.ChannelsStrict} {
+		b.Run(mode, func(b *testing.B) {
+			c, empty := benchSubscriberOf(b, config.App{ID: "1", Key: "k", Secret: "s", Channels: cat, ChannelsMode: mode})
+			const channel = "private-tenant.7"
+			sub := subscribeMessage(c, channel, "")
+			unsub := []byte(`{"event":"pusher:unsubscribe","data":{"channel":"` + channel + `"}}`)
+			b.ReportAllocs()
+			for b.Loop() {
+				c.handleMessage(sub)
+				c.handleMessage(unsub)
+				empty()
+			}
+		})
 	}
 }
