@@ -1,0 +1,58 @@
+'use strict';
+// The channel catalogue in strict mode: a trigger on a channel outside it is refused with
+// 400 and the nearest pattern, and a subscribe to one gets a channel-scoped
+// pusher:subscription_error while the connection stays and a good channel still receives.
+
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { after, describe, it } = require('node:test');
+const { useServer } = require('../helpers/lifecycle');
+const { client, connected, subscribe, once, Recorder } = require('../helpers/clients');
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reverbd-catalogue-'));
+const catalogueFile = path.join(dir, 'channels.yaml');
+fs.writeFileSync(catalogueFile, [
+  '- {name: tenant, pattern: "tenant.{id}", kind: [private, presence]}',
+  '- {name: tenantAdmins, pattern: "tenant.{id}.admins", kind: private}',
+  '- {name: user, pattern: "user.{id}", kind: private}',
+  '- {name: order, pattern: "order.{id}", kind: private}',
+  '',
+].join('\n'));
+
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const typoMessage = 'channel "private-tenant.5.admin" is not in the channel catalogue; did you mean "tenant.{id}.admins"?';
+
+describe('channel catalogue, strict', () => {
+  const ctx = useServer({ env: { REVERB_CHANNELS_FILE: catalogueFile, REVERB_CHANNELS_MODE: 'strict' } });
+
+  it('a trigger on a typo is refused with 400 naming the nearest pattern', async () => {
+    await assert.rejects(ctx.api.trigger('private-tenant.5.admin', 'note', { x: 1 }), (err) => {
+      assert.equal(err.status, 400);
+      assert.equal(JSON.parse(err.body).error, typoMessage);
+      return true;
+    });
+  });
+
+  it('a subscribe to a typo gets subscription_error; the connection stays and a good channel receives', async () => {
+    const p = client(ctx.server);
+    await connected(p);
+    const good = await subscribe(p, 'private-tenant.5.admins');
+    const states = Recorder.named(p.connection, ['state_change']);
+
+    const refused = p.subscribe('private-tenant.5.admin');
+    const err = (await once(refused, 'pusher:subscription_error', undefined, 'subscription_error on the typo')).data;
+    assert.equal(err.type, 'InvalidChannel');
+    assert.equal(err.status, 400);
+    assert.equal(err.error, typoMessage);
+    assert.equal(refused.subscribed, false);
+
+    const got = once(good, 'still-here');
+    await ctx.api.trigger('private-tenant.5.admins', 'still-here', { ok: true });
+    assert.deepEqual((await got).data, { ok: true });
+    assert.equal(p.connection.state, 'connected');
+    assert.deepEqual(states.names(), []);
+  });
+});
