@@ -258,6 +258,7 @@ func TestParseProblems(t *testing.T) {
 		{`[{name: a, pattern: "a.{}", kind: public}]`, `the name "" is not an identifier`},
 		{`[{name: a, pattern: "a.{x:re:}", kind: public}]`, `the regular expression is empty`},
 		{`[{name: a, pattern: "a.{x:re:[a-}", kind: public}]`, `placeholder {x:re:[a-}: error parsing regexp`},
+		{`[{name: a, pattern: "a.{x:re:[a-z]*}", kind: public}]`, `placeholder {x:re:[a-z]*}: the regular expression takes an empty text`},
 		{`[{name: a, pattern: "a.{x}{y}", kind: public}]`, `placeholders {x} and {y} follow each other`},
 		{`[{name: a, pattern: "a.{x}.{x}", kind: public}]`, `placeholder {x} appears twice`},
 		{`[{name: a, pattern: "a/{x}", kind: public}]`, `'/' at 2 is not allowed in a channel name`},
