@@ -36,6 +36,14 @@ func Check(c *Catalogue) []Problem {
 				break
 			}
 		}
+		for _, ph := range e.Placeholders() {
+			if ph.Type != Regexp {
+				continue
+			}
+			if name, ok := overlap(compileSource("^"+ph.source()+"$"), withDot); ok {
+				add(e, "placeholder {%s} takes a dot (%q): Laravel's Broadcast::channel never matches a dot in a placeholder", ph.Name, name)
+			}
+		}
 		if e.MaxPresenceMembers > 0 && !e.HasKind(Presence) {
 			add(e, "max_presence_members applies to presence channels, and presence is not among the kinds (%s)", kindList(e.Kinds))
 		}
@@ -167,9 +175,15 @@ func overlap(pa, pb *syntax.Prog) (string, bool) {
 	return "", false
 }
 
+// withDot is the automaton of the names that hold a dot.
+var withDot = compileSource(`^.*\..*$`)
+
 // compile compiles a pattern to the automaton of its regular expression.
-func compile(p *pattern) *syntax.Prog {
-	re, err := syntax.Parse(p.source(), syntax.Perl)
+func compile(p *pattern) *syntax.Prog { return compileSource(p.source()) }
+
+// compileSource compiles a regular expression that parsePattern already compiled once.
+func compileSource(src string) *syntax.Prog {
+	re, err := syntax.Parse(src, syntax.Perl)
 	if err != nil {
 		panic("catalogue: a parsed pattern does not compile: " + err.Error()) // parsePattern compiled it
 	}

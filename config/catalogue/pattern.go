@@ -223,6 +223,9 @@ func parsePlaceholder(s string) (*Placeholder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("placeholder {%s}: %v", s, err)
 		}
+		if re.MatchString("") {
+			return nil, fmt.Errorf("placeholder {%s}: the regular expression takes an empty text; a placeholder takes at least one character (+ rather than *)", s)
+		}
 		ph.re = re
 	default:
 		return nil, fmt.Errorf("placeholder {%s}: unknown type %q (digits are {%s}; the others are {%s:uuid}, {%s:slug}, {%s:re:REGEX})", s, typ, name, name, name, name)
