@@ -2,6 +2,7 @@
 // The channel catalogue in strict mode: a trigger on a channel outside it is refused with
 // 400 and the nearest pattern, and a subscribe to one gets a channel-scoped
 // pusher:subscription_error while the connection stays and a good channel still receives.
+// In warn mode the same subscribe and trigger work, and the shape is logged once.
 
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -54,5 +55,23 @@ describe('channel catalogue, strict', () => {
     assert.deepEqual((await got).data, { ok: true });
     assert.equal(p.connection.state, 'connected');
     assert.deepEqual(states.names(), []);
+  });
+});
+
+describe('channel catalogue, warn', () => {
+  const ctx = useServer({ env: { REVERB_CHANNELS_FILE: catalogueFile, REVERB_CHANNELS_MODE: 'warn' } });
+
+  it('a subscribe and triggers on a typo work, and the shape is logged once with the nearest pattern', async () => {
+    const p = client(ctx.server);
+    await connected(p);
+    const typo = await subscribe(p, 'private-tenant.5.admin');
+    const got = Recorder.named(typo, ['note']);
+    await ctx.api.trigger('private-tenant.5.admin', 'note', { n: 1 });
+    await ctx.api.trigger('private-tenant.6.admin', 'note', { n: 2 });
+    await got.waitFor('note');
+    assert.deepEqual(got.events.map((e) => e.data), [{ n: 1 }]);
+    const lines = ctx.server.logs().split('\n').filter((l) => l.includes('channel outside the catalogue'));
+    assert.equal(lines.length, 1, `one line per shape, got:\n${lines.join('\n')}`);
+    assert.match(lines[0], /tenant\.\{id\}\.admins/);
   });
 });
