@@ -56,6 +56,7 @@ type fileApp struct {
 	MaxPresenceMemberSize    *int              `json:"max_presence_member_size"`     // missing: 1024
 	MaxUserIDLength          *int              `json:"max_user_id_length"`           // missing: 128
 	SubscriptionCount        bool              `json:"subscription_count"`           // missing: off
+	Webhooks                 []Webhook         `json:"webhooks"`                     // missing: none
 }
 
 // fileRateLimiting is an app's rate_limiting object in the apps file.
@@ -133,6 +134,7 @@ func (f *fileApp) app() App {
 		MaxPresenceMemberSize:     intOr(f.MaxPresenceMemberSize, defaultMaxPresenceMemberSize),
 		MaxUserIDLength:           intOr(f.MaxUserIDLength, defaultMaxUserIDLength),
 		SubscriptionCount:         f.SubscriptionCount,
+		Webhooks:                  f.Webhooks,
 	}
 	if f.AllowedOrigins != nil {
 		a.AllowedOrigins = *f.AllowedOrigins

@@ -166,6 +166,12 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 			return App{}, false, fmt.Errorf("config: %s is not set; REVERB_APP_ID, REVERB_APP_KEY and REVERB_APP_SECRET go together", v.name)
 		}
 	}
+	var webhooks []Webhook
+	if c.AppWebhookURL != "" {
+		webhooks = []Webhook{{URL: c.AppWebhookURL, EventTypes: splitList(c.AppWebhookEvents)}}
+	} else if c.AppWebhookEvents != "" {
+		return App{}, false, errors.New("config: REVERB_APP_WEBHOOK_EVENTS needs REVERB_APP_WEBHOOK_URL")
+	}
 	return App{
 		ID:                        c.AppID,
 		Key:                       c.AppKey,
@@ -190,6 +196,7 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 		MaxPresenceMemberSize:    c.AppMaxPresenceMemberSize,
 		MaxUserIDLength:          c.AppMaxUserIDLength,
 		SubscriptionCount:        c.AppSubscriptionCount,
+		Webhooks:                 webhooks,
 	}, true, nil
 }
 
