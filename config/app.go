@@ -65,8 +65,8 @@ type App struct {
 	// at most once a second per channel (Pusher's subscription counting:
 	// https://pusher.com/blog/counting-live-users-at-scale-with-subscription-count-events/).
 	SubscriptionCount bool `json:"subscription_count"`
-	// Webhooks are the endpoints the app's webhook events are POSTed to
-	// (https://pusher.com/docs/channels/server_api/webhooks/); none: no webhooks.
+	// Webhooks are the endpoints the app's webhook events are sent to
+	// (https://pusher.com/docs/channels/server_api/webhooks/); none sends nothing.
 	Webhooks []Webhook `json:"webhooks"`
 }
 

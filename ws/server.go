@@ -41,6 +41,9 @@ type Params struct {
 	Publisher Publisher
 	// Metrics counts connections, messages, channels and fan-outs; nil counts nothing.
 	Metrics *metrics.Metrics
+	// Webhooks takes the client_event and cache_miss webhook events of the apps that want
+	// them; nil sends none.
+	Webhooks registry.WebhookFeed
 
 	// WriteLimit is the most bytes queued for one connection before it is dropped as a slow
 	// consumer; zero means 1 MiB.
@@ -82,7 +85,10 @@ type Server struct {
 	log       *slog.Logger
 	metrics   *metrics.Metrics
 	hub       *Hub
-	poller    *netpoll.Poller[*Conn]
+
+	webhooks        registry.WebhookFeed // nil: none
+	webhooksFailing atomic.Bool          // the last Add failed (logged once)
+	poller          *netpoll.Poller[*Conn]
 
 	writeLimit    int
 	writeTimeout  time.Duration
@@ -134,6 +140,7 @@ func New(p Params) (*Server, error) {
 		apps: p.Apps, occupancy: p.Occupancy, cache: p.Cache, publisher: p.Publisher,
 		log:           p.Log,
 		metrics:       p.Metrics,
+		webhooks:      p.Webhooks,
 		poller:        poller,
 		writeLimit:    orDefault(p.WriteLimit, 1<<20),
 		debug:         p.Log.Enabled(context.Background(), slog.LevelDebug),
