@@ -65,6 +65,9 @@ type App struct {
 	// at most once a second per channel (Pusher's subscription counting:
 	// https://pusher.com/blog/counting-live-users-at-scale-with-subscription-count-events/).
 	SubscriptionCount bool `json:"subscription_count"`
+	// Webhooks are the endpoints the app's webhook events are sent to
+	// (https://pusher.com/docs/channels/server_api/webhooks/); none sends nothing.
+	Webhooks []Webhook `json:"webhooks"`
 }
 
 // RateLimiting is Reverb's per-connection limit on inbound messages: at most MaxAttempts
