@@ -50,15 +50,16 @@ type server struct {
 	control  *controlSocket // nil when it could not be bound
 	turns    *restartTurns  // nil on a single node
 
-	ws      *ws.Server
-	worker  *jobs.Worker
-	queue   jobs.Queue
-	redis   redis.UniversalClient // nil with the memory queue and no scaling
-	cluster *cluster              // nil on a single node
-	metrics *metrics.Metrics      // nil when metrics are off
-	http    *http.Server
-	admin   *http.Server
-	closeUI func() error
+	ws       *ws.Server
+	worker   *jobs.Worker
+	queue    jobs.Queue
+	redis    redis.UniversalClient // nil with the memory queue and no scaling
+	cluster  *cluster              // nil on a single node
+	webhooks *webhooks             // nil in a cluster until its feed exists
+	metrics  *metrics.Metrics      // nil when metrics are off
+	http     *http.Server
+	admin    *http.Server
+	closeUI  func() error
 
 	// What a reload (SIGHUP) changes: see reload.go.
 	apps     *registry.Apps
@@ -97,14 +98,23 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		cache     registry.Cache     = registry.NewMemoryCache()
 		publisher ws.Publisher
 		cl        *cluster
+		hooks     *webhooks
 	)
 	if cfg.ScalingEnabled {
 		cl = newCluster(cfg, apps, rdb, log)
 		occupancy, cache, publisher = cl.occupancy, cl.cache, cl.publisher()
+	} else {
+		feed := newMemoryWebhookFeed(cfg, apps, occupancy.(*registry.MemoryOccupancy), log)
+		hooks = newWebhooks(cfg, feed, apps, rdb, m, log)
+	}
+	var feed registry.WebhookFeed
+	if hooks != nil {
+		feed = hooks.feed
 	}
 
 	wsSrv, err := ws.New(ws.Params{
 		Apps: apps, Occupancy: occupancy, Cache: cache, Publisher: publisher,
+		Webhooks:         feed,
 		Metrics:          m,
 		Log:              log.With("component", "ws"),
 		WriteLimit:       cfg.WriteBufferLimit,
@@ -134,7 +144,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 	})
 	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), !cfg.QueueWorkers)
 
-	s := &server{cfg: cfg, log: log, ws: wsSrv, worker: worker, queue: queue, redis: rdb, cluster: cl, metrics: m,
+	s := &server{cfg: cfg, log: log, ws: wsSrv, worker: worker, queue: queue, redis: rdb, cluster: cl, webhooks: hooks, metrics: m,
 		restarts: make(chan string, 1), apps: apps, cert: cert}
 	s.registerMetrics()
 	apiSrv := api.New(api.Params{
@@ -206,6 +216,9 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 		s.cluster.start(s.ws, s.redis)
 		s.turns = newRestartTurns(s.redis, s.cfg.ScalingKeyPrefix(), s.cluster.node, true, s.cfg.ShutdownTimeout, s.log)
 		s.turns.start(func() { s.requestRestart("restart turn") })
+	}
+	if s.webhooks != nil {
+		s.webhooks.start()
 	}
 	s.startControl(ln)
 	if adminLn != nil {
