@@ -55,8 +55,8 @@ type server struct {
 	queue    jobs.Queue
 	redis    redis.UniversalClient // nil with the memory queue and no scaling
 	cluster  *cluster              // nil on a single node
-	webhooks *webhooks             // nil in a cluster until its feed exists
-	metrics  *metrics.Metrics      // nil when metrics are off
+	webhooks *webhooks
+	metrics  *metrics.Metrics // nil when metrics are off
 	http     *http.Server
 	admin    *http.Server
 	closeUI  func() error
@@ -103,18 +103,15 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 	if cfg.ScalingEnabled {
 		cl = newCluster(cfg, apps, rdb, log)
 		occupancy, cache, publisher = cl.occupancy, cl.cache, cl.publisher()
+		hooks = newWebhooks(cfg, cl.hooks, apps, rdb, m, log)
 	} else {
 		feed := newMemoryWebhookFeed(cfg, apps, occupancy.(*registry.MemoryOccupancy), log)
 		hooks = newWebhooks(cfg, feed, apps, rdb, m, log)
 	}
-	var feed registry.WebhookFeed
-	if hooks != nil {
-		feed = hooks.feed
-	}
 
 	wsSrv, err := ws.New(ws.Params{
 		Apps: apps, Occupancy: occupancy, Cache: cache, Publisher: publisher,
-		Webhooks:         feed,
+		Webhooks:         hooks.feed,
 		Metrics:          m,
 		Log:              log.With("component", "ws"),
 		WriteLimit:       cfg.WriteBufferLimit,
@@ -217,9 +214,7 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 		s.turns = newRestartTurns(s.redis, s.cfg.ScalingKeyPrefix(), s.cluster.node, true, s.cfg.ShutdownTimeout, s.log)
 		s.turns.start(func() { s.requestRestart("restart turn") })
 	}
-	if s.webhooks != nil {
-		s.webhooks.start()
-	}
+	s.webhooks.start()
 	s.startControl(ln)
 	if adminLn != nil {
 		wg.Go(func() {

@@ -82,10 +82,8 @@ func (s *server) stop(reason string) {
 		}
 		s.cluster.stop()
 	}
-	if s.webhooks != nil {
-		// After the sockets closed, so the events their leaving decides are sent too.
-		s.webhooks.stop(ctx)
-	}
+	// After the sockets closed, so the events their leaving decides are sent too.
+	s.webhooks.stop(ctx)
 	if s.turns != nil {
 		s.turns.release()
 	}
