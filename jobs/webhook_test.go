@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -422,5 +423,65 @@ func TestWebhookUnknownApp(t *testing.T) {
 	_ = q.Shutdown(context.Background())
 	if err := q.Enqueue(context.Background(), jobs.WebhookDelivery{ID: "x"}); err != jobs.ErrQueueClosed {
 		t.Errorf("Enqueue after Shutdown: %v, want ErrQueueClosed", err)
+	}
+}
+
+// The sender reads the app at each batch: a reload that changes the webhook's URL applies to
+// the next batch.
+func TestWebhookFollowsReload(t *testing.T) {
+	before, after := newReceiver(t), newReceiver(t)
+	q := jobs.NewMemoryWebhookQueue(jobs.MemoryWebhookParams{Rules: fastRules})
+	runHooks(t, q)
+	apps := hookApps(config.Webhook{URL: before.srv.URL})
+	s := jobs.NewWebhookSender(jobs.WebhookSenderParams{Apps: apps, Queue: q})
+	if err := s.Send(context.Background(), newBatch(occupied("a"))); err != nil {
+		t.Fatal(err)
+	}
+	valid(t, before.wait(t, 1)[0])
+	apps.Replace([]config.App{{ID: hookAppID, Key: hookKey, Secret: hookSecret, Webhooks: []config.Webhook{{URL: after.srv.URL}}}})
+	if err := s.Send(context.Background(), newBatch(occupied("b"))); err != nil {
+		t.Fatal(err)
+	}
+	if ev := valid(t, after.wait(t, 1)[0]).Events[0]; ev.Channel != "b" {
+		t.Errorf("the new URL got %+v", ev)
+	}
+}
+
+// An asynq webhook task is on its own queue, named after the batch and the webhook, and its
+// payload holds what the POST needs and never the app secret.
+func TestWebhookAsynqTask(t *testing.T) {
+	rdb := redistest.Client(t)
+	name := redistest.Name(t)
+	q := jobs.NewAsynqWebhookQueue(jobs.AsynqWebhookParams{Redis: rdb, Rules: fastRules, Queue: name, EnqueueOnly: true})
+	ins := asynq.NewInspectorFromRedisClient(rdb)
+	t.Cleanup(func() {
+		_ = ins.DeleteQueue(name, true)
+		_ = ins.Close()
+	})
+	s := jobs.NewWebhookSender(jobs.WebhookSenderParams{Apps: hookApps(config.Webhook{URL: "http://127.0.0.1:1/hook"}), Queue: q})
+	batch := newBatch(occupied("a"))
+	for range 2 {
+		if err := s.Send(context.Background(), batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tasks, err := ins.ListPendingTasks(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tasks) != 1 || tasks[0].ID != batch.ID+":0" || tasks[0].Type != jobs.TaskWebhook {
+		t.Fatalf("pending tasks %+v, want one named %s:0", tasks, batch.ID)
+	}
+	p := string(tasks[0].Payload)
+	for _, want := range []string{`"key":"` + hookKey + `"`, `"signature":"`, `"body":"{\"time_ms\":`, `"url":"http://127.0.0.1:1/hook"`} {
+		if !strings.Contains(p, want) {
+			t.Errorf("payload %s lacks %s", p, want)
+		}
+	}
+	if strings.Contains(p, hookSecret) {
+		t.Errorf("payload %s holds the app secret", p)
+	}
+	if tasks[0].MaxRetry < 5 || tasks[0].Retention < fastRules.RetryFor {
+		t.Errorf("MaxRetry %d, Retention %s: too small for the budget", tasks[0].MaxRetry, tasks[0].Retention)
 	}
 }
