@@ -57,6 +57,9 @@ func (r *hookRecorder) events(appID string) []string {
 
 func hookString(ev WebhookEvent) string {
 	s := ev.Name + " " + ev.Channel
+	if ev.Event != "" {
+		s += " " + ev.Event
+	}
 	if ev.UserID != "" {
 		s += " " + ev.UserID
 	}
