@@ -57,6 +57,9 @@ func (r *hookRecorder) events(appID string) []string {
 
 func hookString(ev WebhookEvent) string {
 	s := ev.Name + " " + ev.Channel
+	if ev.Event != "" {
+		s += " " + ev.Event
+	}
 	if ev.UserID != "" {
 		s += " " + ev.UserID
 	}
@@ -243,4 +246,21 @@ func checkRetried(t *testing.T, got []WebhookBatch, failed int) {
 	if want := []string{"client-a", "client-b", "client-c", "client-d"}; !slices.Equal(events, want) {
 		t.Errorf("events handed out %q, want %q in order", events, want)
 	}
+}
+
+// A batch not done when Run stopped is the first one the next Run hands out, unchanged.
+func TestMemoryWebhookRunAgain(t *testing.T) {
+	feed := NewMemoryWebhookFeed(MemoryWebhookFeedParams{Wants: hookApps().WantsWebhook, BatchSize: 2, BatchWindow: time.Hour})
+	addClientEvents(t, feed, "client-a", "client-b", "client-c", "client-d")
+	first := &hookRecorder{fail: errors.New("endpoint down")}
+	stop := runFeedStoppable(t, feed, first)
+	waitHanded(t, first, 1)
+	stop()
+	second := &hookRecorder{}
+	runFeed(t, feed, second)
+	waitEventsHanded(t, second, 4)
+	if got, failed := second.handed()[0], first.handed()[0]; !reflect.DeepEqual(got, failed) {
+		t.Errorf("the next Run handed out %+v first, want the batch not done %+v", got, failed)
+	}
+	checkRetried(t, second.handed(), 1)
 }
