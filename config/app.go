@@ -82,6 +82,10 @@ type App struct {
 	Channels *catalogue.Catalogue `json:"-"`
 	// ChannelsMode is ChannelsOff, ChannelsWarn or ChannelsStrict; "" is off.
 	ChannelsMode string `json:"channels_mode"`
+
+	// Webhooks are the endpoints the app's webhook events are sent to
+	// (https://pusher.com/docs/channels/server_api/webhooks/); none sends nothing.
+	Webhooks []Webhook `json:"webhooks"`
 }
 
 // ChannelsEnforced reports whether the app's catalogue is checked on triggers and subscribes

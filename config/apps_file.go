@@ -65,6 +65,7 @@ type fileApp struct {
 	ChannelsFile *string         `json:"channels_file"`
 	Channels     json.RawMessage `json:"channels"`
 	ChannelsMode *string         `json:"channels_mode"`
+	Webhooks     []Webhook       `json:"webhooks"` // missing: none
 }
 
 // fileRateLimiting is an app's rate_limiting object in the apps file.
@@ -148,6 +149,7 @@ func (f *fileApp) app() App {
 		MaxPresenceMemberSize:     intOr(f.MaxPresenceMemberSize, defaultMaxPresenceMemberSize),
 		MaxUserIDLength:           intOr(f.MaxUserIDLength, defaultMaxUserIDLength),
 		SubscriptionCount:         f.SubscriptionCount,
+		Webhooks:                  f.Webhooks,
 	}
 	if f.AllowedOrigins != nil {
 		a.AllowedOrigins = *f.AllowedOrigins

@@ -54,6 +54,10 @@ type Config struct {
 	// ChannelsMode is how it is enforced: off, warn or strict (see App.ChannelsMode).
 	ChannelsFile string `envconfig:"REVERB_CHANNELS_FILE"`
 	ChannelsMode string `envconfig:"REVERB_CHANNELS_MODE" default:"off"`
+	// AppWebhookURL, when set, gives the app one webhook (see Webhook); AppWebhookEvents is
+	// the comma list of event types sent there, empty for every type.
+	AppWebhookURL    string `envconfig:"REVERB_APP_WEBHOOK_URL"`
+	AppWebhookEvents string `envconfig:"REVERB_APP_WEBHOOK_EVENTS"`
 	// AppsFile names a JSON array of apps (see App); they are added to the REVERB_APP_* app.
 	AppsFile string `envconfig:"REVERB_APPS_FILE"`
 
@@ -104,6 +108,22 @@ type Config struct {
 	// the queue, the workers and the cluster state; 0 means go-redis's default, 10 per CPU (5
 	// per CPU and node in Cluster). A REDIS_URL pool_size option wins.
 	RedisPoolSize int `envconfig:"REDIS_POOL_SIZE"`
+
+	// WebhookBatchWindow and WebhookBatchSize close a batch of one app's webhook events: when
+	// its first event is this old, or when it holds this many events (one POST each).
+	WebhookBatchWindow time.Duration `envconfig:"REVERB_WEBHOOK_BATCH_WINDOW" default:"250ms"`
+	WebhookBatchSize   int           `envconfig:"REVERB_WEBHOOK_BATCH_SIZE" default:"20"`
+	// WebhookRetryFor is how long a webhook POST is tried again (with exponential backoff)
+	// after its batch was handed to the sender; then it is dropped. 0 means one try.
+	WebhookRetryFor time.Duration `envconfig:"REVERB_WEBHOOK_RETRY_FOR" default:"5m"`
+	// WebhookTimeout bounds one webhook POST, answer included.
+	WebhookTimeout time.Duration `envconfig:"REVERB_WEBHOOK_TIMEOUT" default:"4s"`
+	// WebhookVacatedDelay is how long a channel must stay empty before channel_vacated is
+	// sent; a subscriber back within it sends neither channel_vacated nor channel_occupied.
+	WebhookVacatedDelay time.Duration `envconfig:"REVERB_WEBHOOK_VACATED_DELAY" default:"3s"`
+	// WebhookQueue is the asynq queue webhook POSTs go through (redis queue), under the
+	// scaling prefix as QueueName is.
+	WebhookQueue string `envconfig:"REVERB_WEBHOOK_QUEUE" default:"webhooks"`
 
 	// CacheTTL is how long the last event of a cache channel is kept.
 	CacheTTL time.Duration `envconfig:"REVERB_CACHE_TTL" default:"30m"`
@@ -190,6 +210,15 @@ func (c *Config) AsynqQueue() string {
 		return c.ScalingPrefix + ":" + c.QueueName
 	}
 	return c.QueueName
+}
+
+// AsynqWebhookQueue is the asynq queue of webhook POSTs: REVERB_WEBHOOK_QUEUE, under the
+// scaling prefix when scaling is on ("reverbd:webhooks"), as AsynqQueue.
+func (c *Config) AsynqWebhookQueue() string {
+	if c.ScalingEnabled {
+		return c.ScalingPrefix + ":" + c.WebhookQueue
+	}
+	return c.WebhookQueue
 }
 
 // ScalingKeyPrefix starts every cluster key in Redis: the prefix as a hash tag, which keeps

@@ -173,6 +173,12 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 	if err != nil {
 		return App{}, false, err
 	}
+	var webhooks []Webhook
+	if c.AppWebhookURL != "" {
+		webhooks = []Webhook{{URL: c.AppWebhookURL, EventTypes: splitList(c.AppWebhookEvents)}}
+	} else if c.AppWebhookEvents != "" {
+		return App{}, false, errors.New("config: REVERB_APP_WEBHOOK_EVENTS needs REVERB_APP_WEBHOOK_URL")
+	}
 	return App{
 		ID:                        c.AppID,
 		Key:                       c.AppKey,
@@ -199,6 +205,7 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 		SubscriptionCount:        c.AppSubscriptionCount,
 		Channels:                 channels,
 		ChannelsMode:             c.ChannelsMode,
+		Webhooks:                 webhooks,
 	}, true, nil
 }
 

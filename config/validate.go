@@ -72,6 +72,9 @@ func (c *Config) Validate() error {
 	case !strings.EqualFold(c.LogFormat, LogFormatText) && !c.JSONLogs():
 		return fmt.Errorf("config: REVERB_LOG_FORMAT must be text or json, got %q", c.LogFormat)
 	}
+	if err := c.validateWebhookSettings(); err != nil {
+		return err
+	}
 	if !c.QueueWorkers && c.QueueConnection != "redis" {
 		return errors.New("config: REVERB_QUEUE_WORKERS=false needs REVERB_QUEUE_CONNECTION=redis: the memory queue has no other workers")
 	}
@@ -157,7 +160,10 @@ func validateApp(a *App, name func(field string) string) error {
 	case a.MaxUserIDLength < 0:
 		return fmt.Errorf("config: %s must be 0 (unlimited) or more (characters), got %d", name("max_user_id_length"), a.MaxUserIDLength)
 	}
-	return validateChannels(a, name)
+	if err := validateChannels(a, name); err != nil {
+		return err
+	}
+	return validateWebhooks(a, name)
 }
 
 // envAppVars names the REVERB_APP_* variable behind each apps-file key.
@@ -182,6 +188,8 @@ var envAppVars = map[string]string{
 	"subscription_count":           "REVERB_APP_SUBSCRIPTION_COUNT",
 	"channels_file":                "REVERB_CHANNELS_FILE",
 	"channels_mode":                "REVERB_CHANNELS_MODE",
+	"webhooks[0].url":              "REVERB_APP_WEBHOOK_URL",
+	"webhooks[0].event_types":      "REVERB_APP_WEBHOOK_EVENTS",
 }
 
 // appFieldName returns how errors name a field of c.Apps[i]: the REVERB_APP_* variable for

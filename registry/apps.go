@@ -24,6 +24,9 @@ type appSet struct {
 	byID  map[string]*config.App
 	byKey map[string]*config.App
 	all   []*config.App
+	// hooks maps an app id to the webhook event types its webhooks take ("*": every
+	// type); apps without webhooks are absent.
+	hooks map[string]map[string]bool
 }
 
 // NewApps indexes apps. The caller has validated that ids and keys are unique.
@@ -34,14 +37,33 @@ func NewApps(apps []config.App) *Apps {
 }
 
 func newAppSet(apps []config.App) *appSet {
-	s := &appSet{byID: map[string]*config.App{}, byKey: map[string]*config.App{}}
+	s := &appSet{byID: map[string]*config.App{}, byKey: map[string]*config.App{}, hooks: map[string]map[string]bool{}}
 	for i := range apps {
 		app := &apps[i]
 		s.byID[app.ID] = app
 		s.byKey[app.Key] = app
 		s.all = append(s.all, app)
+		for _, w := range app.Webhooks {
+			if s.hooks[app.ID] == nil {
+				s.hooks[app.ID] = map[string]bool{}
+			}
+			if len(w.EventTypes) == 0 {
+				s.hooks[app.ID]["*"] = true
+			}
+			for _, t := range w.EventTypes {
+				s.hooks[app.ID][t] = true
+			}
+		}
 	}
 	return s
+}
+
+// WantsWebhook reports whether one of the app's webhooks takes events of eventType (a
+// config.Webhook* name); a webhook without EventTypes takes every type. It suits the Wants
+// of the webhook feeds.
+func (a *Apps) WantsWebhook(appID, eventType string) bool {
+	types := a.set.Load().hooks[appID]
+	return types != nil && (types["*"] || types[eventType])
 }
 
 // ByID returns the app with this id, or ErrUnknownApp.

@@ -42,3 +42,35 @@ func TestAppsReplace(t *testing.T) {
 		t.Errorf("All() has %d apps", ids)
 	}
 }
+
+// An app wants the event types of all its webhooks together; one without EventTypes takes
+// every type, and an app without webhooks none. A Replace changes the answer at once.
+func TestAppsWantsWebhook(t *testing.T) {
+	a := NewApps([]config.App{
+		{ID: "some", Key: "k1", Webhooks: []config.Webhook{
+			{URL: "http://a", EventTypes: []string{config.WebhookChannelOccupied}},
+			{URL: "http://b", EventTypes: []string{config.WebhookMemberAdded}},
+		}},
+		{ID: "every", Key: "k2", Webhooks: []config.Webhook{{URL: "http://a"}}},
+		{ID: "none", Key: "k3"},
+	})
+	for _, c := range []struct {
+		app, typ string
+		want     bool
+	}{
+		{"some", config.WebhookChannelOccupied, true},
+		{"some", config.WebhookMemberAdded, true},
+		{"some", config.WebhookChannelVacated, false},
+		{"every", config.WebhookCacheMiss, true},
+		{"none", config.WebhookChannelOccupied, false},
+		{"unknown", config.WebhookChannelOccupied, false},
+	} {
+		if got := a.WantsWebhook(c.app, c.typ); got != c.want {
+			t.Errorf("WantsWebhook(%s, %s) = %v, want %v", c.app, c.typ, got, c.want)
+		}
+	}
+	a.Replace([]config.App{{ID: "every", Key: "k2"}})
+	if a.WantsWebhook("every", config.WebhookCacheMiss) {
+		t.Error("an app whose webhooks were removed still wants events")
+	}
+}

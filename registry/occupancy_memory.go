@@ -12,6 +12,7 @@ type MemoryOccupancy struct {
 	apps   map[string]*appState // guarded by mu
 	notify func(MemberEvent)    // guarded by mu
 	counts func(CountEvent)     // guarded by mu
+	hooks  *MemoryWebhookFeed   // guarded by mu; nil decides no webhook events
 	topSeq uint64               // the greatest member event sequence number so far; guarded by mu
 }
 
@@ -51,11 +52,26 @@ func (o *MemoryOccupancy) NotifyCounts(f func(CountEvent)) {
 	o.counts = f
 }
 
+// NotifyWebhooks makes the occupancy decide the webhook events channel_occupied,
+// channel_vacated, member_added, member_removed and subscription_count into f, for the apps
+// f wants them of, while each decision is held; nil stops it.
+func (o *MemoryOccupancy) NotifyWebhooks(f *MemoryWebhookFeed) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.hooks = f
+}
+
 // tellCount passes the subscription count of a non-presence channel, just changed to n, to
 // the counts function. Called with o.mu held.
 func (o *MemoryOccupancy) tellCount(appID, channel string, n int) {
-	if o.counts != nil && !KindOf(channel).IsPresence() {
+	if (o.counts == nil && o.hooks == nil) || KindOf(channel).IsPresence() {
+		return
+	}
+	if o.counts != nil {
 		o.counts(CountEvent{AppID: appID, Channel: channel, Count: n})
+	}
+	if o.hooks != nil {
+		o.hooks.counted(appID, channel, n)
 	}
 }
 
@@ -71,6 +87,9 @@ func (o *MemoryOccupancy) tell(ch *channelState, ev MemberEvent) {
 	ev.Seq = ch.seq
 	if o.notify != nil {
 		o.notify(ev)
+	}
+	if o.hooks != nil {
+		o.hooks.member(ev.AppID, ev.Channel, ev.Member.UserID, ev.Added)
 	}
 }
 
@@ -149,10 +168,12 @@ func (o *MemoryOccupancy) Subscribe(_ context.Context, appID, channel, socketID 
 	}
 	if m == nil {
 		ch.sockets.add(socketID, "")
+		o.filled(appID, channel, ch)
 		o.tellCount(appID, channel, ch.sockets.len())
 		return Subscribed{}, nil
 	}
 	ch.sockets.add(socketID, m.UserID)
+	o.filled(appID, channel, ch)
 	if ch.users == nil {
 		ch.users = map[string]*userState{}
 	}
@@ -200,8 +221,19 @@ func (o *MemoryOccupancy) Unsubscribe(_ context.Context, appID, channel, socketI
 	o.tellCount(appID, channel, ch.sockets.len())
 	if ch.sockets.len() == 0 {
 		delete(a.channels, channel)
+		if o.hooks != nil {
+			o.hooks.emptied(appID, channel)
+		}
 	}
 	return userID, last, nil
+}
+
+// filled tells the webhook feed that ch got its first subscriber, if it did. Called with
+// o.mu held.
+func (o *MemoryOccupancy) filled(appID, channel string, ch *channelState) {
+	if o.hooks != nil && ch.sockets.len() == 1 {
+		o.hooks.filled(appID, channel)
+	}
 }
 
 // Channel implements Occupancy.

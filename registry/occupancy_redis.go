@@ -47,6 +47,11 @@ import (
 // changes the subscription count of a non-presence channel publishes the count it leaves as
 // a "count" message.
 //
+// With RedisOccupancyParams.Webhooks set, the same scripts decide the webhook events
+// channel_occupied, channel_vacated, member_added, member_removed and subscription_count
+// of the apps that take them, and append them to the feed's streams (see
+// RedisWebhookFeed); for the other apps they cost one argument.
+//
 // In Redis Cluster the prefix must be a hash tag such as "{reverbd}", so that every key lives
 // in one slot: the scripts build keys from the prefix.
 type RedisOccupancy struct {
@@ -56,8 +61,9 @@ type RedisOccupancy struct {
 	node   string
 	ttl    time.Duration
 	log    *slog.Logger
-	apps   *Apps // whose subscription_count setting says which apps' counts are published
-	batch  int   // entries one reap or reassert script handles; reapBatch except in tests
+	apps   *Apps             // whose subscription_count setting says which apps' counts are published
+	hooks  *RedisWebhookFeed // decides webhook events into it; nil: none
+	batch  int               // entries one reap or reassert script handles; reapBatch except in tests
 
 	book *nodeBook
 	// writes is the barrier between the node's writes and a reassert batch: every write
@@ -101,8 +107,12 @@ type RedisOccupancyParams struct {
 	// Log receives reaping reports and renewal errors; nil means slog.Default().
 	Log *slog.Logger
 	// Apps are the configured apps: the subscription counts of those with subscription_count
-	// on are published on Relay (see CountEvent). Nil publishes none.
+	// on are published on Relay (see CountEvent). Nil publishes none. With Webhooks set,
+	// the reap and the write-back decide the webhook events of these apps.
 	Apps *Apps
+	// Webhooks, when set, is the feed the scripts decide webhook events into, for the apps
+	// its Wants takes them of; it shares Redis and Prefix. Nil decides none.
+	Webhooks *RedisWebhookFeed
 }
 
 // DefaultLeaseTTL is the LeaseTTL used when RedisOccupancyParams leaves it zero.
@@ -112,7 +122,7 @@ const DefaultLeaseTTL = 10 * time.Second
 // lease on its first write or when Run starts.
 func NewRedisOccupancy(p RedisOccupancyParams) *RedisOccupancy {
 	o := &RedisOccupancy{
-		rdb: p.Redis, prefix: p.Prefix, relay: p.Relay, node: p.NodeID, ttl: p.LeaseTTL, log: p.Log, apps: p.Apps, batch: reapBatch,
+		rdb: p.Redis, prefix: p.Prefix, relay: p.Relay, node: p.NodeID, ttl: p.LeaseTTL, log: p.Log, apps: p.Apps, hooks: p.Webhooks, batch: reapBatch,
 		book: newNodeBook(), kick: make(chan struct{}, 1),
 	}
 	if o.ttl <= 0 {
@@ -185,6 +195,41 @@ func (o *RedisOccupancy) countedApps() []any {
 	return out
 }
 
+// hookApp is the webhook apps argument (see hook_apps in common.lua) of a script that
+// changes one app's channels: none, or the app and the webhook event types it takes.
+func (o *RedisOccupancy) hookApp(args []any, appID string) []any {
+	if o.hooks == nil {
+		return append(args, 0)
+	}
+	letters := o.hooks.letters(appID)
+	if letters == "" {
+		return append(args, 0)
+	}
+	return append(args, 1, o.hooks.delay.Milliseconds(), appID, letters)
+}
+
+// hookApps is the webhook apps argument of the reap and write-back scripts: every app that
+// takes webhook events the occupancy decides.
+func (o *RedisOccupancy) hookApps(args []any) []any {
+	if o.hooks == nil || o.apps == nil {
+		return append(args, 0)
+	}
+	at := len(args)
+	args = append(args, 0, o.hooks.delay.Milliseconds())
+	n := 0
+	for _, app := range o.apps.All() {
+		if letters := o.hooks.letters(app.ID); letters != "" {
+			args = append(args, app.ID, letters)
+			n++
+		}
+	}
+	if n == 0 {
+		return args[:at+1]
+	}
+	args[at] = n
+	return args
+}
+
 // appKey matches app_key in common.lua.
 func (o *RedisOccupancy) appKey(appID string) string {
 	return o.prefix + ":app:" + appKeyEscaper.Replace(appID)
@@ -239,6 +284,7 @@ func (o *RedisOccupancy) Connections(ctx context.Context, appID string) (int, er
 // cluster, and the member list comes from the same script.
 func (o *RedisOccupancy) Subscribe(ctx context.Context, appID, channel, socketID string, m *Member, maxMembers int) (Subscribed, error) {
 	args := []any{o.node, appID, channel, socketID, o.ttlMillis(), max(maxMembers, 0), o.counts(appID, channel)}
+	args = o.hookApp(args, appID)
 	if m != nil {
 		b, err := encodeMember(*m)
 		if err != nil {
@@ -298,7 +344,8 @@ func (o *RedisOccupancy) Unsubscribe(ctx context.Context, appID, channel, socket
 	o.writes.RLock()
 	defer o.writes.RUnlock()
 	o.book.unsubscribe(appID, channel, socketID)
-	res, err := o.run(ctx, unsubscribeScript, appID, channel, socketID, o.counts(appID, channel)).Slice()
+	args := o.hookApp([]any{appID, channel, socketID, o.counts(appID, channel)}, appID)
+	res, err := o.run(ctx, unsubscribeScript, args...).Slice()
 	if errors.Is(err, redis.Nil) {
 		return "", false, nil
 	}

@@ -232,7 +232,8 @@ func (o *RedisOccupancy) reapNode(ctx context.Context, node string, force bool) 
 	}
 	removed := 0
 	for {
-		res, err := o.run(ctx, reapScript, append([]any{node, o.batch, forced}, o.countedApps()...)...).Slice()
+		args := o.hookApps(append([]any{node, o.batch, forced}, o.countedApps()...))
+		res, err := o.run(ctx, reapScript, args...).Slice()
 		if err != nil {
 			return fmt.Errorf("registry: reap node %s: %w", node, err)
 		}

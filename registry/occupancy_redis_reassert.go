@@ -88,7 +88,7 @@ func (o *RedisOccupancy) nodeKey(suffix string) string {
 func (o *RedisOccupancy) reassertBatch(ctx context.Context, keys []bookKey, st *reassertStats) ([]bookKey, error) {
 	o.writes.Lock()
 	defer o.writes.Unlock()
-	args := append([]any{o.node, o.ttlMillis()}, o.countedApps()...)
+	args := o.hookApps(append([]any{o.node, o.ttlMillis()}, o.countedApps()...))
 	for n := 0; len(keys) > 0 && n < o.batch; keys = keys[1:] {
 		k := keys[0]
 		s := o.book.lookup(k)
@@ -156,7 +156,7 @@ func (o *RedisOccupancy) removeStale(ctx context.Context, set string, st *reasse
 func (o *RedisOccupancy) removeItems(ctx context.Context, set string, items []string) (int, error) {
 	o.writes.Lock()
 	defer o.writes.Unlock()
-	args := append([]any{o.node}, o.countedApps()...)
+	args := o.hookApps(append([]any{o.node}, o.countedApps()...))
 	none := len(args)
 	for _, item := range items {
 		parts := strings.Split(item, "\x00")

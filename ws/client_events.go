@@ -77,6 +77,9 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 	}
 	b = append(b, '}')
 	c.srv.broadcast(c.App().ID, msg.Channel, b, c.id)
+	if c.wantsWebhook(config.WebhookClientEvent) {
+		c.clientEventWebhook(msg, member)
+	}
 }
 
 // allowClientEvent applies max_client_events_per_second (Pusher's client event limit,

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/config/catalogue"
 	"github.com/reverbd/reverbd/registry"
 	"github.com/reverbd/reverbd/registry/metrics"
@@ -126,6 +127,9 @@ func (c *Conn) readCache(ctx context.Context, channel string) {
 		c.logClient(slog.LevelError, "cache unavailable", "channel", channel, "err", err)
 	}
 	s.hub.settle(c.App().ID, channel, c, ev, ok)
+	if !ok && err == nil && c.wantsWebhook(config.WebhookCacheMiss) {
+		c.addWebhook(registry.WebhookEvent{Name: config.WebhookCacheMiss, Channel: channel})
+	}
 }
 
 // members reads the member list of a presence channel; when it cannot, it answers the client

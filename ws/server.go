@@ -44,6 +44,9 @@ type Params struct {
 	// Outsiders records the channels outside an app's catalogue that warn mode lets
 	// through; nil makes one logging on Log and counting in Metrics.
 	Outsiders *registry.Outsiders
+	// Webhooks takes the client_event and cache_miss webhook events of the apps that want
+	// them; nil sends none.
+	Webhooks registry.WebhookFeed
 
 	// WriteLimit is the most bytes queued for one connection before it is dropped as a slow
 	// consumer; zero means 1 MiB.
@@ -86,7 +89,10 @@ type Server struct {
 	metrics   *metrics.Metrics
 	outsiders *registry.Outsiders
 	hub       *Hub
-	poller    *netpoll.Poller[*Conn]
+
+	webhooks        registry.WebhookFeed // nil: none
+	webhooksFailing atomic.Bool          // the last Add failed (logged once)
+	poller          *netpoll.Poller[*Conn]
 
 	writeLimit    int
 	writeTimeout  time.Duration
@@ -139,6 +145,7 @@ func New(p Params) (*Server, error) {
 		log:           p.Log,
 		metrics:       p.Metrics,
 		outsiders:     p.Outsiders,
+		webhooks:      p.Webhooks,
 		poller:        poller,
 		writeLimit:    orDefault(p.WriteLimit, 1<<20),
 		debug:         p.Log.Enabled(context.Background(), slog.LevelDebug),

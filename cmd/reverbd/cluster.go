@@ -23,6 +23,7 @@ import (
 type cluster struct {
 	node      string
 	occupancy *registry.RedisOccupancy
+	hooks     *registry.RedisWebhookFeed // the occupancy's scripts decide into it
 	cache     *registry.RedisCache
 	relay     *jobs.RedisRelay
 	log       *slog.Logger
@@ -40,13 +41,23 @@ type cluster struct {
 func newCluster(cfg *config.Config, apps *registry.Apps, rdb redis.UniversalClient, log *slog.Logger) *cluster {
 	prefix := cfg.ScalingKeyPrefix()
 	node := newNodeID()
+	hooks := registry.NewRedisWebhookFeed(registry.RedisWebhookFeedParams{
+		Redis: rdb, Prefix: prefix, NodeID: node, LeaseTTL: cfg.ScalingLease,
+		Wants:        apps.WantsWebhook,
+		VacatedDelay: cfg.WebhookVacatedDelay,
+		BatchWindow:  cfg.WebhookBatchWindow,
+		BatchSize:    cfg.WebhookBatchSize,
+		Log:          log.With("component", "webhooks", "node", node),
+	})
 	log = log.With("component", "cluster")
 	return &cluster{
-		node: node,
+		node:  node,
+		hooks: hooks,
 		occupancy: registry.NewRedisOccupancy(registry.RedisOccupancyParams{
 			// The occupancy names the node in its own lines (its own or a reaped one).
 			Redis: rdb, Prefix: prefix, Relay: cfg.ScalingPubSubChannel(), NodeID: node, LeaseTTL: cfg.ScalingLease, Log: log,
-			Apps: apps, // publishes the subscription counts of the apps that have them on
+			Apps:     apps, // publishes the subscription counts of the apps that have them on
+			Webhooks: hooks,
 		}),
 		cache:  registry.NewRedisCache(rdb, prefix),
 		log:    log.With("node", node),

@@ -50,15 +50,16 @@ type server struct {
 	control  *controlSocket // nil when it could not be bound
 	turns    *restartTurns  // nil on a single node
 
-	ws      *ws.Server
-	worker  *jobs.Worker
-	queue   jobs.Queue
-	redis   redis.UniversalClient // nil with the memory queue and no scaling
-	cluster *cluster              // nil on a single node
-	metrics *metrics.Metrics      // nil when metrics are off
-	http    *http.Server
-	admin   *http.Server
-	closeUI func() error
+	ws       *ws.Server
+	worker   *jobs.Worker
+	queue    jobs.Queue
+	redis    redis.UniversalClient // nil with the memory queue and no scaling
+	cluster  *cluster              // nil on a single node
+	webhooks *webhooks
+	metrics  *metrics.Metrics // nil when metrics are off
+	http     *http.Server
+	admin    *http.Server
+	closeUI  func() error
 
 	// What a reload (SIGHUP) changes: see reload.go.
 	apps     *registry.Apps
@@ -97,10 +98,15 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		cache     registry.Cache     = registry.NewMemoryCache()
 		publisher ws.Publisher
 		cl        *cluster
+		hooks     *webhooks
 	)
 	if cfg.ScalingEnabled {
 		cl = newCluster(cfg, apps, rdb, log)
 		occupancy, cache, publisher = cl.occupancy, cl.cache, cl.publisher()
+		hooks = newWebhooks(cfg, cl.hooks, apps, rdb, m, log)
+	} else {
+		feed := newMemoryWebhookFeed(cfg, apps, occupancy.(*registry.MemoryOccupancy), log)
+		hooks = newWebhooks(cfg, feed, apps, rdb, m, log)
 	}
 
 	// One record of the channels outside the catalogues: a shape is logged once, whether a
@@ -108,6 +114,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 	outsiders := registry.NewOutsiders(log.With("component", "catalogue"), m)
 	wsSrv, err := ws.New(ws.Params{
 		Apps: apps, Occupancy: occupancy, Cache: cache, Publisher: publisher,
+		Webhooks:         hooks.feed,
 		Metrics:          m,
 		Outsiders:        outsiders,
 		Log:              log.With("component", "ws"),
@@ -138,7 +145,7 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 	})
 	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), !cfg.QueueWorkers)
 
-	s := &server{cfg: cfg, log: log, ws: wsSrv, worker: worker, queue: queue, redis: rdb, cluster: cl, metrics: m,
+	s := &server{cfg: cfg, log: log, ws: wsSrv, worker: worker, queue: queue, redis: rdb, cluster: cl, webhooks: hooks, metrics: m,
 		restarts: make(chan string, 1), apps: apps, cert: cert}
 	s.registerMetrics()
 	apiSrv := api.New(api.Params{
@@ -212,6 +219,7 @@ func (s *server) serve(ctx context.Context, ln, adminLn net.Listener) error {
 		s.turns = newRestartTurns(s.redis, s.cfg.ScalingKeyPrefix(), s.cluster.node, true, s.cfg.ShutdownTimeout, s.log)
 		s.turns.start(func() { s.requestRestart("restart turn") })
 	}
+	s.webhooks.start()
 	s.startControl(ln)
 	if adminLn != nil {
 		wg.Go(func() {

@@ -39,7 +39,8 @@ func (s *server) requestRestart(from string) {
 //     With a window, each presence member is announced gone as its last socket closes,
 //     when its client is already reconnecting elsewhere; what is left leaves the shared
 //     state after the last close, and the node drops its lease.
-//  4. The restart turn is handed on (cluster), the admin listener and Redis client close.
+//  4. The webhooks hand out their last batch and stop; POSTs in flight may finish.
+//  5. The restart turn is handed on (cluster), the admin listener and Redis client close.
 //
 // A second signal skips what is left of the delay and the window, and cuts the rest to
 // hardStopGrace.
@@ -81,6 +82,8 @@ func (s *server) stop(reason string) {
 		}
 		s.cluster.stop()
 	}
+	// After the sockets closed, so the events their leaving decides are sent too.
+	s.webhooks.stop(ctx)
 	if s.turns != nil {
 		s.turns.release()
 	}

@@ -65,18 +65,32 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		Log:       log.With("component", "jobs"),
 	})
 	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), false)
+	// The webhook POSTs the socket nodes enqueue, on their own asynq server (see webhooks).
+	hooks := newWebhookQueue(cfg, rdb, nil, log.With("component", "webhooks"), false)
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
+	hooksDone := make(chan struct{})
+	go func() {
+		defer close(hooksDone)
+		if err := hooks.Run(runCtx); err != nil {
+			log.Error("webhook queue stopped", "err", err)
+		}
+	}()
 	turns := newRestartTurns(rdb, cfg.ScalingKeyPrefix(), node, false, cfg.ShutdownTimeout, log)
 	turns.start(stopRun)
-	log.Info("reverbd worker started", "queue", cfg.AsynqQueue(), "node", node, "version", version)
+	log.Info("reverbd worker started", "queue", cfg.AsynqQueue(), "webhook_queue", cfg.AsynqWebhookQueue(), "node", node, "version", version)
 	runErr := queue.Run(runCtx) // returns when ctx ends (SIGINT/SIGTERM) or at the restart turn
+	stopRun()
+	<-hooksDone
 	turns.stop()
 	log.Info("reverbd worker stopping")
 	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := queue.Shutdown(stopCtx); err != nil {
 		log.Warn("queue shutdown", "err", err)
+	}
+	if err := hooks.Shutdown(stopCtx); err != nil {
+		log.Warn("webhook queue shutdown", "err", err)
 	}
 	turns.release()
 	log.Info("reverbd worker stopped")

@@ -23,6 +23,9 @@ type App struct {
 	queueWait, fanout, delivery prometheus.Observer
 	delivered, stale            prometheus.Counter
 	fanoutFrames, slowConsumers prometheus.Counter
+	webhooksSent, webhookFails  prometheus.Counter
+	webhookRetries              prometheus.Counter
+	webhookSeconds              prometheus.Observer
 
 	mu     sync.Mutex
 	shapes map[shapeKey]*Channels // guarded by mu
@@ -51,6 +54,10 @@ func (m *Metrics) newApp(id string) *App {
 		stale:          m.stale.With(one),
 		fanoutFrames:   m.fanoutFrames.With(one),
 		slowConsumers:  m.slowConsumers.With(one),
+		webhooksSent:   m.webhooksSent.With(one),
+		webhookFails:   m.webhookFailures.With(one),
+		webhookRetries: m.webhookRetries.With(one),
+		webhookSeconds: m.webhookSeconds.With(one),
 		shapes:         map[shapeKey]*Channels{},
 	}
 }
@@ -217,4 +224,45 @@ func (a *App) OutsideCatalogue(source, shape string) {
 		return
 	}
 	a.m.outsideCatalogue.WithLabelValues(a.id, source, shape).Inc()
+}
+
+// Reasons of WebhookDropped.
+const (
+	WebhookDroppedBudget   = "budget"   // REVERB_WEBHOOK_RETRY_FOR passed
+	WebhookDroppedRejected = "rejected" // a 4xx that is not tried again
+	WebhookDroppedShutdown = "shutdown" // the in-process queue stopped while it waited
+)
+
+// WebhookSent records a webhook POST the receiver accepted, and how long it took.
+func (a *App) WebhookSent(took time.Duration) {
+	if a == nil {
+		return
+	}
+	a.webhooksSent.Inc()
+	a.webhookSeconds.Observe(took.Seconds())
+}
+
+// WebhookFailed counts a webhook POST attempt that failed.
+func (a *App) WebhookFailed() {
+	if a == nil {
+		return
+	}
+	a.webhookFails.Inc()
+}
+
+// WebhookRetried counts a webhook POST scheduled to be tried again.
+func (a *App) WebhookRetried() {
+	if a == nil {
+		return
+	}
+	a.webhookRetries.Inc()
+}
+
+// WebhookDropped counts a webhook POST given up, by reason (one of the WebhookDropped
+// constants).
+func (a *App) WebhookDropped(reason string) {
+	if a == nil {
+		return
+	}
+	a.m.webhooksDropped.WithLabelValues(a.id, reason).Inc()
 }

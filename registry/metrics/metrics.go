@@ -50,6 +50,9 @@ type Metrics struct {
 	channels, subscriptions                       *prometheus.GaugeVec
 	channelFrames, outsideCatalogue               *prometheus.CounterVec
 	relayLag, redisCommands                       *prometheus.HistogramVec
+	webhooksSent, webhookFailures, webhookRetries *prometheus.CounterVec
+	webhooksDropped                               *prometheus.CounterVec
+	webhookSeconds                                *prometheus.HistogramVec
 }
 
 // latencyBuckets are the bounds, in seconds, of the trigger-to-delivery histograms: from half
@@ -113,6 +116,12 @@ func New(p Params) *Metrics {
 	m.outsideCatalogue = counter("channels_outside_catalogue_total", "Triggers (source trigger, once per channel) and subscribes (source subscribe) naming a channel outside the app's channel catalogue in warn mode, by the channel's shape.", "app_id", "source", "shape")
 	m.relayLag = histogram("relay_lag_seconds", "Time from a node publishing a message on the cluster relay to this node receiving it (clock differences between hosts included).", latencyBuckets, "kind")
 	m.redisCommands = histogram("redis_command_seconds", "Redis command latency as this process sees it, by command (pipeline for a pipeline).", redisBuckets, "command")
+
+	m.webhooksSent = counter("webhooks_sent_total", "Webhook POSTs a receiver accepted (2xx).", "app_id")
+	m.webhookFailures = counter("webhook_failures_total", "Webhook POST attempts that failed: network errors, timeouts and non-2xx answers.", "app_id")
+	m.webhookRetries = counter("webhook_retries_total", "Webhook POSTs scheduled to be tried again after a failed attempt.", "app_id")
+	m.webhooksDropped = counter("webhooks_dropped_total", "Webhook POSTs given up: past REVERB_WEBHOOK_RETRY_FOR (budget), refused with a final 4xx (rejected), or waiting in the in-process queue when it stopped (shutdown).", "app_id", "reason")
+	m.webhookSeconds = histogram("webhook_seconds", "Time of a successful webhook POST, from the request to the answer's status.", latencyBuckets, "app_id")
 
 	info := gauge("build_info", "Always 1; the version label is the build's.", "version")
 	info.WithLabelValues(p.Version).Set(1)

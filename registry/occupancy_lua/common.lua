@@ -27,6 +27,88 @@ local function ensure_node(node, ttl)
   redis.call('SADD', P .. ':nodes', node)
 end
 
+-- Webhook decisions (see RedisWebhookFeed). HOOKS maps each app that takes webhook events
+-- to the types it takes, a letter each: o channel_occupied, v channel_vacated, a
+-- member_added, r member_removed, c subscription_count. Each script fills it from its
+-- arguments (hook_apps); an app not in it costs nothing. HOOK_DELAY is the vacated delay in
+-- ms. An event decided here is appended to the app's stream in the same script as the
+-- decision, so it is neither lost nor decided twice.
+local HOOKS, HOOK_DELAY = {}, 0
+-- HOOK_MAX bounds each app's stream of events (XADD MAXLEN ~) so that Redis cannot grow
+-- without a sender: past it the oldest events go. It matches webhookQueueMax in Go.
+local HOOK_MAX = 10000
+
+-- hook_apps fills HOOKS from ARGV[i], the number of apps that follow; when it is not 0,
+-- ARGV[i + 1] is the vacated delay (ms), then come pairs of app id and its letters. It
+-- returns the index after them.
+local function hook_apps(i)
+  local n = tonumber(ARGV[i])
+  if n == 0 then
+    return i + 1
+  end
+  HOOK_DELAY = tonumber(ARGV[i + 1])
+  for j = i + 2, i + 2 * n, 2 do
+    HOOKS[ARGV[j]] = ARGV[j + 1]
+  end
+  return i + 2 + 2 * n
+end
+
+-- wants reports whether app takes the webhook events of letter t.
+local function wants(app, t)
+  local f = HOOKS[app]
+  return f ~= nil and string.find(f, t, 1, true) ~= nil
+end
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- hook appends the webhook event ev (a table with Go's WebhookEvent fields) to app's stream.
+local function hook(app, ev)
+  redis.call('XADD', app_key(app) .. ':wh', 'MAXLEN', '~', HOOK_MAX, '*', 'e', cjson.encode(ev))
+  redis.call('SADD', P .. ':wh:apps', app)
+end
+
+-- hook_filled decides channel_occupied when channel just got its first subscriber, unless
+-- the channel emptied less than the vacated delay ago: that re-check is cancelled and
+-- nothing is told (a page reload).
+local function hook_filled(app, channel)
+  if not (wants(app, 'o') or wants(app, 'v')) or redis.call('HLEN', ch_key(app, channel, 'socks')) ~= 1 then
+    return
+  end
+  if redis.call('ZREM', P .. ':wh:vacate', app .. '\0' .. channel) == 1 then
+    return
+  end
+  if wants(app, 'o') then
+    hook(app, { name = 'channel_occupied', channel = channel })
+  end
+end
+
+-- hook_emptied notes that channel just lost its last subscriber: the feed's sender checks
+-- it again once the vacated delay is over and decides channel_vacated if it is still empty.
+local function hook_emptied(app, channel)
+  if wants(app, 'o') or wants(app, 'v') then
+    redis.call('ZADD', P .. ':wh:vacate', now_ms() + HOOK_DELAY, app .. '\0' .. channel)
+  end
+end
+
+-- hook_count decides the subscription_count n of channel, just changed: at once, unless the
+-- channel's last one was decided less than a second ago; then the sender decides the latest
+-- count once that second is over.
+local function hook_count(app, channel, n)
+  local counts, m = P .. ':wh:counts', app .. '\0' .. channel
+  if redis.call('ZSCORE', counts, m) then
+    return
+  end
+  local k = ch_key(app, channel, 'whcount')
+  if redis.call('SET', k, '1', 'PX', 1000, 'NX') then
+    hook(app, { name = 'subscription_count', channel = channel, subscription_count = n })
+  else
+    redis.call('ZADD', counts, now_ms() + math.max(redis.call('PTTL', k), 0), m)
+  end
+end
+
 -- next_seq returns the next member event sequence number of channel. A channel's numbers
 -- follow each other; its first one is the clock in microseconds, so the numbers keep growing
 -- when the key went (the channel emptied, or Redis lost it).
@@ -47,7 +129,8 @@ local function seq_of(app, channel)
 end
 
 -- tell_member numbers a member event and publishes it to every node, in the same step as
--- the decision, so every node hears a channel's member events in the order they were made:
+-- the decision, so every node hears a channel's member events in the order they were made
+-- (and decides its member_added or member_removed webhook event):
 -- member_added of member (the encoded member) when member is set, else member_removed of
 -- user; except is the socket not told, or ''. The message is the relay's (jobs.RedisRelay).
 local function tell_member(app, channel, user, member, except)
@@ -63,17 +146,25 @@ local function tell_member(app, channel, user, member, except)
     end
     redis.call('PUBLISH', PUB, msg .. '}')
   end
+  if member then
+    if wants(app, 'a') then
+      hook(app, { name = 'member_added', channel = channel, user_id = user })
+    end
+  elseif wants(app, 'r') then
+    hook(app, { name = 'member_removed', channel = channel, user_id = user })
+  end
   return seq
 end
 
 -- COUNTED holds the apps whose subscription counts are published (each script fills it
--- from its arguments); counted lists the non-presence channels of those apps whose count
--- the script changed, each once, for tell_counts.
+-- from its arguments); counted lists the non-presence channels of those apps, and of the
+-- apps taking subscription_count webhook events, whose count the script changed, each
+-- once, for tell_counts.
 local COUNTED, counted, counted_seen = {}, {}, {}
 
 -- count_changed notes that the subscription count of channel changed.
 local function count_changed(app, channel)
-  if PUB == '' or not COUNTED[app] or string.sub(channel, 1, 9) == 'presence-' then
+  if not ((PUB ~= '' and COUNTED[app]) or wants(app, 'c')) or string.sub(channel, 1, 9) == 'presence-' then
     return
   end
   local k = app .. '\0' .. channel
@@ -84,13 +175,18 @@ local function count_changed(app, channel)
 end
 
 -- tell_counts publishes, to every node, the subscription count of each channel noted by
--- count_changed, as it is at the end of the script. The message is the relay's "count"
--- (jobs.RedisRelay).
+-- count_changed, as it is at the end of the script, and decides its subscription_count
+-- webhook event. The message is the relay's "count" (jobs.RedisRelay).
 local function tell_counts()
   for _, c in ipairs(counted) do
     local n = redis.call('HLEN', ch_key(c[1], c[2], 'socks'))
-    redis.call('PUBLISH', PUB, '{"k":"count","a":' .. cjson.encode(c[1]) .. ',"c":' .. cjson.encode(c[2]) ..
-      ',"s":' .. string.format('%d', n) .. '}')
+    if PUB ~= '' and COUNTED[c[1]] then
+      redis.call('PUBLISH', PUB, '{"k":"count","a":' .. cjson.encode(c[1]) .. ',"c":' .. cjson.encode(c[2]) ..
+        ',"s":' .. string.format('%d', n) .. '}')
+    end
+    if wants(c[1], 'c') then
+      hook_count(c[1], c[2], n)
+    end
   end
 end
 
@@ -119,7 +215,8 @@ end
 
 -- remove_socket removes socket from channel. It returns nil for an unknown socket, else
 -- {user id or '', 1 when it was the user's last connection on the channel else 0}; a last
--- connection's member_removed is told.
+-- connection's member_removed is told, and a channel left empty waits for its vacated
+-- re-check.
 local function remove_socket(app, channel, socket)
   local socks = ch_key(app, channel, 'socks')
   local v = redis.call('HGET', socks, socket)
@@ -146,6 +243,7 @@ local function remove_socket(app, channel, socket)
     end
   end
   if redis.call('HLEN', socks) == 0 then
+    hook_emptied(app, channel)
     redis.call('SREM', app_key(app) .. ':channels', channel)
     redis.call('DEL', users, ch_key(app, channel, 'members'), ch_key(app, channel, 'order'),
       ch_key(app, channel, 'mseq'))

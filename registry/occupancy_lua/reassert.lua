@@ -1,5 +1,5 @@
 -- reassert: ARGV prefix, relay, node, lease ttl (ms), n, n app ids whose subscription counts
--- are published, then for each socket: app, socket, connected
+-- are published, the webhook apps (see hook_apps), then for each socket: app, socket, connected
 -- ("1" or ""), n, and n quadruples (channel, presence "1" or "", user id, member). One batch
 -- of a node writing its state back: the store comes to hold these sockets as the node has
 -- them (a connection record exactly when connected; each subscription listed). What already
@@ -18,7 +18,7 @@ local function change(kind, app, channel, user, member)
   out[#out + 1] = user
   out[#out + 1] = member
 end
-local i = count_apps(5)
+local i = hook_apps(count_apps(5))
 while i <= #ARGV do
   local app, socket, connected, n = ARGV[i], ARGV[i + 1], ARGV[i + 2] == '1', tonumber(ARGV[i + 3])
   i = i + 4
@@ -47,6 +47,7 @@ while i <= #ARGV do
     redis.call('SADD', node_key(node, 'socks'), app .. '\0' .. channel .. '\0' .. socket)
     if not cur then
       redis.call('HSET', socks, socket, v)
+      hook_filled(app, channel)
       count_changed(app, channel)
       redis.call('SADD', app_key(app) .. ':channels', channel)
       if presence and redis.call('HINCRBY', ch_key(app, channel, 'users'), user, 1) == 1 then

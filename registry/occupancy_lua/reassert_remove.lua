@@ -1,12 +1,12 @@
 -- reassert_remove: ARGV prefix, relay, node, n, n app ids whose subscription counts are
--- published, then items of the node's sets that the node no longer
+-- published, the webhook apps (see hook_apps), then items of the node's sets that the node no longer
 -- has: "s" and a subscription item (app \0 channel \0 socket), or "c" and a connection item
 -- (app \0 socket). Removes them, where the node still holds them. Returns {user, app,
 -- channel, ...}: each presence user whose last connection on the channel it removed (its
 -- member_removed is told).
 local node = ARGV[3]
 local out = {}
-for i = count_apps(4), #ARGV, 2 do
+for i = hook_apps(count_apps(4)), #ARGV, 2 do
   local kind, item = ARGV[i], ARGV[i + 1]
   if kind == 'c' then
     local app, socket = split_item(item)

@@ -1,5 +1,6 @@
 -- subscribe: ARGV prefix, relay, node, app, channel, socket, lease ttl (ms), max members (0:
--- no limit), count ("1": the app's subscription counts are published)[, user id, member].
+-- no limit), count ("1": the app's subscription counts are published), the webhook apps
+-- (see hook_apps: none, or the app)[, user id, member].
 -- Returns {-1} when the user would pass max members (nothing is
 -- recorded), else {first, seq, members...}: first is 1 when it is the user's first connection
 -- on the presence channel (its member_added is told, except to socket), else 0; on a presence
@@ -10,7 +11,8 @@ local max_members = tonumber(ARGV[8])
 if ARGV[9] == '1' then
   COUNTED[app] = true
 end
-local user, member = ARGV[10], ARGV[11]
+local i = hook_apps(10)
+local user, member = ARGV[i], ARGV[i + 1]
 local socks = ch_key(app, channel, 'socks')
 local users = ch_key(app, channel, 'users')
 local first = 0
@@ -25,6 +27,7 @@ if redis.call('HEXISTS', socks, socket) == 0 then
     v = node .. '\0' .. user
   end
   redis.call('HSET', socks, socket, v)
+  hook_filled(app, channel)
   count_changed(app, channel)
   redis.call('SADD', app_key(app) .. ':channels', channel)
   redis.call('SADD', node_key(node, 'socks'), app .. '\0' .. channel .. '\0' .. socket)
