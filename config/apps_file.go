@@ -30,6 +30,8 @@ const (
 	// (https://pusher.com/docs/channels/using_channels/presence-channels/).
 	defaultMaxPresenceMemberSize = 1024
 	defaultMaxUserIDLength       = 128
+	// The usual size of a watchlist on Pusher: 100 user ids.
+	defaultMaxWatchlistSize = 100
 )
 
 // fileApp is one element of the apps file. Pointers tell a missing key from a zero.
@@ -56,6 +58,7 @@ type fileApp struct {
 	MaxPresenceMemberSize    *int              `json:"max_presence_member_size"`     // missing: 1024
 	MaxUserIDLength          *int              `json:"max_user_id_length"`           // missing: 128
 	SubscriptionCount        bool              `json:"subscription_count"`           // missing: off
+	MaxWatchlistSize         *int              `json:"max_watchlist_size"`           // missing: 100; 0: off
 }
 
 // fileRateLimiting is an app's rate_limiting object in the apps file.
@@ -133,6 +136,7 @@ func (f *fileApp) app() App {
 		MaxPresenceMemberSize:     intOr(f.MaxPresenceMemberSize, defaultMaxPresenceMemberSize),
 		MaxUserIDLength:           intOr(f.MaxUserIDLength, defaultMaxUserIDLength),
 		SubscriptionCount:         f.SubscriptionCount,
+		MaxWatchlistSize:          intOr(f.MaxWatchlistSize, defaultMaxWatchlistSize),
 	}
 	if f.AllowedOrigins != nil {
 		a.AllowedOrigins = *f.AllowedOrigins

@@ -50,6 +50,7 @@ type Config struct {
 	AppMaxPresenceMemberSize int    `envconfig:"REVERB_APP_MAX_PRESENCE_MEMBER_SIZE" default:"1024"`   // bytes of user_info; 0 = unlimited
 	AppMaxUserIDLength       int    `envconfig:"REVERB_APP_MAX_USER_ID_LENGTH" default:"128"`          // characters; 0 = unlimited
 	AppSubscriptionCount     bool   `envconfig:"REVERB_APP_SUBSCRIPTION_COUNT"`                        // pusher_internal:subscription_count
+	AppMaxWatchlistSize      int    `envconfig:"REVERB_APP_MAX_WATCHLIST_SIZE" default:"100"`          // user ids; 0 = watchlist events off
 	// AppsFile names a JSON array of apps (see App); they are added to the REVERB_APP_* app.
 	AppsFile string `envconfig:"REVERB_APPS_FILE"`
 

@@ -190,6 +190,7 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 		MaxPresenceMemberSize:    c.AppMaxPresenceMemberSize,
 		MaxUserIDLength:          c.AppMaxUserIDLength,
 		SubscriptionCount:        c.AppSubscriptionCount,
+		MaxWatchlistSize:         c.AppMaxWatchlistSize,
 	}, true, nil
 }
 

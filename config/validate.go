@@ -156,6 +156,8 @@ func validateApp(a *App, name func(field string) string) error {
 		return fmt.Errorf("config: %s must be 0 (unlimited) or more (bytes), got %d", name("max_presence_member_size"), a.MaxPresenceMemberSize)
 	case a.MaxUserIDLength < 0:
 		return fmt.Errorf("config: %s must be 0 (unlimited) or more (characters), got %d", name("max_user_id_length"), a.MaxUserIDLength)
+	case a.MaxWatchlistSize < 0:
+		return fmt.Errorf("config: %s must be 0 (watchlist events off) or more (user ids), got %d", name("max_watchlist_size"), a.MaxWatchlistSize)
 	}
 	return nil
 }
@@ -180,6 +182,7 @@ var envAppVars = map[string]string{
 	"max_presence_member_size":     "REVERB_APP_MAX_PRESENCE_MEMBER_SIZE",
 	"max_user_id_length":           "REVERB_APP_MAX_USER_ID_LENGTH",
 	"subscription_count":           "REVERB_APP_SUBSCRIPTION_COUNT",
+	"max_watchlist_size":           "REVERB_APP_MAX_WATCHLIST_SIZE",
 }
 
 // appFieldName returns how errors name a field of c.Apps[i]: the REVERB_APP_* variable for
