@@ -13,6 +13,9 @@ type MemoryOccupancy struct {
 	notify func(MemberEvent)    // guarded by mu
 	counts func(CountEvent)     // guarded by mu
 	topSeq uint64               // the greatest member event sequence number so far; guarded by mu
+
+	signins map[string]*appSignins // by app id, created when needed; guarded by mu
+	online  func(OnlineEvent)      // guarded by mu
 }
 
 type appState struct {
