@@ -105,6 +105,7 @@ type Server struct {
 	publishes publishQueue
 	resyncs   resyncQueue
 	counts    countThrottle
+	watches   watchIndex     // the signed-in connections' watchlists
 	deadlines sharedDeadline // of subscribes, unsubscribes and Connect: occupancyTimeout
 	writers   writerPool
 	readers   readerPool
@@ -159,6 +160,10 @@ func New(p Params) (*Server, error) {
 	}
 	if n, ok := p.Occupancy.(registry.CountNotifier); ok {
 		n.NotifyCounts(s.DeliverCount)
+	}
+	s.watches.init()
+	if n, ok := p.Occupancy.(registry.OnlineNotifier); ok {
+		n.NotifyOnline(s.DeliverOnline)
 	}
 	s.conns.init()
 	s.releases.srv = s

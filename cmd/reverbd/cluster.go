@@ -212,6 +212,7 @@ func (n localNode) DeliverFrame(appID, channel, except string, payload []byte) {
 func (n localNode) TerminateUser(appID, userID string)    { n.srv.TerminateUser(appID, userID) }
 func (n localNode) DeliverMember(ev registry.MemberEvent) { n.srv.DeliverMember(ev) }
 func (n localNode) DeliverCount(ev registry.CountEvent)   { n.srv.DeliverCount(ev) }
+func (n localNode) DeliverOnline(ev registry.OnlineEvent) { n.srv.DeliverOnline(ev) }
 
 func newNodeID() string {
 	b := make([]byte, 8)
