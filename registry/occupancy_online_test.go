@@ -37,7 +37,7 @@ func TestOccupancySignIn(t *testing.T) {
 		}
 		mustSignIn(t, o, "app", "s2", "9", []string{"7", "9"}, []string{"7", "9"})
 		mustSignIn(t, o, "other", "s3", "11", []string{"7", "9", "11"}, []string{"11"}) // apps apart
-		again := mustSignIn(t, o, "app", "s2", "9", nil, nil)                             // the same signin: no event
+		again := mustSignIn(t, o, "app", "s2", "9", nil, nil)                           // the same signin: no event
 		mustSignIn(t, o, "app", "s4", "9", nil, nil)
 		if w := mustSignIn(t, o, "app", "s4", "9", nil, nil); w.Seq != again.Seq {
 			t.Errorf("Seq moved from %d to %d without a change", again.Seq, w.Seq)
