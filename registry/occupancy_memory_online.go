@@ -53,13 +53,25 @@ func (o *MemoryOccupancy) SignIn(_ context.Context, appID, socketID, userID stri
 			o.tellOnline(a, appID, userID, true)
 		}
 	}
+	return o.watched(a, watchlist), nil
+}
+
+// watched reports which of users are online in a. Called with o.mu held.
+func (o *MemoryOccupancy) watched(a *appSignins, users []string) Watched {
 	w := Watched{Seq: a.seq}
-	for _, id := range watchlist {
+	for _, id := range users {
 		if a.conns[id] > 0 {
 			w.Online = append(w.Online, id)
 		}
 	}
-	return w, nil
+	return w
+}
+
+// Watched implements OnlineReader.
+func (o *MemoryOccupancy) Watched(_ context.Context, appID string, users []string) (Watched, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.watched(o.appSignins(appID), users), nil
 }
 
 // SignOut implements Occupancy.

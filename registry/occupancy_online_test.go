@@ -53,6 +53,11 @@ func TestOccupancySignIn(t *testing.T) {
 		if w.Seq <= w0.Seq {
 			t.Errorf("Seq %d after more events, first %d", w.Seq, w0.Seq)
 		}
+		// Reading changes nothing and tells the same.
+		read, err := o.(OnlineReader).Watched(context.Background(), "app", []string{"7", "9", "12", "1"})
+		if err != nil || !slices.Equal(read.Online, w.Online) || read.Seq != w.Seq {
+			t.Errorf("Watched = %+v, %v; want %+v", read, err, w)
+		}
 	})
 }
 

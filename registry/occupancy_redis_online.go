@@ -27,6 +27,7 @@ var (
 	signoutScript         = onlineScript("signout")
 	reapSigninsScript     = onlineScript("reap_signins")
 	reassertSigninsScript = onlineScript("reassert_signins")
+	watchedScript         = onlineScript("watched")
 )
 
 // onlineScript is the script occupancy_lua/{name}.lua preceded by the shared helpers and
@@ -61,9 +62,38 @@ func (o *RedisOccupancy) SignIn(ctx context.Context, appID, socketID, userID str
 		o.book.failed()
 		return Watched{}, fmt.Errorf("registry: signin to app %s: %w", appID, err)
 	}
+	w, err := watchedOf(res)
+	if err != nil {
+		return Watched{}, fmt.Errorf("registry: signin to app %s: %w", appID, err)
+	}
+	return w, nil
+}
+
+// Watched implements OnlineReader: the users online on every node.
+func (o *RedisOccupancy) Watched(ctx context.Context, appID string, users []string) (Watched, error) {
+	args := make([]any, 0, 1+len(users))
+	args = append(args, appID)
+	for _, id := range users {
+		args = append(args, id)
+	}
+	res, err := o.run(ctx, watchedScript, args...).StringSlice()
+	if err == nil {
+		var w Watched
+		if w, err = watchedOf(res); err == nil {
+			return w, nil
+		}
+	}
+	return Watched{}, fmt.Errorf("registry: online users of app %s: %w", appID, err)
+}
+
+// watchedOf reads a script's {seq, user ids...} reply.
+func watchedOf(res []string) (Watched, error) {
+	if len(res) == 0 {
+		return Watched{}, fmt.Errorf("registry: empty online users reply")
+	}
 	seq, err := strconv.ParseUint(res[0], 10, 64)
 	if err != nil {
-		return Watched{}, fmt.Errorf("registry: signin to app %s: online sequence %q: %w", appID, res[0], err)
+		return Watched{}, fmt.Errorf("registry: online sequence %q: %w", res[0], err)
 	}
 	return Watched{Online: res[1:], Seq: seq}, nil
 }

@@ -1,5 +1,7 @@
 package registry
 
+import "context"
+
 // Online users. A user is online in an app while at least one connection anywhere in the
 // cluster is signed in as it (pusher:signin), offline once the last one is gone: closed,
 // terminated, signed in as another user, or removed with its node (reaped after a crash, or
@@ -29,6 +31,14 @@ type OnlineEvent struct {
 type Watched struct {
 	Online []string
 	Seq    uint64
+}
+
+// OnlineReader is implemented by an Occupancy that reads which users are online without
+// changing anything (both do): the socket layer reads its watchers' state again with it when
+// it may have missed online events.
+type OnlineReader interface {
+	// Watched reports which of users are online in the app.
+	Watched(ctx context.Context, appID string, users []string) (Watched, error)
 }
 
 // OnlineNotifier is implemented by an Occupancy that tells online events in process (a

@@ -208,6 +208,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.sweep(ctx) })
 	wg.Go(func() { s.resyncs.run(ctx, s) })
 	wg.Go(func() { s.counts.run(ctx, s.hub) })
+	wg.Go(func() { s.watches.runResync(ctx, s) })
 	s.readers.start()
 	err := s.poller.Run(ctx, s.readers.run)
 	s.readers.stop()

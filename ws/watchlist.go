@@ -36,6 +36,7 @@ type watchIndex struct {
 	mu      sync.Mutex
 	conns   map[*Conn]*watcher
 	watched map[watchKey]map[*Conn]struct{}
+	resync  chan struct{} // asks runResync for a pass (capacity 1: requests coalesce)
 }
 
 type watchKey struct{ app, user string }
@@ -49,12 +50,15 @@ type watcher struct {
 	// holding is set from the signin until its state is sent; held are the events meanwhile.
 	holding bool
 	held    []registry.OnlineEvent
-	from    uint64 // events numbered up to from are in the state sent
+	from    uint64          // events numbered up to from are in the state sent
+	last    uint64          // the greatest number of an event or state sent
+	online  map[string]bool // the watched users told online, as of last
 }
 
 func (x *watchIndex) init() {
 	x.conns = map[*Conn]*watcher{}
 	x.watched = map[watchKey]map[*Conn]struct{}{}
+	x.resync = make(chan struct{}, 1)
 }
 
 // begin makes c a watcher of users in app, holding its events until open, in place of what c
@@ -119,6 +123,7 @@ func (x *watchIndex) open(c *Conn, st registry.Watched, known bool) {
 	w.recorded = true
 	if known {
 		w.from = st.Seq
+		w.told(st)
 		if len(w.users) > 0 {
 			c.Send(watchlistState(w.users, st.Online))
 		}
@@ -126,9 +131,32 @@ func (x *watchIndex) open(c *Conn, st registry.Watched, known bool) {
 	for _, ev := range w.held {
 		if ev.Seq == 0 || ev.Seq > w.from {
 			c.Send(watchlistFrame(ev.Online, ev.UserID))
+			w.event(ev)
 		}
 	}
 	w.holding, w.held = false, nil
+}
+
+// told records that the watcher was sent the state st.
+func (w *watcher) told(st registry.Watched) {
+	w.last = st.Seq
+	w.online = make(map[string]bool, len(st.Online))
+	for _, u := range st.Online {
+		w.online[u] = true
+	}
+}
+
+// event records that the watcher was sent ev.
+func (w *watcher) event(ev registry.OnlineEvent) {
+	w.last = max(w.last, ev.Seq)
+	if w.online == nil {
+		w.online = map[string]bool{}
+	}
+	if ev.Online {
+		w.online[ev.UserID] = true
+	} else {
+		delete(w.online, ev.UserID)
+	}
 }
 
 // deliver tells ev to the watchers of its user.
@@ -146,6 +174,7 @@ func (x *watchIndex) deliver(ev registry.OnlineEvent) {
 				frame = watchlistFrame(ev.Online, ev.UserID)
 			}
 			c.Send(frame)
+			w.event(ev)
 		}
 	}
 }

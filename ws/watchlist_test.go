@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/reverbd/reverbd/config"
+	"github.com/reverbd/reverbd/registry"
 	rws "github.com/reverbd/reverbd/ws"
 )
 
@@ -138,4 +140,44 @@ func TestWatchlistOff(t *testing.T) {
 	if err != nil || len(st.Online) != 0 {
 		t.Errorf("online with watchlists off: %v, %v", st.Online, err)
 	}
+}
+
+// lossyOccupancy is a MemoryOccupancy whose online events can be lost on their way, as a
+// relay's are while its subscription is down.
+type lossyOccupancy struct {
+	*registry.MemoryOccupancy
+	lose atomic.Bool
+}
+
+func (o *lossyOccupancy) NotifyOnline(f func(registry.OnlineEvent)) {
+	o.MemoryOccupancy.NotifyOnline(func(ev registry.OnlineEvent) {
+		if !o.lose.Load() {
+			f(ev)
+		}
+	})
+}
+
+// A watcher that missed online events gets the state of its watchlist again when the
+// watchlists are read again; one that missed nothing gets nothing.
+func TestWatchlistResync(t *testing.T) {
+	occ := &lossyOccupancy{MemoryOccupancy: registry.NewMemoryOccupancy()}
+	e := newEnv(t, rws.Params{Occupancy: occ}, watchApp())
+	watcher, bystander := e.connect(t), e.connect(t)
+	watcher.signedIn(`{"id":"1","watchlist":["9","7"]}`)
+	watcher.expectWatch(map[string][]string{"offline": {"9", "7"}})
+	bystander.signedIn(`{"id":"2","watchlist":["5"]}`)
+	bystander.expectWatch(map[string][]string{"offline": {"5"}})
+
+	occ.lose.Store(true)
+	nine := e.connect(t)
+	nine.signedIn(`{"id":"9"}`)
+	nine.ping() // answered once the signin's handling, the occupancy's part included, is over
+	occ.lose.Store(false)
+	e.srv.ResyncWatchlists()
+	watcher.expectWatch(map[string][]string{"online": {"9"}, "offline": {"7"}})
+
+	e.srv.ResyncWatchlists()
+	nine.conn.Close()
+	watcher.expectWatch(map[string][]string{"offline": {"9"}}) // no second state before it
+	bystander.ping()                                           // its state is as it was told
 }
