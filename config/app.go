@@ -75,6 +75,12 @@ type App struct {
 	// at most once a second per channel (Pusher's subscription counting:
 	// https://pusher.com/blog/counting-live-users-at-scale-with-subscription-count-events/).
 	SubscriptionCount bool `json:"subscription_count"`
+	// MaxWatchlistSize caps the user ids of the watchlist a connection signs in with
+	// (pusher:signin's user_data; Pusher's watchlist events:
+	// https://pusher.com/docs/channels/using_channels/watchlist-events/), 100 by default; a
+	// longer watchlist refuses the signin with 4009. 0 turns watchlist events off for the
+	// app: signins are not tracked and watchlists are ignored.
+	MaxWatchlistSize int `json:"max_watchlist_size"`
 
 	// Channels is the app's channel catalogue (REVERB_CHANNELS_FILE, or the apps file's
 	// channels_file or channels); nil when it has none. With a catalogue, metrics label

@@ -33,6 +33,8 @@ const (
 	// (https://pusher.com/docs/channels/using_channels/presence-channels/).
 	defaultMaxPresenceMemberSize = 1024
 	defaultMaxUserIDLength       = 128
+	// The usual size of a watchlist on Pusher: 100 user ids.
+	defaultMaxWatchlistSize = 100
 )
 
 // fileApp is one element of the apps file. Pointers tell a missing key from a zero.
@@ -62,10 +64,11 @@ type fileApp struct {
 	// ChannelsFile (a path, relative to the apps file's directory) or Channels (the list a
 	// catalogue file holds, inline) is the app's channel catalogue; ChannelsMode is how it is
 	// enforced: off (missing), warn or strict.
-	ChannelsFile *string         `json:"channels_file"`
-	Channels     json.RawMessage `json:"channels"`
-	ChannelsMode *string         `json:"channels_mode"`
-	Webhooks     []Webhook       `json:"webhooks"` // missing: none
+	ChannelsFile     *string         `json:"channels_file"`
+	Channels         json.RawMessage `json:"channels"`
+	ChannelsMode     *string         `json:"channels_mode"`
+	Webhooks         []Webhook       `json:"webhooks"`           // missing: none
+	MaxWatchlistSize *int            `json:"max_watchlist_size"` // missing: 100; 0: off
 }
 
 // fileRateLimiting is an app's rate_limiting object in the apps file.
@@ -150,6 +153,7 @@ func (f *fileApp) app() App {
 		MaxUserIDLength:           intOr(f.MaxUserIDLength, defaultMaxUserIDLength),
 		SubscriptionCount:         f.SubscriptionCount,
 		Webhooks:                  f.Webhooks,
+		MaxWatchlistSize:          intOr(f.MaxWatchlistSize, defaultMaxWatchlistSize),
 	}
 	if f.AllowedOrigins != nil {
 		a.AllowedOrigins = *f.AllowedOrigins

@@ -24,6 +24,7 @@ func TestAppsFile(t *testing.T) {
 		MaxClientEventsPerSecond: 10,
 		MaxPresenceMemberSize:    1024,
 		MaxUserIDLength:          128,
+		MaxWatchlistSize:         100,
 	}
 	withID := func(a App, id string) App { a.ID = id; return a }
 	tests := []struct {
@@ -43,7 +44,8 @@ func TestAppsFile(t *testing.T) {
 			"max_connections": 7, "accept_client_events_from": "none",
 			"rate_limiting": {"enabled": true, "max_attempts": 3, "decay_seconds": 4, "terminate_on_limit": true},
 			"max_subscriptions": 5, "max_client_events_per_second": 0, "max_presence_members": 9,
-			"max_presence_member_size": 0, "max_user_id_length": 64, "subscription_count": true}]`,
+			"max_presence_member_size": 0, "max_user_id_length": 64, "subscription_count": true,
+			"max_watchlist_size": 0}]`,
 		want: []App{{
 			ID: "a", Key: "key-a", Secret: testSecret, AllowedOrigins: []string{"example.com"},
 			PingInterval: 10 * time.Second, PongTimeout: 5 * time.Second, ActivityTimeout: 20 * time.Second,
@@ -52,6 +54,7 @@ func TestAppsFile(t *testing.T) {
 			RateLimiting:     RateLimiting{Enabled: true, MaxAttempts: 3, DecaySeconds: 4, TerminateOnLimit: true},
 			MaxSubscriptions: 5, MaxClientEventsPerSecond: 0, MaxPresenceMembers: 9,
 			MaxPresenceMemberSize: 0, MaxUserIDLength: 64, SubscriptionCount: true,
+			MaxWatchlistSize: 0,
 		}},
 	}, {
 		name: "rate limiting defaults",
@@ -70,7 +73,8 @@ func TestAppsFile(t *testing.T) {
 			PingInterval: 60 * time.Second, ActivityTimeout: 30 * time.Second, MaxMessageSize: 10000,
 			AcceptClientEventsFrom: ClientEventsMembers, RateLimiting: RateLimiting{MaxAttempts: 60, DecaySeconds: 60},
 			MaxSubscriptions: 1000, MaxClientEventsPerSecond: 10, MaxPresenceMemberSize: 1024, MaxUserIDLength: 128,
-			ChannelsMode: ChannelsOff,
+			ChannelsMode:     ChannelsOff,
+			MaxWatchlistSize: 100,
 		}, defaults},
 	}, {
 		name:    "unknown field",

@@ -56,8 +56,9 @@ type Config struct {
 	ChannelsMode string `envconfig:"REVERB_CHANNELS_MODE" default:"off"`
 	// AppWebhookURL, when set, gives the app one webhook (see Webhook); AppWebhookEvents is
 	// the comma list of event types sent there, empty for every type.
-	AppWebhookURL    string `envconfig:"REVERB_APP_WEBHOOK_URL"`
-	AppWebhookEvents string `envconfig:"REVERB_APP_WEBHOOK_EVENTS"`
+	AppWebhookURL       string `envconfig:"REVERB_APP_WEBHOOK_URL"`
+	AppWebhookEvents    string `envconfig:"REVERB_APP_WEBHOOK_EVENTS"`
+	AppMaxWatchlistSize int    `envconfig:"REVERB_APP_MAX_WATCHLIST_SIZE" default:"100"` // user ids; 0 = watchlist events off
 	// AppsFile names a JSON array of apps (see App); they are added to the REVERB_APP_* app.
 	AppsFile string `envconfig:"REVERB_APPS_FILE"`
 

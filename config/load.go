@@ -206,6 +206,7 @@ func (c *Config) envApp() (app App, ok bool, err error) {
 		Channels:                 channels,
 		ChannelsMode:             c.ChannelsMode,
 		Webhooks:                 webhooks,
+		MaxWatchlistSize:         c.AppMaxWatchlistSize,
 	}, true, nil
 }
 

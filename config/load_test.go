@@ -77,6 +77,7 @@ func TestLoadDefaults(t *testing.T) {
 		AppMaxClientEventsPS:     10,
 		AppMaxPresenceMemberSize: 1024,
 		AppMaxUserIDLength:       128,
+		AppMaxWatchlistSize:      100,
 		QueueConnection:          "memory",
 		QueueName:                "broadcasts",
 		QueueTimeout:             30 * time.Second,
@@ -124,6 +125,7 @@ func TestLoadDefaults(t *testing.T) {
 			MaxPresenceMemberSize:    1024,
 			MaxUserIDLength:          128,
 			ChannelsMode:             ChannelsOff,
+			MaxWatchlistSize:         100,
 		}},
 	}
 	if !reflect.DeepEqual(c, want) {

@@ -159,6 +159,8 @@ func validateApp(a *App, name func(field string) string) error {
 		return fmt.Errorf("config: %s must be 0 (unlimited) or more (bytes), got %d", name("max_presence_member_size"), a.MaxPresenceMemberSize)
 	case a.MaxUserIDLength < 0:
 		return fmt.Errorf("config: %s must be 0 (unlimited) or more (characters), got %d", name("max_user_id_length"), a.MaxUserIDLength)
+	case a.MaxWatchlistSize < 0:
+		return fmt.Errorf("config: %s must be 0 (watchlist events off) or more (user ids), got %d", name("max_watchlist_size"), a.MaxWatchlistSize)
 	}
 	if err := validateChannels(a, name); err != nil {
 		return err
@@ -190,6 +192,7 @@ var envAppVars = map[string]string{
 	"channels_mode":                "REVERB_CHANNELS_MODE",
 	"webhooks[0].url":              "REVERB_APP_WEBHOOK_URL",
 	"webhooks[0].event_types":      "REVERB_APP_WEBHOOK_EVENTS",
+	"max_watchlist_size":           "REVERB_APP_MAX_WATCHLIST_SIZE",
 }
 
 // appFieldName returns how errors name a field of c.Apps[i]: the REVERB_APP_* variable for

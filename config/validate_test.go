@@ -75,6 +75,7 @@ func TestValidateErrors(t *testing.T) {
 		{"ping interval", appEnv("REVERB_APP_PING_INTERVAL=0"), "REVERB_APP_PING_INTERVAL must be 1 or more (seconds), got 0"},
 		{"pong timeout", appEnv("REVERB_APP_PONG_TIMEOUT=-1"), "REVERB_APP_PONG_TIMEOUT must be 0"},
 		{"user authentication timeout", appEnv("REVERB_APP_USER_AUTHENTICATION_TIMEOUT=-1"), "REVERB_APP_USER_AUTHENTICATION_TIMEOUT must be 0 (off) or more (seconds), got -1"},
+		{"watchlist size", appEnv("REVERB_APP_MAX_WATCHLIST_SIZE=-1"), "REVERB_APP_MAX_WATCHLIST_SIZE must be 0 (watchlist events off) or more (user ids), got -1"},
 		{"presence member size", appEnv("REVERB_APP_MAX_PRESENCE_MEMBER_SIZE=-1"), "REVERB_APP_MAX_PRESENCE_MEMBER_SIZE must be 0 (unlimited) or more (bytes), got -1"},
 		{"user id length", appEnv("REVERB_APP_MAX_USER_ID_LENGTH=-1"), "REVERB_APP_MAX_USER_ID_LENGTH must be 0 (unlimited) or more (characters), got -1"},
 		{"max message size", appEnv("REVERB_APP_MAX_MESSAGE_SIZE=0"), "REVERB_APP_MAX_MESSAGE_SIZE must be 1 or more (bytes), got 0"},

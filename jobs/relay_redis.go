@@ -33,11 +33,14 @@ type LocalNode interface {
 	// DeliverCount tells this node's subscribers of a channel its subscription count, decided
 	// and published by the shared occupancy.
 	DeliverCount(ev registry.CountEvent)
+	// DeliverOnline tells this node's connections watching a user that it came online or went
+	// offline, as decided and published by the shared occupancy.
+	DeliverOnline(ev registry.OnlineEvent)
 }
 
 // relayMessage is one message between nodes on the scaling channel.
 type relayMessage struct {
-	Kind    string          `json:"k"` // "event", "frame", "member", "count", "terminate" or "probe"
+	Kind    string          `json:"k"` // "event", "frame", "member", "count", "online", "offline", "terminate" or "probe"
 	Node    string          `json:"n"` // the node that published it
 	Event   *registry.Event `json:"e,omitempty"`
 	AppID   string          `json:"a,omitempty"`
@@ -49,7 +52,8 @@ type relayMessage struct {
 	// A "member" message is published by the occupancy's scripts (registry.RedisOccupancy):
 	// UserID, the channel's sequence number, and on member_added the stored member fields.
 	// A "count" message, also published by the occupancy's scripts, has the channel's
-	// subscription count in Seq.
+	// subscription count in Seq. "online" and "offline" messages, also published by the
+	// occupancy's scripts, have the user in UserID and the app's online event number in Seq.
 	Seq    uint64   `json:"s,omitempty"`
 	Member []string `json:"m,omitempty"`
 	// SentAt is when the message was published, in Unix nanoseconds (0 from a node that
@@ -60,8 +64,8 @@ type relayMessage struct {
 // RedisRelay carries work between nodes over Redis pub/sub (REVERB_SCALING_CHANNEL): events
 // from the delivery workers to every node, client events from the node where they happened
 // to the others, presence member events and subscription counts from the occupancy's scripts
-// to every node, and
-// terminate requests to every node. Pub/sub is at most
+// to every node, users coming online and going offline from the same scripts to every node,
+// and terminate requests to every node. Pub/sub is at most
 // once: what is published while a node is reconnecting does not reach it.
 type RedisRelay struct {
 	rdb     redis.UniversalClient
@@ -228,6 +232,8 @@ func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
 		r.local.DeliverMember(ev)
 	case "count":
 		r.local.DeliverCount(registry.CountEvent{AppID: m.AppID, Channel: m.Channel, Count: int(m.Seq)})
+	case "online", "offline":
+		r.local.DeliverOnline(registry.OnlineEvent{AppID: m.AppID, UserID: m.UserID, Online: m.Kind == "online", Seq: m.Seq})
 	case "terminate":
 		r.local.TerminateUser(m.AppID, m.UserID)
 	case "probe":

@@ -24,11 +24,13 @@ type node struct {
 	terminates chan string
 	members    chan registry.MemberEvent
 	counts     chan registry.CountEvent
+	online     chan registry.OnlineEvent
 }
 
 func newNode() *node {
 	return &node{events: make(chan registry.Event, 16), frames: make(chan string, 16), terminates: make(chan string, 16),
-		members: make(chan registry.MemberEvent, 16), counts: make(chan registry.CountEvent, 16)}
+		members: make(chan registry.MemberEvent, 16), counts: make(chan registry.CountEvent, 16),
+		online: make(chan registry.OnlineEvent, 16)}
 }
 
 func (n *node) Deliver(_ context.Context, ev registry.Event) { n.events <- ev }
@@ -38,6 +40,7 @@ func (n *node) DeliverFrame(app, channel, except string, payload []byte) {
 func (n *node) TerminateUser(app, user string)        { n.terminates <- app + "|" + user }
 func (n *node) DeliverMember(ev registry.MemberEvent) { n.members <- ev }
 func (n *node) DeliverCount(ev registry.CountEvent)   { n.counts <- ev }
+func (n *node) DeliverOnline(ev registry.OnlineEvent) { n.online <- ev }
 
 func receive[T any](t *testing.T, ch <-chan T) T {
 	t.Helper()
@@ -184,6 +187,32 @@ func TestRedisRelayDeliversOccupancyCounts(t *testing.T) {
 			if got := receive(t, n.counts); got != (registry.CountEvent{AppID: "1", Channel: "orders", Count: want}) {
 				t.Errorf("count relayed as %+v, want %d", got, want)
 			}
+		}
+	}
+}
+
+// The online and offline events that the shared occupancy's scripts publish reach every node
+// through the relay, in order, numbered one after the other.
+func TestRedisRelayDeliversOccupancyOnlineEvents(t *testing.T) {
+	rdb := redistest.Client(t)
+	channel := redistest.Name(t)
+	ctx := context.Background()
+	a, b := relayNodes(t, rdb, channel)
+	occ := registry.NewRedisOccupancy(registry.RedisOccupancyParams{Redis: rdb, Prefix: redistest.Name(t), Relay: channel, NodeID: "node-a"})
+	w, err := occ.SignIn(ctx, "1", "1.1", "7", []string{"7"})
+	if err != nil || len(w.Online) != 1 {
+		t.Fatalf("SignIn = %+v, %v; want 7 online", w, err)
+	}
+	if err := occ.SignOut(ctx, "1", "1.1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*node{a, b} {
+		online, offline := receive(t, n.online), receive(t, n.online)
+		if online != (registry.OnlineEvent{AppID: "1", UserID: "7", Online: true, Seq: w.Seq}) {
+			t.Errorf("online relayed as %+v, the signin's seq %d", online, w.Seq)
+		}
+		if offline != (registry.OnlineEvent{AppID: "1", UserID: "7", Seq: w.Seq + 1}) {
+			t.Errorf("offline relayed as %+v after seq %d", offline, w.Seq)
 		}
 	}
 }

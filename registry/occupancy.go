@@ -88,6 +88,14 @@ type Occupancy interface {
 	// Members returns the distinct users of a presence channel, in the order they joined,
 	// with the sequence number of the last member event they include.
 	Members(ctx context.Context, appID, channel string) (Presence, error)
+
+	// SignIn records socketID as signed in as userID (see OnlineEvent), replacing the user it
+	// was signed in as, if another; the user's first signed-in connection makes it online,
+	// and that is told. It reports which users of watchlist are online right after.
+	SignIn(ctx context.Context, appID, socketID, userID string, watchlist []string) (Watched, error)
+	// SignOut removes the signin of socketID; its user's last signed-in connection makes it
+	// offline, and that is told. A socket not signed in changes nothing.
+	SignOut(ctx context.Context, appID, socketID string) error
 }
 
 // MemberEvent is a change of a presence channel's member set, decided by the Occupancy:

@@ -14,6 +14,9 @@ type MemoryOccupancy struct {
 	counts func(CountEvent)     // guarded by mu
 	hooks  *MemoryWebhookFeed   // guarded by mu; nil decides no webhook events
 	topSeq uint64               // the greatest member event sequence number so far; guarded by mu
+
+	signins map[string]*appSignins // by app id, created when needed; guarded by mu
+	online  func(OnlineEvent)      // guarded by mu
 }
 
 type appState struct {

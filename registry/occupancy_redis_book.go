@@ -12,6 +12,9 @@ import (
 type nodeBook struct {
 	mu      sync.Mutex
 	sockets map[bookKey]*bookSocket
+	// users is the user id each signed-in socket is signed in as (see OnlineEvent); created
+	// when needed.
+	users map[bookKey]string
 	// dirty is set when a write failed: Redis may hold what the book does not, or miss what
 	// it holds.
 	dirty bool

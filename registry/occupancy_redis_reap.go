@@ -226,6 +226,10 @@ func (o *RedisOccupancy) Leave(ctx context.Context) error {
 // reapNode removes the state of node batch by batch; unless force is set, only while the
 // node's lease has expired.
 func (o *RedisOccupancy) reapNode(ctx context.Context, node string, force bool) error {
+	// The signins go first: the reap below drops the node from the list once it is empty.
+	if err := o.reapNodeSignins(ctx, node, force); err != nil {
+		return err
+	}
 	forced := ""
 	if force {
 		forced = "1"

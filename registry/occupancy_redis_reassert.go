@@ -76,6 +76,9 @@ func (o *RedisOccupancy) reassert(ctx context.Context) (st reassertStats, err er
 			return st, err
 		}
 	}
+	if err := o.reassertNodeSignins(ctx); err != nil {
+		return st, err
+	}
 	return st, nil
 }
 

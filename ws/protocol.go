@@ -28,6 +28,7 @@ var (
 	errSigninRefused     = &Error{4009, "Connection not authorized."}
 	errSigninNoID        = &Error{4009, `The returned user data must contain the "id" field.`}
 	errTerminated        = &Error{4009, "You got disconnected by the app."}
+	errWatchlistInvalid  = &Error{4009, `The user data's "watchlist" must be an array of user ids.`}
 	errNotAuthorizedYet  = &Error{4009, "Connection not authorized within timeout."}
 	errSlowConsumer      = &Error{4100, "Connection is too slow to receive its messages"}
 	errInvalidMessage    = &Error{4200, "Invalid message format"}

@@ -115,6 +115,7 @@ type Server struct {
 	publishes publishQueue
 	resyncs   resyncQueue
 	counts    countThrottle
+	watches   watchIndex     // the signed-in connections' watchlists
 	deadlines sharedDeadline // of subscribes, unsubscribes and Connect: occupancyTimeout
 	writers   writerPool
 	readers   readerPool
@@ -175,6 +176,10 @@ func New(p Params) (*Server, error) {
 	if n, ok := p.Occupancy.(registry.CountNotifier); ok {
 		n.NotifyCounts(s.DeliverCount)
 	}
+	s.watches.init()
+	if n, ok := p.Occupancy.(registry.OnlineNotifier); ok {
+		n.NotifyOnline(s.DeliverOnline)
+	}
 	s.conns.init()
 	s.releases.srv = s
 	s.publishes.ctx, s.publishes.cancel = context.WithCancel(context.Background())
@@ -218,6 +223,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.sweep(ctx) })
 	wg.Go(func() { s.resyncs.run(ctx, s) })
 	wg.Go(func() { s.counts.run(ctx, s.hub) })
+	wg.Go(func() { s.watches.runResync(ctx, s) })
 	s.readers.start()
 	err := s.poller.Run(ctx, s.readers.run)
 	s.readers.stop()

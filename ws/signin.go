@@ -29,7 +29,8 @@ func (c *Conn) signin(raw json.RawMessage) {
 		return
 	}
 	var user struct {
-		ID json.RawMessage `json:"id"`
+		ID        json.RawMessage `json:"id"`
+		Watchlist json.RawMessage `json:"watchlist"`
 	}
 	if json.Unmarshal([]byte(d.UserData), &user) != nil {
 		c.close(errSigninNoID)
@@ -41,8 +42,24 @@ func (c *Conn) signin(raw json.RawMessage) {
 		c.close(errSigninNoID)
 		return
 	}
+	watching := c.App().MaxWatchlistSize > 0
+	var watchlist []string
+	if watching {
+		if watchlist, ok = parseWatchlist(user.Watchlist); !ok {
+			c.srv.log.Info("signin refused: invalid watchlist", "app_id", c.App().ID, "socket_id", c.id)
+			c.close(errWatchlistInvalid)
+			return
+		}
+		if limit := c.App().MaxWatchlistSize; len(watchlist) > limit {
+			c.srv.log.Info("signin refused: max_watchlist_size", "app_id", c.App().ID, "socket_id", c.id, "size", len(watchlist), "max", limit)
+			c.stats.LimitHit(metrics.LimitMaxWatchlistSize)
+			c.close(watchlistTooLong(len(watchlist), limit))
+			return
+		}
+	}
 	// The user channel changes under c.mu, as subscriptions do: release, which reads userID
-	// under it, then always removes the channel the hub holds.
+	// under it, then always removes the channel the hub holds. So does the watchlist: forget
+	// finds it in the index.
 	c.mu.Lock()
 	if c.gone {
 		c.mu.Unlock()
@@ -53,9 +70,20 @@ func (c *Conn) signin(raw json.RawMessage) {
 	}
 	c.userID = id
 	c.srv.hub.add(c.App().ID, registry.UserChannelPrefix+id, c)
+	recorded := false
+	if watching {
+		c.srv.watches.begin(c, c.App().ID, watchlist)
+	} else {
+		recorded = c.srv.watches.drop(c) // watchlist events were turned off since
+	}
 	c.mu.Unlock()
 	c.authorized()
 	c.Send(eventFrame("pusher:signin_success", "", mustJSON(map[string]string{"user_data": d.UserData})))
+	if watching {
+		c.watchUsers(id, watchlist)
+	} else if recorded {
+		c.unwatch(c.srv.deadlines.context())
+	}
 }
 
 // TerminateUser closes, with 4009, every connection of the app on this node that is signed

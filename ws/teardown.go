@@ -132,5 +132,6 @@ func (s *Server) forget(rel released) {
 	for _, sub := range rel.channels {
 		s.unrecord(ctx, c, sub)
 	}
+	s.signOut(ctx, c)
 	_ = s.occupancy.Disconnect(ctx, c.App().ID, c.id)
 }

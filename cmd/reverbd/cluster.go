@@ -96,7 +96,8 @@ func (p clusterPublisher) PublishFrame(ctx context.Context, appID, channel, exce
 // write-back of this node's state whenever Redis lost it), and the watch that asks for a
 // write-back when Redis comes back after an outage. After a write-back, and whenever the
 // relay subscribes again (member events published meanwhile did not reach this node), the
-// node's presence lists are read again (ws.Server.ResyncPresence), after settle.
+// node's presence lists and watchlists are read again (ws.Server.ResyncPresence,
+// ResyncWatchlists), after settle.
 func (c *cluster) start(srv *ws.Server, rdb redis.UniversalClient) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel, c.srv = cancel, srv
@@ -137,6 +138,7 @@ func (c *cluster) resyncLoop(ctx context.Context, srv *ws.Server) {
 		default:
 		}
 		srv.ResyncPresence()
+		srv.ResyncWatchlists()
 	}
 }
 
@@ -223,6 +225,7 @@ func (n localNode) DeliverFrame(appID, channel, except string, payload []byte) {
 func (n localNode) TerminateUser(appID, userID string)    { n.srv.TerminateUser(appID, userID) }
 func (n localNode) DeliverMember(ev registry.MemberEvent) { n.srv.DeliverMember(ev) }
 func (n localNode) DeliverCount(ev registry.CountEvent)   { n.srv.DeliverCount(ev) }
+func (n localNode) DeliverOnline(ev registry.OnlineEvent) { n.srv.DeliverOnline(ev) }
 
 func newNodeID() string {
 	b := make([]byte, 8)

@@ -136,6 +136,7 @@ const (
 	LimitMaxPresenceMembers    = "max_presence_members"
 	LimitMaxPresenceMemberSize = "max_presence_member_size"
 	LimitMaxUserIDLength       = "max_user_id_length"
+	LimitMaxWatchlistSize      = "max_watchlist_size"
 	LimitMaxRequestSize        = "max_request_size"
 	LimitEventDataSize         = "event_data_size"
 	LimitQueueFull             = "queue_size"
