@@ -24,7 +24,7 @@ REDIS_FROM ?= REDIS_URL from the environment
 NO_REDIS ?= REDIS_URL is empty
 export REDIS_URL REDIS_FROM NO_REDIS
 
-.PHONY: build run test check redis test-go fuzz test-e2e bench clean
+.PHONY: build run test check redis node-deps test-go fuzz test-e2e bench clean
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/reverbd
@@ -62,8 +62,13 @@ redis:
 $(REPORT): $(wildcard cmd/internal/testreport/*.go)
 	$(GO) build -o $@ ./cmd/internal/testreport
 
+# node-deps installs the Node packages of e2e/package.json: the end-to-end suite's clients, and
+# the TypeScript compiler the Go test of `reverbd channels generate ts` runs.
+node-deps:
+	cd e2e && npm ci --no-audit --no-fund
+
 # The Go tests and benchmarks; skipped tests are listed at the end of `make test`.
-test-go: redis $(REPORT)
+test-go: redis node-deps $(REPORT)
 	$(GO) test -race -count=1 -json ./... | $(REPORT) -skipped $(SKIPPED)
 	$(GO) test -run '^$$' -bench . -benchtime=1x -json ./... | $(REPORT) -skipped $(SKIPPED)
 
@@ -82,8 +87,7 @@ fuzz:
 # The Node suite runs twice: on the in-process queue and on the Redis queue (REDIS_URL).
 # Without Redis (see the redis target), the Redis pass is skipped, and so are the files that
 # start a cluster (helpers/lifecycle.js useCluster), which needs Redis in either pass.
-test-e2e: build redis
-	cd e2e && npm ci --no-audit --no-fund
+test-e2e: build redis node-deps
 	@if [ -n "$$REDIS_URL" ]; then \
 	  echo "cd e2e && REVERBD_BIN=$(CURDIR)/$(BIN) E2E_QUEUE_CONNECTION=memory npm test"; \
 	  cd e2e && REVERBD_BIN=$(CURDIR)/$(BIN) E2E_QUEUE_CONNECTION=memory npm test; \
