@@ -47,7 +47,7 @@ func newCluster(cfg *config.Config, apps *registry.Apps, rdb redis.UniversalClie
 		VacatedDelay: cfg.WebhookVacatedDelay,
 		BatchWindow:  cfg.WebhookBatchWindow,
 		BatchSize:    cfg.WebhookBatchSize,
-		Log:          log.With("component", "webhooks", "node", node),
+		Log:          log.With("component", "webhooks"),
 	})
 	log = log.With("component", "cluster")
 	return &cluster{
