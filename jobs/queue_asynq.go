@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,7 +47,6 @@ type AsynqQueue struct {
 	queue     string
 	log       *slog.Logger
 	client    *asynq.Client
-	server    *asynq.Server
 	inspector *asynq.Inspector
 	rdb       redis.UniversalClient
 
@@ -60,9 +58,7 @@ type AsynqQueue struct {
 	lostAfter   time.Duration
 	lost        lostWatch // owned by Run's goroutine
 
-	mu      sync.Mutex
-	started bool // guarded by mu: the asynq server was started
-	stopped bool // guarded by mu: the asynq server was stopped, or must never start
+	srv asynqServer // the workers
 }
 
 // AsynqParams configures an AsynqQueue.
@@ -113,7 +109,7 @@ func NewAsynqQueue(p AsynqParams) *AsynqQueue {
 		lostAfter: p.LostAfter,
 		lost:      lostWatch{unlisted: map[string]time.Time{}, reported: map[string]bool{}},
 	}
-	q.server = asynq.NewServerFromRedisClient(p.Redis, asynq.Config{
+	q.srv.server = asynq.NewServerFromRedisClient(p.Redis, asynq.Config{
 		Concurrency:       max(p.Concurrency, 1),
 		Queues:            map[string]int{p.Queue: 1},
 		TaskCheckInterval: p.PollInterval,
@@ -152,19 +148,11 @@ func (q *AsynqQueue) Enqueue(ctx context.Context, ev registry.Event) error {
 // every second and sweeps the archive, until ctx ends.
 func (q *AsynqQueue) Run(ctx context.Context) error {
 	q.healthy.Store(q.rdb.Ping(ctx).Err() == nil)
-	q.mu.Lock()
-	if q.stopped {
-		q.mu.Unlock()
+	if ok, err := q.srv.start(asynq.HandlerFunc(q.process), q.enqueueOnly); err != nil {
+		return fmt.Errorf("start asynq: %w", err)
+	} else if !ok {
 		return nil // Shutdown came first
 	}
-	if !q.enqueueOnly {
-		if err := q.server.Start(asynq.HandlerFunc(q.process)); err != nil {
-			q.mu.Unlock()
-			return fmt.Errorf("start asynq: %w", err)
-		}
-		q.started = true
-	}
-	q.mu.Unlock()
 	health := time.NewTicker(time.Second)
 	defer health.Stop()
 	sweep := time.NewTicker(archiveSweepInterval)
@@ -174,7 +162,7 @@ func (q *AsynqQueue) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			q.stopServer()
+			q.srv.stop()
 			return nil
 		case <-health.C:
 			q.checkHealth(ctx)
@@ -194,7 +182,7 @@ func (q *AsynqQueue) Shutdown(ctx context.Context) error {
 	if q.drain {
 		q.waitEmpty(ctx)
 	}
-	q.stopServer()
+	q.srv.stop()
 	q.SweepArchive()
 	return nil // the client and inspector share p.Redis, which the caller closes
 }
@@ -205,10 +193,7 @@ const drainPoll = 10 * time.Millisecond
 // waitEmpty waits until the queue holds no pending task, while this process's workers run
 // and until ctx ends; a Redis error ends the wait (the tasks stay queued for the next start).
 func (q *AsynqQueue) waitEmpty(ctx context.Context) {
-	q.mu.Lock()
-	running := q.started && !q.stopped
-	q.mu.Unlock()
-	if !running {
+	if !q.srv.running() {
 		return
 	}
 	t := time.NewTicker(drainPoll)
@@ -224,20 +209,6 @@ func (q *AsynqQueue) waitEmpty(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-	}
-}
-
-// stopServer stops the asynq server once; a server not yet started never starts.
-func (q *AsynqQueue) stopServer() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.stopped {
-		return
-	}
-	q.stopped = true
-	if q.started {
-		q.server.Stop()
-		q.server.Shutdown()
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -29,14 +28,11 @@ type AsynqWebhookQueue struct {
 	poster *webhookPoster
 	queue  string
 	client *asynq.Client
-	server *asynq.Server
 	log    *slog.Logger
 
 	enqueueOnly bool
 
-	mu      sync.Mutex
-	started bool // guarded by mu
-	stopped bool // guarded by mu
+	srv asynqServer // the workers
 }
 
 // AsynqWebhookParams configures an AsynqWebhookQueue.
@@ -87,7 +83,7 @@ func NewAsynqWebhookQueue(p AsynqWebhookParams) *AsynqWebhookQueue {
 		client:      asynq.NewClientFromRedisClient(p.Redis),
 		enqueueOnly: p.EnqueueOnly,
 	}
-	q.server = asynq.NewServerFromRedisClient(p.Redis, asynq.Config{
+	q.srv.server = asynq.NewServerFromRedisClient(p.Redis, asynq.Config{
 		Concurrency:              p.Concurrency,
 		Queues:                   map[string]int{p.Queue: 1},
 		TaskCheckInterval:        p.PollInterval,
@@ -128,42 +124,21 @@ func (q *AsynqWebhookQueue) Enqueue(ctx context.Context, d WebhookDelivery) erro
 
 // Run implements WebhookQueue: it starts the workers (unless EnqueueOnly) until ctx ends.
 func (q *AsynqWebhookQueue) Run(ctx context.Context) error {
-	q.mu.Lock()
-	if q.stopped {
-		q.mu.Unlock()
+	if ok, err := q.srv.start(asynq.HandlerFunc(q.process), q.enqueueOnly); err != nil {
+		return fmt.Errorf("start asynq webhooks: %w", err)
+	} else if !ok {
 		return nil
 	}
-	if !q.enqueueOnly {
-		if err := q.server.Start(asynq.HandlerFunc(q.process)); err != nil {
-			q.mu.Unlock()
-			return fmt.Errorf("start asynq webhooks: %w", err)
-		}
-		q.started = true
-	}
-	q.mu.Unlock()
 	<-ctx.Done()
-	q.stopServer()
+	q.srv.stop()
 	return nil
 }
 
 // Shutdown implements WebhookQueue: the workers stop; POSTs in flight get the shutdown
 // timeout, then go back to the queue for the next start or another process.
 func (q *AsynqWebhookQueue) Shutdown(context.Context) error {
-	q.stopServer()
+	q.srv.stop()
 	return nil
-}
-
-func (q *AsynqWebhookQueue) stopServer() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.stopped {
-		return
-	}
-	q.stopped = true
-	if q.started {
-		q.server.Stop()
-		q.server.Shutdown()
-	}
 }
 
 // process is the asynq handler: one try. A retry is asked for by returning the error, a

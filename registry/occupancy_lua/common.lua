@@ -109,18 +109,22 @@ local function hook_count(app, channel, n)
   end
 end
 
--- next_seq returns the next member event sequence number of channel. A channel's numbers
--- follow each other; its first one is the clock in microseconds, so the numbers keep growing
--- when the key went (the channel emptied, or Redis lost it).
-local function next_seq(app, channel)
-  local k = ch_key(app, channel, 'mseq')
+-- next_number returns the next number of the counter at key k. The numbers follow each
+-- other; the first is the clock in microseconds, so they keep growing when the key went (its
+-- channel emptied, or Redis lost it).
+local function next_number(k)
   if redis.call('EXISTS', k) == 1 then
     return redis.call('INCR', k)
   end
   local t = redis.call('TIME')
-  local seq = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  redis.call('SET', k, string.format('%d', seq))
-  return seq
+  local n = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('SET', k, string.format('%d', n))
+  return n
+end
+
+-- next_seq returns the next member event sequence number of channel.
+local function next_seq(app, channel)
+  return next_number(ch_key(app, channel, 'mseq'))
 end
 
 -- seq_of returns the sequence number of channel's last member event, or 0.

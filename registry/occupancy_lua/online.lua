@@ -3,17 +3,9 @@
 -- node:{node}:signins of app \0 socket; {app}:online counts each online user's signed-in
 -- connections, and {app}:oseq numbers the app's online events.
 
--- next_online_seq returns the next online event number of app. The numbers follow each
--- other; the first is the clock in microseconds, so they keep growing when Redis lost the key.
+-- next_online_seq returns the next online event number of app (see next_number).
 local function next_online_seq(app)
-  local k = app_key(app) .. ':oseq'
-  if redis.call('EXISTS', k) == 1 then
-    return redis.call('INCR', k)
-  end
-  local t = redis.call('TIME')
-  local seq = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  redis.call('SET', k, string.format('%d', seq))
-  return seq
+  return next_number(app_key(app) .. ':oseq')
 end
 
 -- tell_online numbers an online (online true) or offline event of user and publishes it to
