@@ -58,6 +58,9 @@ const (
 	headerKey         = "X-Pusher-Key"
 	headerSignature   = "X-Pusher-Signature"
 	headerContentType = "Content-Type"
+	// headerID names the delivery (batch and webhook): the same on every try, so a receiver
+	// can tell a repeat (a POST whose answer was lost) from a new batch.
+	headerID = "X-Reverbd-Webhook-Id"
 )
 
 // WebhookSender turns the batches of a registry.WebhookFeed into deliveries: its Send is the

@@ -176,6 +176,7 @@ func (p *webhookPoster) post(ctx context.Context, d *WebhookDelivery) error {
 	req.Header.Set(headerContentType, "application/json")
 	req.Header.Set(headerKey, d.Key)
 	req.Header.Set(headerSignature, d.Signature)
+	req.Header.Set(headerID, d.ID)
 	req.Header.Set("User-Agent", "reverbd-webhooks")
 	resp, err := p.client.Do(req)
 	if err != nil {

@@ -241,6 +241,9 @@ func TestWebhookRetriedUntilAccepted(t *testing.T) {
 			if string(req.body) != string(got[0].body) {
 				t.Errorf("try %d sent %s, the first %s", i+1, req.body, got[0].body)
 			}
+			if id := req.header.Get("X-Reverbd-Webhook-Id"); id == "" || id != got[0].header.Get("X-Reverbd-Webhook-Id") {
+				t.Errorf("try %d has X-Reverbd-Webhook-Id %q, the first %q", i+1, id, got[0].header.Get("X-Reverbd-Webhook-Id"))
+			}
 			if hook.TimeMs != int(batch.TimeMS) || len(hook.Events) != 3 || hook.Events[2].Data != `{"who":"<b>ann</b>"}` || hook.Events[2].SocketID != "1.2" {
 				t.Errorf("webhook %+v", hook)
 			}
