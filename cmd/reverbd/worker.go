@@ -48,13 +48,19 @@ func work(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.New("reverbd worker needs REVERB_SCALING_ENABLED=true (and the redis queue): it only publishes to socket nodes")
 	}
 	log := newLogger(cfg, stderr)
-	var adminLn net.Listener
+	// The deliveries matter more than their metrics: a port that cannot be bound (most often
+	// a socket node's on the same host, from a shared .env) costs the admin listener only.
+	var (
+		adminLn net.Listener
+		m       *metrics.Metrics
+	)
 	if cfg.AdminPort != 0 {
-		if adminLn, err = listen(cfg.AdminAddr(), "REVERB_ADMIN_PORT"); err != nil {
-			return fmt.Errorf("admin listener: %w", err)
+		if adminLn, err = listen(cfg.AdminAddr(), "REVERB_ADMIN_PORT: a worker beside a socket node needs a port of its own"); err != nil {
+			log.Error("admin listener not started: the worker runs without it (no metrics)", "err", err)
+		} else {
+			m = newMetrics(cfg)
 		}
 	}
-	m := newMetrics(cfg)
 	stop := onSignal(hup, func() { reloadWorker(m, load, log) })
 	defer stop()
 	return runWorker(ctx, cfg, log, m, adminLn)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -172,5 +173,32 @@ func TestWorkerSIGHUPReloadsMetricsApps(t *testing.T) {
 	}
 	if !ids["30"] || ids["10"] {
 		t.Errorf("events_delivered_total app_id values after the reload: %v, want 30 and not 10", ids)
+	}
+}
+
+// A worker whose admin port is taken (a socket node's, from a shared .env) says so in one
+// error line and delivers all the same.
+func TestWorkerWithATakenAdminPortStillRuns(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	_, port, _ := net.SplitHostPort(held.Addr().String())
+	buildBinary(t)
+	cmd := exec.Command(binaryPath, "worker", "--env-file", os.DevNull)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REVERB_ADMIN_PORT=" + port,
+		"REVERB_ADMIN_USERNAME=" + adminUser, "REVERB_ADMIN_PASSWORD=" + adminPassword,
+		"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret}, clusterEnv(t, redistest.URL(t))...)
+	logs := new(lockedBuffer)
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	n := &tlsNode{t: t, log: logs}
+	n.waitLog(`msg="reverbd worker started"`, 1)
+	if got := strings.Count(logs.String(), "admin listener not started"); got != 1 || !strings.Contains(logs.String(), "a worker beside a socket node needs a port of its own") {
+		t.Errorf("%d lines about the admin listener, want 1 naming the fix:\n%s", got, logs.String())
 	}
 }
