@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"net/http/pprof"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/hibiken/asynq"
@@ -17,6 +18,16 @@ import (
 
 // adminPath is where asynq's web UI is mounted on the admin listener.
 const adminPath = "/asynq"
+
+// newAdminServer is the admin listener's server (see newAdminHandler) of `reverbd start` and
+// `reverbd worker`; the returned close function releases the web UI's Redis connections.
+func newAdminServer(cfg *config.Config, m *metrics.Metrics, occupancy live.Occupancy) (*http.Server, func() error, error) {
+	h, closeUI, err := newAdminHandler(cfg, m, occupancy)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}, closeUI, nil
+}
 
 // newAdminHandler is the admin listener's router: asynq's web UI under /asynq (with the redis
 // queue), net/http/pprof under /debug/pprof and, when m is not nil, the Prometheus metrics at

@@ -64,7 +64,7 @@ func startWorker(t *testing.T, env []string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- runWorker(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- runWorker(ctx, cfg, slog.New(slog.DiscardHandler), newMetrics(cfg), nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

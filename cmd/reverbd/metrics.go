@@ -15,11 +15,17 @@ func newMetrics(cfg *config.Config) *metrics.Metrics {
 	if !cfg.MetricsOn() {
 		return nil
 	}
+	return metrics.New(metrics.Params{Prefix: cfg.MetricsPrefix, Port: cfg.ServerPort, AppIDs: appIDs(cfg), Version: version})
+}
+
+// appIDs are the ids of cfg's apps, the app_id label values of the metrics (a reload sets
+// them again: metrics.SetApps).
+func appIDs(cfg *config.Config) []string {
 	ids := make([]string, 0, len(cfg.Apps))
 	for _, app := range cfg.Apps {
 		ids = append(ids, app.ID)
 	}
-	return metrics.New(metrics.Params{Prefix: cfg.MetricsPrefix, Port: cfg.ServerPort, AppIDs: ids, Version: version})
+	return ids
 }
 
 // backlogTimeout bounds reading the queue's backlog at a scrape (a Redis round trip with the
@@ -34,8 +40,31 @@ func (s *server) registerMetrics() {
 	if m == nil {
 		return
 	}
+	registerQueueMetrics(m, s.queue, s.worker)
+	if s.cluster == nil {
+		return
+	}
+	m.Counter("relay_frames_dropped_total", "Client and member events made on this node not sent to the other nodes because the publish queue was full.", nil,
+		func(yield func(float64, ...string)) { yield(float64(s.ws.Stats().PublishesDropped)) })
+	registerRelayMetrics(m, s.cluster.relay)
+	m.Counter("lease_renewals_total", "Renewals of this node's cluster lease, by result (ok, failed).", []string{"result"},
+		func(yield func(float64, ...string)) {
+			st := s.cluster.occupancy.LeaseStats()
+			yield(float64(st.Renewed), "ok")
+			yield(float64(st.Failed), "failed")
+		})
+}
+
+// registerQueueMetrics adds the families of the delivery queue and its worker, read at each
+// scrape: the backlog (with the redis queue, the shared queue's), deliveries lost with a
+// worker's process, and cache writes that failed. `reverbd start` and `reverbd worker` both
+// export them.
+func registerQueueMetrics(m *metrics.Metrics, queue jobs.Queue, worker *jobs.Worker) {
+	if m == nil {
+		return
+	}
 	backlog := func() (jobs.Backlog, bool) {
-		q, ok := s.queue.(interface {
+		q, ok := queue.(interface {
 			Backlog(context.Context) (jobs.Backlog, error)
 		})
 		if !ok {
@@ -59,22 +88,19 @@ func (s *server) registerMetrics() {
 			}
 		})
 	m.Counter("deliveries_lost_total", "Deliveries a worker held when its process died (redis queue), found by this process; never retried.", nil,
-		func(yield func(float64, ...string)) { yield(float64(s.worker.Stats().Lost)) })
+		func(yield func(float64, ...string)) { yield(float64(worker.Stats().Lost)) })
 	m.Counter("cache_writes_failed_total", "Last events of cache channels that could not be stored (the events were delivered all the same).", nil,
-		func(yield func(float64, ...string)) { yield(float64(s.worker.Stats().CacheFailed)) })
-	if s.cluster == nil {
+		func(yield func(float64, ...string)) { yield(float64(worker.Stats().CacheFailed)) })
+}
+
+// registerRelayMetrics adds the relay's publish counters, read at each scrape: a node's and
+// a `reverbd worker`'s, which publishes every event it delivers.
+func registerRelayMetrics(m *metrics.Metrics, relay *jobs.RedisRelay) {
+	if m == nil {
 		return
 	}
-	m.Counter("relay_frames_dropped_total", "Client and member events made on this node not sent to the other nodes because the publish queue was full.", nil,
-		func(yield func(float64, ...string)) { yield(float64(s.ws.Stats().PublishesDropped)) })
-	m.Counter("relay_published_total", "Messages this node published on the cluster relay (events, frames, terminate requests, probes).", nil,
-		func(yield func(float64, ...string)) { yield(float64(s.cluster.relay.Stats().Published)) })
+	m.Counter("relay_published_total", "Messages this process published on the cluster relay (events, frames, terminate requests, probes).", nil,
+		func(yield func(float64, ...string)) { yield(float64(relay.Stats().Published)) })
 	m.Counter("relay_publish_errors_total", "Messages Redis did not take on the cluster relay; they reached no node.", nil,
-		func(yield func(float64, ...string)) { yield(float64(s.cluster.relay.Stats().Failed)) })
-	m.Counter("lease_renewals_total", "Renewals of this node's cluster lease, by result (ok, failed).", []string{"result"},
-		func(yield func(float64, ...string)) {
-			st := s.cluster.occupancy.LeaseStats()
-			yield(float64(st.Renewed), "ok")
-			yield(float64(st.Failed), "failed")
-		})
+		func(yield func(float64, ...string)) { yield(float64(relay.Stats().Failed)) })
 }

@@ -47,7 +47,8 @@ func onSignal(sig <-chan os.Signal, f func()) (stop func()) {
 //   - the apps (REVERB_APP_*, REVERB_CHANNELS_* and REVERB_APPS_FILE, with the channel
 //     catalogues they name, read again): an added app is served at once; a
 //     removed app's connections are closed with 4001; a changed key, secret or limit applies
-//     to what comes next (new connections, the next message, subscribe or API request);
+//     to what comes next (new connections, the next message, subscribe or API request); the
+//     metrics label an added app with its app_id and stop exporting a removed app's series;
 //   - the TLS certificate and key (read again even when their paths are the same): new
 //     handshakes get the new certificate, open connections keep theirs;
 //   - the log level (REVERB_DEBUG, unless --debug was given).
@@ -67,6 +68,8 @@ func (s *server) reload(next *config.Config, err error) {
 		log.Error("reload failed: the running configuration is kept", "err", err)
 		return
 	}
+	// The metrics first: an added app's first connection counts under its own app_id.
+	s.metrics.SetApps(appIDs(next))
 	change := s.apps.Replace(next.Apps)
 	closed := s.ws.AppsReplaced()
 	if cert != nil {

@@ -22,6 +22,7 @@ import (
 	pusher "github.com/pusher/pusher-http-go/v5"
 
 	"github.com/reverbd/reverbd/config/selfsigned"
+	"github.com/reverbd/reverbd/registry/metrics/live"
 	"github.com/reverbd/reverbd/registry/redistest"
 )
 
@@ -45,11 +46,17 @@ type fileApp struct {
 
 func startTLSNode(t *testing.T, apps []fileApp) *tlsNode {
 	t.Helper()
+	return startTLSNodeEnv(t, apps, "REVERB_DEBUG=false")
+}
+
+// startTLSNodeEnv is startTLSNode with env (lines of the .env file) as its other settings.
+func startTLSNodeEnv(t *testing.T, apps []fileApp, env string) *tlsNode {
+	t.Helper()
 	buildBinary(t)
 	n := &tlsNode{t: t, dir: t.TempDir(), log: new(lockedBuffer), pool: x509.NewCertPool()}
 	n.newCertificate()
 	n.writeApps(apps)
-	n.writeEnv("REVERB_DEBUG=false")
+	n.writeEnv(env)
 	port := freePort(t)
 	n.addr = "127.0.0.1:" + port
 	n.cmd = exec.Command(binaryPath, "start", "--env-file", filepath.Join(n.dir, ".env"), "--host", "127.0.0.1", "--port", port)
@@ -290,6 +297,62 @@ func TestSIGHUPReloadsAppsAndCertificate(t *testing.T) {
 	if ev, _ := keptConn.read(); ev != "pusher:pong" {
 		t.Errorf("connection opened before the reloads: %s, want pusher:pong", ev)
 	}
+}
+
+// After a SIGHUP the metrics and the live page follow the apps file: an added app counts
+// under its own app_id (not "unknown") from its first connection and trigger, and a removed
+// app's series are no longer exported, on /metrics and on /stats.json alike.
+func TestSIGHUPGivesAddedAppsTheirMetrics(t *testing.T) {
+	kept := fileApp{ID: "10", Key: "kept-key", Secret: "kept-secret"}
+	removed := fileApp{ID: "20", Key: "removed-key", Secret: "removed-secret"}
+	admin := &process{adminAddr: "127.0.0.1:" + freePort(t)}
+	_, port, _ := strings.Cut(admin.adminAddr, ":")
+	env := strings.Join([]string{"REVERB_ADMIN_PORT=" + port, "REVERB_ADMIN_USERNAME=" + adminUser, "REVERB_ADMIN_PASSWORD=" + adminPassword}, "\n")
+	n := startTLSNodeEnv(t, []fileApp{kept, removed}, env)
+	const pre = "reverbd_"
+	n.dial(removed.Key)
+	admin.expect(t, pre, want{name: "connected", labels: []string{"app_id", removed.ID}, value: 1})
+
+	added := fileApp{ID: "30", Key: "added-key", Secret: "added-secret"}
+	n.writeApps([]fileApp{kept, added})
+	n.hup(1, `msg="configuration reloaded"`)
+	c, _ := n.dial(added.Key)
+	if c.subscribePrivate(added, "private-added") != "pusher_internal:subscription_succeeded" {
+		t.Fatal("added app's subscribe refused")
+	}
+	if err := n.sdk(added).Trigger("private-added", "added", map[string]int{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("added")
+	id := []string{"app_id", added.ID}
+	unknown := []string{"app_id", "unknown"}
+	s := admin.expect(t, pre,
+		want{name: "connected", labels: id, value: 1},
+		want{name: "new_connections_total", labels: id, value: 1},
+		want{name: "http_calls_received_total", labels: id, value: 1},
+		want{name: "events_delivered_total", labels: id, value: 1},
+		want{name: "channel_subscriptions", labels: id, value: 1},
+		want{name: "new_connections_total", labels: unknown, value: 0},
+		want{name: "http_calls_received_total", labels: unknown, value: 0},
+		want{name: "events_delivered_total", labels: unknown, value: 0})
+	for name, f := range s.fams {
+		for _, m := range f.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == "app_id" && l.GetValue() == removed.ID {
+					t.Errorf("%s still exports the removed app: %v", name, m.Label)
+				}
+			}
+		}
+	}
+	admin.statsUntil(t, "the added app on the live page, the removed one gone", func(st live.Stats) bool {
+		ids := map[string]float64{}
+		for _, a := range st.Apps {
+			ids[a.AppID] = a.Connections
+		}
+		_, gone := ids[removed.ID]
+		_, unknownShown := ids["unknown"]
+		return ids[added.ID] == 1 && !gone && !unknownShown
+	})
 }
 
 // A SIGHUP sent to every reverbd process (kill -HUP $(pidof reverbd)) does not end a

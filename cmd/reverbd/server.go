@@ -179,12 +179,9 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 		MaxHeaderBytes:    ws.DefaultMaxHeaderBytes, // the Listener's bound (net/http allows 4 KiB more)
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	admin, closeUI, err := newAdminHandler(cfg, m, occupancy)
-	if err != nil {
+	if s.admin, s.closeUI, err = newAdminServer(cfg, m, occupancy); err != nil {
 		return nil, err
 	}
-	s.admin = &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second}
-	s.closeUI = closeUI
 	return s, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -13,14 +15,17 @@ import (
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/jobs"
 	"github.com/reverbd/reverbd/registry"
+	"github.com/reverbd/reverbd/registry/metrics"
 )
 
 // work is `reverbd worker`: only the asynq workers, no sockets. Each delivery is stored in
 // the cache channels' Redis cache and published to the socket nodes, for teams that scale
-// workers apart from socket nodes. It needs the redis queue and scaling.
+// workers apart from socket nodes. It needs the redis queue and scaling. With
+// REVERB_ADMIN_PORT it serves the admin listener, its metrics counting what it delivers and
+// the webhook POSTs it makes.
 func work(ctx context.Context, args []string, stderr io.Writer) error {
 	// A SIGHUP meant for the socket nodes (kill -HUP $(pidof reverbd)) must not end a worker,
-	// which is what SIGHUP does by default; a worker has nothing to reload.
+	// which is what SIGHUP does by default.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -28,45 +33,96 @@ func work(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(f.envFile, os.Environ())
+	load := func() (*config.Config, error) {
+		cfg, err := config.Load(f.envFile, os.Environ())
+		if err == nil && f.debug {
+			cfg.Debug = true
+		}
+		return cfg, err
+	}
+	cfg, err := load()
 	if err != nil {
 		return err
-	}
-	if f.debug {
-		cfg.Debug = true
 	}
 	if !cfg.ScalingEnabled {
 		return errors.New("reverbd worker needs REVERB_SCALING_ENABLED=true (and the redis queue): it only publishes to socket nodes")
 	}
 	log := newLogger(cfg, stderr)
-	stop := onSignal(hup, func() {
-		log.Info("SIGHUP ignored: reverbd worker reloads nothing; restart it to apply a change")
-	})
+	// The deliveries matter more than their metrics: a port that cannot be bound (most often
+	// a socket node's on the same host, from a shared .env) costs the admin listener only.
+	var (
+		adminLn net.Listener
+		m       *metrics.Metrics
+	)
+	if cfg.AdminPort != 0 {
+		if adminLn, err = listen(cfg.AdminAddr(), "REVERB_ADMIN_PORT: a worker beside a socket node needs a port of its own"); err != nil {
+			log.Error("admin listener not started: the worker runs without it (no metrics)", "err", err)
+		} else {
+			m = newMetrics(cfg)
+		}
+	}
+	stop := onSignal(hup, func() { reloadWorker(m, load, log) })
 	defer stop()
-	return runWorker(ctx, cfg, log)
+	return runWorker(ctx, cfg, log, m, adminLn)
 }
 
-// runWorker runs the delivery workers until ctx ends or its turn at a `reverbd restart`
-// comes, then shuts the queue down within REVERB_SHUTDOWN_TIMEOUT.
-func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+// reloadWorker is a worker's SIGHUP: with the metrics on, the apps are read again for their
+// app_id labels (an app added on the socket nodes by a reload counts under its own id);
+// nothing else changes until a restart.
+func reloadWorker(m *metrics.Metrics, load func() (*config.Config, error), log *slog.Logger) {
+	if m == nil {
+		log.Info("SIGHUP ignored: reverbd worker reloads nothing; restart it to apply a change")
+		return
+	}
+	next, err := load()
+	if err != nil {
+		log.Error("reload failed: the metrics keep the apps they had", "err", err)
+		return
+	}
+	m.SetApps(appIDs(next))
+	log.Info("apps reloaded for the metrics; restart the worker to apply any other change", "apps", len(next.Apps))
+}
+
+// runWorker runs the delivery workers, and the admin listener on adminLn (nil: none) with m
+// (nil: no metrics), until ctx ends or its turn at a `reverbd restart` comes, then shuts the
+// queue down within REVERB_SHUTDOWN_TIMEOUT. It closes adminLn.
+func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics, adminLn net.Listener) error {
+	if adminLn != nil {
+		defer adminLn.Close()
+	}
 	rdb, err := newRedis(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
+	if m != nil {
+		rdb.AddHook(m.RedisHook())
+	}
 	checkRedis(ctx, cfg, log)
 	node := "worker-" + newNodeID()
-	relay := jobs.NewRedisRelay(rdb, cfg.ScalingPubSubChannel(), node, nil, log.With("component", "relay"), nil)
+	relay := jobs.NewRedisRelay(rdb, cfg.ScalingPubSubChannel(), node, nil, log.With("component", "relay"), m)
 	worker := jobs.NewWorker(jobs.WorkerParams{
 		Deliverer: relay,
 		Cache:     registry.NewRedisCache(rdb, cfg.ScalingKeyPrefix()),
 		CacheTTL:  cfg.CacheTTL,
 		Rules:     jobs.Rules{Timeout: cfg.QueueTimeout, Deadline: cfg.QueueDeadline},
 		Log:       log.With("component", "jobs"),
+		Metrics:   m,
 	})
 	queue := newQueue(cfg, rdb, worker, log.With("component", "jobs"), false)
 	// The webhook POSTs the socket nodes enqueue, on their own asynq server (see webhooks).
-	hooks := newWebhookQueue(cfg, rdb, nil, log.With("component", "webhooks"), false)
+	hooks := newWebhookQueue(cfg, rdb, m, log.With("component", "webhooks"), false)
+	registerQueueMetrics(m, queue, worker)
+	registerRelayMetrics(m, relay)
+	admin, closeUI, err := newAdminServer(cfg, m, nil) // no sockets: no presence lists
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := closeUI(); err != nil {
+			log.Warn("web ui close", "err", err)
+		}
+	}()
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	hooksDone := make(chan struct{})
@@ -74,6 +130,17 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		defer close(hooksDone)
 		if err := hooks.Run(runCtx); err != nil {
 			log.Error("webhook queue stopped", "err", err)
+		}
+	}()
+	adminDone := make(chan struct{})
+	go func() {
+		defer close(adminDone)
+		if adminLn == nil {
+			return
+		}
+		log.Info("admin listener started", "addr", adminLn.Addr().String())
+		if err := admin.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin listener stopped", "err", err)
 		}
 	}()
 	turns := newRestartTurns(rdb, cfg.ScalingKeyPrefix(), node, false, cfg.ShutdownTimeout, log)
@@ -93,6 +160,11 @@ func runWorker(ctx context.Context, cfg *config.Config, log *slog.Logger) error 
 		log.Warn("webhook queue shutdown", "err", err)
 	}
 	turns.release()
+	// Last, so a scrape during the stop still sees the deliveries it finishes.
+	if err := admin.Shutdown(stopCtx); err != nil {
+		log.Warn("admin shutdown", "err", err)
+	}
+	<-adminDone
 	log.Info("reverbd worker stopped")
 	if runErr != nil {
 		return fmt.Errorf("worker: %w", runErr)

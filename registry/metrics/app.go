@@ -30,6 +30,29 @@ type App struct {
 	mu     sync.Mutex
 	shapes map[shapeKey]*Channels // guarded by mu
 	named  int                    // guarded by mu: shapes other than "other"
+
+	// retired is set when the app is removed (SetApps): from then on the handles still held
+	// (by a connection accepted before) count into series no longer exported, and nothing
+	// makes a new series of the app. Held for reading while a series is made.
+	retireMu sync.RWMutex
+	retired  bool // guarded by retireMu
+}
+
+// retire marks the app removed; once it returns, no new series of the app is made.
+func (a *App) retire() {
+	a.retireMu.Lock()
+	a.retired = true
+	a.retireMu.Unlock()
+}
+
+// labelled calls f, which makes or looks up a series labelled with the app's id, unless the
+// app was removed: its series are deleted and must not come back.
+func (a *App) labelled(f func()) {
+	a.retireMu.RLock()
+	defer a.retireMu.RUnlock()
+	if !a.retired {
+		f()
+	}
 }
 
 func (m *Metrics) newApp(id string) *App {
@@ -93,7 +116,7 @@ func (a *App) Closed(code int) {
 	if a == nil {
 		return
 	}
-	a.m.closes.WithLabelValues(a.id, strconv.Itoa(code)).Inc()
+	a.labelled(func() { a.m.closes.WithLabelValues(a.id, strconv.Itoa(code)).Inc() })
 }
 
 // Received counts one WebSocket message of size bytes from a client.
@@ -123,7 +146,7 @@ func (a *App) HTTPCall(route string, status, received, sent int) {
 	a.httpCalls.Inc()
 	a.httpReceived.Add(float64(received))
 	a.httpSent.Add(float64(sent))
-	a.m.httpRequests.WithLabelValues(a.id, route, strconv.Itoa(status)).Inc()
+	a.labelled(func() { a.m.httpRequests.WithLabelValues(a.id, route, strconv.Itoa(status)).Inc() })
 }
 
 // Limits named by LimitHit.
@@ -150,7 +173,7 @@ func (a *App) LimitHit(limit string) {
 	if a == nil {
 		return
 	}
-	a.m.limits.WithLabelValues(a.id, limit).Inc()
+	a.labelled(func() { a.m.limits.WithLabelValues(a.id, limit).Inc() })
 }
 
 // Sources of AuthFailed.
@@ -165,7 +188,7 @@ func (a *App) AuthFailed(source string) {
 	if a == nil {
 		return
 	}
-	a.m.authFailures.WithLabelValues(a.id, source).Inc()
+	a.labelled(func() { a.m.authFailures.WithLabelValues(a.id, source).Inc() })
 }
 
 // SlowConsumer counts a connection dropped as a slow consumer.
@@ -224,7 +247,7 @@ func (a *App) OutsideCatalogue(source, shape string) {
 	if a == nil {
 		return
 	}
-	a.m.outsideCatalogue.WithLabelValues(a.id, source, shape).Inc()
+	a.labelled(func() { a.m.outsideCatalogue.WithLabelValues(a.id, source, shape).Inc() })
 }
 
 // Reasons of WebhookDropped.
@@ -265,5 +288,5 @@ func (a *App) WebhookDropped(reason string) {
 	if a == nil {
 		return
 	}
-	a.m.webhooksDropped.WithLabelValues(a.id, reason).Inc()
+	a.labelled(func() { a.m.webhooksDropped.WithLabelValues(a.id, reason).Inc() })
 }

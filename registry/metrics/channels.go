@@ -23,9 +23,15 @@ type Channels struct {
 
 // Channels returns the handles of the channels of kind (registry.Kind.Name) and shape
 // (registry.Shape). The first MaxShapes shapes of the app get handles of their own; later
-// ones share their kind's OtherShape handles.
+// ones share their kind's OtherShape handles. A removed app (SetApps) gets nil, which counts
+// nothing.
 func (a *App) Channels(kind, shape string) *Channels {
 	if a == nil {
+		return nil
+	}
+	a.retireMu.RLock()
+	defer a.retireMu.RUnlock()
+	if a.retired {
 		return nil
 	}
 	a.mu.Lock()

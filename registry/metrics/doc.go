@@ -9,8 +9,11 @@
 // registry.Shape; at most MaxShapes per app, the rest as "other"), close codes, limits and
 // routes. A channel name is never a label value.
 //
-// Handles are resolved once (an app's when Metrics is made, a channel shape's when the
-// channel gets its first local subscriber), so counting on the fan-out is a few atomic adds
-// per publish and never allocates. A nil *Metrics, *App or *Channels counts nothing: the
+// The configured apps follow a reload (SetApps): an added app gets its own app_id at once,
+// a removed app's series are deleted, which Prometheus reads as the series ending.
+//
+// Handles are resolved once (an app's when Metrics is made or SetApps adds it, a channel
+// shape's when the channel gets its first local subscriber), so counting on the fan-out is a
+// few atomic adds per publish and never allocates. A nil *Metrics, *App or *Channels counts nothing: the
 // code that counts needs no check for metrics being off.
 package metrics

@@ -2,8 +2,11 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,7 +24,7 @@ type Params struct {
 	Prefix string
 	// Port is the public listener's port, the port label of the soketi-compatible families.
 	Port int
-	// AppIDs are the configured apps; each gets its handles at once.
+	// AppIDs are the configured apps; each gets its handles at once. SetApps replaces them.
 	AppIDs []string
 	// Version is the build's version, reported by build_info.
 	Version string
@@ -35,8 +38,11 @@ type Metrics struct {
 	prefix string
 	port   string
 
-	apps    map[string]*App // read-only after New
+	apps    atomic.Pointer[map[string]*App] // replaced whole by SetApps, never changed
+	appsMu  sync.Mutex                      // one SetApps at a time
 	unknown *App
+	// perApp are the families labelled app_id, whose series SetApps deletes for a removed app.
+	perApp []interface{ DeletePartialMatch(prometheus.Labels) int }
 
 	// soketi and Sockudo's families, labelled app_id and port.
 	connected                                     *prometheus.GaugeVec
@@ -72,19 +78,28 @@ func New(p Params) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	soketi := []string{"app_id", "port"}
+	register := func(v interface {
+		prometheus.Collector
+		DeletePartialMatch(prometheus.Labels) int
+	}, labels []string) {
+		m.with.MustRegister(v)
+		if slices.Contains(labels, "app_id") {
+			m.perApp = append(m.perApp, v)
+		}
+	}
 	gauge := func(name, help string, labels ...string) *prometheus.GaugeVec {
 		v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-		m.with.MustRegister(v)
+		register(v, labels)
 		return v
 	}
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
 		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-		m.with.MustRegister(v)
+		register(v, labels)
 		return v
 	}
 	histogram := func(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
 		v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
-		m.with.MustRegister(v)
+		register(v, labels)
 		return v
 	}
 
@@ -126,12 +141,49 @@ func New(p Params) *Metrics {
 	info := gauge("build_info", "Always 1; the version label is the build's.", "version")
 	info.WithLabelValues(p.Version).Set(1)
 
-	m.apps = make(map[string]*App, len(p.AppIDs))
-	for _, id := range p.AppIDs {
-		m.apps[id] = m.newApp(id)
-	}
 	m.unknown = m.newApp(UnknownApp)
+	m.SetApps(p.AppIDs)
 	return m
+}
+
+// SetApps makes ids the configured apps, as a reload (SIGHUP) changes them: an added app
+// gets its handles and its series (at 0) at once and counts under its own app_id from then
+// on; a removed app's series are deleted from every family, so Prometheus sees them end
+// (marked stale at the next scrape) instead of holding flat values forever, and its id counts
+// as UnknownApp from then on. An app removed and added again starts from 0, which
+// Prometheus's rate and increase read as a counter reset. Kept apps keep their handles and
+// values. A nil m does nothing.
+func (m *Metrics) SetApps(ids []string) {
+	if m == nil {
+		return
+	}
+	m.appsMu.Lock()
+	defer m.appsMu.Unlock()
+	var old map[string]*App
+	if p := m.apps.Load(); p != nil {
+		old = *p
+	}
+	next := make(map[string]*App, len(ids))
+	for _, id := range ids {
+		if id == UnknownApp {
+			next[id] = m.unknown // an app named so shares the unknown series, as it always has
+			continue
+		}
+		if a := old[id]; a != nil {
+			next[id] = a
+		} else {
+			next[id] = m.newApp(id)
+		}
+	}
+	m.apps.Store(&next)
+	for id, a := range old {
+		if next[id] == nil && a != m.unknown {
+			a.retire()
+			for _, v := range m.perApp {
+				v.DeletePartialMatch(prometheus.Labels{"app_id": id})
+			}
+		}
+	}
 }
 
 // Handler serves the metrics in Prometheus's text format.
@@ -151,13 +203,13 @@ func (m *Metrics) Families() (map[string]*dto.MetricFamily, error) {
 	return out, err
 }
 
-// App returns the handles of the app with this id; an id that is not configured gets the
-// UnknownApp handles. With m nil it returns nil.
+// App returns the handles of the app with this id; an id that is not configured (or no longer
+// is, after SetApps) gets the UnknownApp handles. With m nil it returns nil.
 func (m *Metrics) App(id string) *App {
 	if m == nil {
 		return nil
 	}
-	if a := m.apps[id]; a != nil {
+	if a := (*m.apps.Load())[id]; a != nil {
 		return a
 	}
 	return m.unknown

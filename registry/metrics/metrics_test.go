@@ -79,3 +79,73 @@ func TestUnknownApp(t *testing.T) {
 		t.Errorf("App(a).ID() = %q", got)
 	}
 }
+
+// SetApps follows a reload: an added app counts under its own app_id (its series exported at
+// 0 at once), a removed app's series are gone from every family and its id counts as unknown,
+// a kept app keeps its values, and a handle of the removed app still held (by a connection
+// accepted before) makes no series of it again.
+func TestSetAppsFollowsAReload(t *testing.T) {
+	m := metrics.New(metrics.Params{Prefix: "x_", AppIDs: []string{"kept", "gone"}})
+	m.App("kept").Connected()
+	gone := m.App("gone")
+	gone.Connected()
+	gone.Closed(1000)
+	gone.LimitHit(metrics.LimitRateLimit)
+	gone.Channels("public", "orders").Opened()
+
+	m.SetApps([]string{"kept", "added"})
+	if got := m.App("added").ID(); got != "added" {
+		t.Errorf("added app counts as %q", got)
+	}
+	if got := m.App("gone").ID(); got != metrics.UnknownApp {
+		t.Errorf("removed app counts as %q, want %q", got, metrics.UnknownApp)
+	}
+	gone.Closed(4001)
+	gone.AuthFailed(metrics.AuthSubscribe)
+	gone.WebhookDropped(metrics.WebhookDroppedBudget)
+	gone.Disconnected()
+	if ch := gone.Channels("public", "other-orders"); ch != nil {
+		t.Error("a removed app got channel handles")
+	}
+
+	fams, err := m.Families()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for name, f := range fams {
+		for _, s := range f.Metric {
+			for _, l := range s.Label {
+				if l.GetName() == "app_id" {
+					ids[l.GetValue()] = true
+					if l.GetValue() == "gone" {
+						t.Errorf("%s still has a series of the removed app", name)
+					}
+				}
+			}
+		}
+	}
+	if !ids["added"] || !ids["kept"] {
+		t.Errorf("app_id values %v, want kept and added", ids)
+	}
+	connected := map[string]float64{}
+	for _, s := range fams["connected"].Metric {
+		connected[s.Label[0].GetValue()] = s.Gauge.GetValue()
+	}
+	if connected["kept"] != 1 || connected["added"] != 0 {
+		t.Errorf("connected %v, want kept 1 and added 0", connected)
+	}
+
+	// Added again, the app starts from 0 (a counter reset to Prometheus).
+	m.SetApps([]string{"kept", "gone"})
+	again := m.App("gone")
+	if again == gone || again.ID() != "gone" {
+		t.Fatal("an app added again did not get handles of its own")
+	}
+	fams, _ = m.Families()
+	for _, s := range fams["new_connections_total"].Metric {
+		if s.Label[0].GetValue() == "gone" && s.Counter.GetValue() != 0 {
+			t.Errorf("an app added again starts at %v, want 0", s.Counter.GetValue())
+		}
+	}
+}
