@@ -138,6 +138,10 @@ type Config struct {
 	// served on the public port.
 	AdminHost string `envconfig:"REVERB_ADMIN_HOST" default:"127.0.0.1"`
 	AdminPort int    `envconfig:"REVERB_ADMIN_PORT"`
+	// WorkerAdminPort is the admin listener's port in `reverbd worker` (on AdminHost, with the
+	// same basic auth); 0 turns it off. A worker never uses AdminPort, so a worker and a
+	// socket node reading one .env never ask for the same port.
+	WorkerAdminPort int `envconfig:"REVERB_WORKER_ADMIN_PORT"`
 	// AdminUsername and AdminPassword are the admin listener's basic auth; both are required
 	// whenever AdminPort is set, loopback included.
 	AdminUsername string `envconfig:"REVERB_ADMIN_USERNAME"`

@@ -36,10 +36,14 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: REVERB_QUEUE_POLL_INTERVAL must be at least 1ms, got %s", c.QueuePollInterval)
 	case c.AdminPort < 0 || c.AdminPort > 65535:
 		return fmt.Errorf("config: REVERB_ADMIN_PORT must be between 0 (off) and 65535, got %d", c.AdminPort)
+	case c.WorkerAdminPort < 0 || c.WorkerAdminPort > 65535:
+		return fmt.Errorf("config: REVERB_WORKER_ADMIN_PORT must be between 0 (off) and 65535, got %d", c.WorkerAdminPort)
 	case c.AdminPort != 0 && (c.AdminUsername == "" || c.AdminPassword == ""):
 		// The web UI shows every queued payload and can delete tasks, and pprof exposes the
 		// process: loopback is no protection on a shared host.
 		return fmt.Errorf("config: REVERB_ADMIN_PORT=%d needs REVERB_ADMIN_USERNAME and REVERB_ADMIN_PASSWORD (basic auth for the admin listener)", c.AdminPort)
+	case c.WorkerAdminPort != 0 && (c.AdminUsername == "" || c.AdminPassword == ""):
+		return fmt.Errorf("config: REVERB_WORKER_ADMIN_PORT=%d needs REVERB_ADMIN_USERNAME and REVERB_ADMIN_PASSWORD (basic auth for the worker's admin listener)", c.WorkerAdminPort)
 	case !validMetricsPrefix(c.MetricsPrefix):
 		return fmt.Errorf("config: REVERB_METRICS_PREFIX must hold only letters, digits, underscores and colons, and not start with a digit, got %q", c.MetricsPrefix)
 	case c.QueueSize < 1:

@@ -21,7 +21,7 @@ import (
 // work is `reverbd worker`: only the asynq workers, no sockets. Each delivery is stored in
 // the cache channels' Redis cache and published to the socket nodes, for teams that scale
 // workers apart from socket nodes. It needs the redis queue and scaling. With
-// REVERB_ADMIN_PORT it serves the admin listener, its metrics counting what it delivers and
+// REVERB_WORKER_ADMIN_PORT it serves the admin listener, its metrics counting what it delivers and
 // the webhook POSTs it makes.
 func work(ctx context.Context, args []string, stderr io.Writer) error {
 	// A SIGHUP meant for the socket nodes (kill -HUP $(pidof reverbd)) must not end a worker,
@@ -48,14 +48,17 @@ func work(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.New("reverbd worker needs REVERB_SCALING_ENABLED=true (and the redis queue): it only publishes to socket nodes")
 	}
 	log := newLogger(cfg, stderr)
-	// The deliveries matter more than their metrics: a port that cannot be bound (most often
-	// a socket node's on the same host, from a shared .env) costs the admin listener only.
+	// A worker's admin listener is on REVERB_WORKER_ADMIN_PORT; REVERB_ADMIN_PORT, read from the
+	// same .env, is the socket node's.
+	cfg.AdminPort = cfg.WorkerAdminPort
+	// The deliveries matter more than their metrics: a port that cannot be bound costs the
+	// admin listener only.
 	var (
 		adminLn net.Listener
 		m       *metrics.Metrics
 	)
 	if cfg.AdminPort != 0 {
-		if adminLn, err = listen(cfg.AdminAddr(), "REVERB_ADMIN_PORT: a worker beside a socket node needs a port of its own"); err != nil {
+		if adminLn, err = listen(cfg.AdminAddr(), "REVERB_WORKER_ADMIN_PORT"); err != nil {
 			log.Error("admin listener not started: the worker runs without it (no metrics)", "err", err)
 		} else {
 			m = newMetrics(cfg)

@@ -33,7 +33,7 @@ func startAdminWorker(t *testing.T, envFile string, env []string) *workerAdmin {
 	for attempt := 1; ; attempt++ {
 		port := freePort(t)
 		cmd := exec.Command(binaryPath, "worker", "--env-file", envFile)
-		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REVERB_ADMIN_PORT=" + port,
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REVERB_WORKER_ADMIN_PORT=" + port,
 			"REVERB_ADMIN_USERNAME=" + adminUser, "REVERB_ADMIN_PASSWORD=" + adminPassword}, env...)
 		w := &workerAdmin{process: process{adminAddr: "127.0.0.1:" + port}, cmd: cmd, log: new(lockedBuffer)}
 		cmd.Stderr = w.log
@@ -187,7 +187,7 @@ func TestWorkerWithATakenAdminPortStillRuns(t *testing.T) {
 	_, port, _ := net.SplitHostPort(held.Addr().String())
 	buildBinary(t)
 	cmd := exec.Command(binaryPath, "worker", "--env-file", os.DevNull)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REVERB_ADMIN_PORT=" + port,
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REVERB_WORKER_ADMIN_PORT=" + port,
 		"REVERB_ADMIN_USERNAME=" + adminUser, "REVERB_ADMIN_PASSWORD=" + adminPassword,
 		"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret}, clusterEnv(t, redistest.URL(t))...)
 	logs := new(lockedBuffer)
@@ -198,7 +198,7 @@ func TestWorkerWithATakenAdminPortStillRuns(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	n := &tlsNode{t: t, log: logs}
 	n.waitLog(`msg="reverbd worker started"`, 1)
-	if got := strings.Count(logs.String(), "admin listener not started"); got != 1 || !strings.Contains(logs.String(), "a worker beside a socket node needs a port of its own") {
-		t.Errorf("%d lines about the admin listener, want 1 naming the fix:\n%s", got, logs.String())
+	if got := strings.Count(logs.String(), "admin listener not started"); got != 1 || !strings.Contains(logs.String(), "(REVERB_WORKER_ADMIN_PORT)") {
+		t.Errorf("%d lines about the admin listener, want 1 naming the setting:\n%s", got, logs.String())
 	}
 }
