@@ -231,6 +231,8 @@ func TestSuggest(t *testing.T) {
 		"private-user":              "user.{id}",
 		"presence-order.7":          "order.{id}", // right name, wrong kind
 		"private-tenant.5.admins.x": "tenant.{id}.admins",
+		"private-TENANT.5":          "tenant.{id}", // case only
+		"private-Tenant.5.Admin":    "tenant.{id}.admins",
 		"presence-rooms.123e4567-e89b-12d3-a456-426614174000": "room.{room:uuid}",
 		"private-team.my-team.member":                         "team.{team:slug}.members",
 		"private-invoices.2024.archive":                       "",

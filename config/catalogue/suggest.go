@@ -9,24 +9,38 @@ import "strings"
 // counted as placeholders; a pattern further than half the name's length is not near.
 func (c *Catalogue) Suggest(channel string) string {
 	_, _, name := Split(channel)
-	parts := strings.Split(name, ".")
-	shapes := make([]string, len(parts))
-	size := len(parts) - 1 // the dots
-	for i, p := range parts {
-		shapes[i] = nameShape(p)
-		size += len(shapes[i])
-	}
-	best, bestCost := "", -1
-	for _, e := range c.Entries {
-		cost := e.distance(parts, shapes)
-		if bestCost < 0 || cost < bestCost {
-			best, bestCost = e.Pattern, cost
+	best, bestCost, size := c.nearest(name)
+	// A name that differs only in case (private-TENANT.5) is near what it would be in lower
+	// case, where the letters do not count.
+	if lower := strings.ToLower(name); lower != name {
+		if b, cost, _ := c.nearest(lower); cost >= 0 && (bestCost < 0 || cost < bestCost) {
+			best, bestCost = b, cost
 		}
 	}
 	if bestCost < 0 || bestCost > max(2, size/2) {
 		return ""
 	}
 	return best
+}
+
+// nearest returns the pattern of the entry nearest to name (without its prefix), its
+// distance (-1 without entries) and the size the distance is weighed against.
+func (c *Catalogue) nearest(name string) (best string, bestCost, size int) {
+	parts := strings.Split(name, ".")
+	shapes := make([]string, len(parts))
+	size = len(parts) - 1 // the dots
+	for i, p := range parts {
+		shapes[i] = nameShape(p)
+		size += len(shapes[i])
+	}
+	bestCost = -1
+	for _, e := range c.Entries {
+		cost := e.distance(parts, shapes)
+		if bestCost < 0 || cost < bestCost {
+			best, bestCost = e.Pattern, cost
+		}
+	}
+	return best, bestCost, size
 }
 
 // dotPart is the part of a pattern between two dots.
