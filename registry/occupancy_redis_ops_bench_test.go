@@ -76,3 +76,47 @@ func benchSubscribeCycle(b *testing.B, o *RedisOccupancy, srv *redistest.Server)
 	}
 	b.ReportMetric(float64(after.Since(before).Commands)/float64(b.N), "redis-cmds/op")
 }
+
+// BenchmarkRedisOccupancySignIn is one signin and its sign-out on a RedisOccupancy against a
+// private redis-server: the user's first signed-in connection (online is decided and
+// published) and its last (offline), with a watchlist of 0, 10 or 100 user ids of which a
+// tenth are online. It reports the commands Redis runs per cycle (redis-cmds/op).
+func BenchmarkRedisOccupancySignIn(b *testing.B) {
+	for _, size := range []int{0, 10, 100} {
+		b.Run("watchlist-"+strconv.Itoa(size), func(b *testing.B) {
+			ctx := context.Background()
+			srv := redistest.StartServer(b)
+			rdb := srv.Client()
+			o := NewRedisOccupancy(RedisOccupancyParams{Redis: rdb, Prefix: "reverbd", Relay: "reverbd:reverb", NodeID: "bench"})
+			watchlist := make([]string, size)
+			for i := range watchlist {
+				watchlist[i] = "w" + strconv.Itoa(i)
+				if i%10 == 0 {
+					if _, err := o.SignIn(ctx, "app", "0."+strconv.Itoa(i), watchlist[i], nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			before, err := redistest.ReadStats(ctx, rdb)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				socket := "1." + strconv.Itoa(i)
+				if _, err := o.SignIn(ctx, "app", socket, "u"+strconv.Itoa(i), watchlist); err != nil {
+					b.Fatal(err)
+				}
+				if err := o.SignOut(ctx, "app", socket); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			after, err := redistest.ReadStats(ctx, rdb)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(after.Since(before).Commands)/float64(b.N), "redis-cmds/op")
+		})
+	}
+}
