@@ -37,6 +37,8 @@ type scriptBatcher struct {
 	queue    []*scriptCall
 	running  bool // the owner goroutine runs
 	inflight int  // pipelines sent and not answered yet
+
+	grouped atomic.Uint64 // calls sent in a pipeline with others, for tests
 }
 
 func newScriptBatcher(rdb redis.UniversalClient) *scriptBatcher {
@@ -165,6 +167,9 @@ func (b *scriptBatcher) own() {
 			<-b.wake
 			continue
 		}
+		if len(calls) == 0 {
+			continue // every call taken was abandoned
+		}
 		go func() {
 			defer b.answered()
 			b.send(calls)
@@ -226,6 +231,7 @@ func (b *scriptBatcher) send(calls []*scriptCall) {
 		close(c.done)
 		return
 	}
+	b.grouped.Add(uint64(len(calls)))
 	pipe := b.rdb.Pipeline()
 	for _, c := range calls {
 		c.cmd = pipe.EvalSha(ctx, c.script.Hash(), c.keys, c.args...)
