@@ -38,7 +38,9 @@ type scriptBatcher struct {
 	running  bool // the owner goroutine runs
 	inflight int  // pipelines sent and not answered yet
 
-	grouped atomic.Uint64 // calls sent in a pipeline with others, for tests
+	// For tests and benchmarks: calls sent in a pipeline with others, and round trips
+	// (pipelines and calls sent alone).
+	grouped, trips atomic.Uint64
 }
 
 func newScriptBatcher(rdb redis.UniversalClient) *scriptBatcher {
@@ -80,6 +82,7 @@ func (b *scriptBatcher) run(ctx context.Context, script *redis.Script, keys []st
 		return failedCmd(ctx, fmt.Errorf("%w: %w", errNotSent, err))
 	}
 	if b.alone() {
+		b.trips.Add(1)
 		defer b.answered()
 		return script.Run(ctx, b.rdb, keys, args...)
 	}
@@ -223,6 +226,7 @@ func (b *scriptBatcher) pop(n int) {
 // not have (NOSCRIPT: it restarted or was flushed) is sent again with its source once, as
 // Script.Run does; the commands sent again run after the rest of the pipeline.
 func (b *scriptBatcher) send(calls []*scriptCall) {
+	b.trips.Add(1)
 	ctx, cancel := batchContext(calls)
 	defer cancel()
 	if len(calls) == 1 {
