@@ -31,6 +31,7 @@ type memberChange struct {
 	userID string
 	added  bool
 	seq    uint64
+	info   []byte // the member's user_info, of an added member: for the view (see open)
 }
 
 // presenceView is what this node's subscribers of a presence channel have been told.
@@ -93,7 +94,7 @@ func (h *Hub) member(ev registry.MemberEvent) (gap bool) {
 		return frame
 	}
 	// Joiners hold every member event; open sorts out those their list includes.
-	change := memberChange{userID: ev.Member.UserID, added: ev.Added, seq: ev.Seq}
+	change := memberChange{userID: ev.Member.UserID, added: ev.Added, seq: ev.Seq, info: ev.Member.Info}
 	for c, g := range subs.gates {
 		if g.holding && c.id != ev.Except {
 			g.held = append(g.held, heldFrame{frame: build(), member: change})
@@ -170,6 +171,7 @@ func (h *Hub) open(app, channel string, c *Conn, first []byte, p registry.Presen
 		held = dropKnown(held, p)
 		if subs.view == nil {
 			subs.view = newPresenceView(p)
+			subs.view.follow(held)
 		}
 		subs.view.from[c] = p.Seq
 	} else if subs.view != nil {
@@ -185,6 +187,23 @@ func (h *Hub) open(app, channel string, c *Conn, first []byte, p registry.Presen
 	}
 	subs.sweepGates()
 	return true
+}
+
+// follow applies to a view just made from a member list the numbered member events held
+// since, which this node heard before it had a view, in order and up to the first one
+// missing: the next event heard follows them, and one missing makes the next a gap.
+func (v *presenceView) follow(held []heldFrame) {
+	for _, f := range held {
+		m := f.member
+		if m.userID == "" || m.seq == 0 || m.seq <= v.seq {
+			continue
+		}
+		if m.seq != v.seq+1 {
+			return
+		}
+		v.apply(registry.Member{UserID: m.userID, Info: m.info}, m.added)
+		v.seq = m.seq
+	}
 }
 
 // dropKnown removes from held, in place, the member events that a client starting from p

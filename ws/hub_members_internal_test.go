@@ -97,3 +97,44 @@ func TestPresenceViewTellsEachChangeOnce(t *testing.T) {
 		t.Errorf("b got %q\nwant %q", got, wantB)
 	}
 }
+
+// Member events this node hears before its first subscriber's list arrives (its Redis reply
+// can come after the events that later scripts published) go to that subscriber after the
+// list, and into the view made from the list: the next event follows them, no gap is seen,
+// and no resync tells them a second time.
+func TestPresenceViewFollowsEventsHeardBeforeIt(t *testing.T) {
+	srv := raceServer(t, Params{})
+	h := srv.hub
+	app := srv.apps.All()[0]
+	out := &captureConn{}
+	a := &Conn{srv: srv, nc: out, fd: -1}
+	a.app.Store(app)
+	a.id = srv.conns.add(a)
+	ev := func(user string, added bool, seq uint64) registry.MemberEvent {
+		return registry.MemberEvent{AppID: "1", Channel: "presence-room", Member: registry.Member{UserID: user}, Added: added, Seq: seq}
+	}
+	h.hold("1", "presence-room", a, "7")
+	for _, e := range []registry.MemberEvent{ev("7", true, 5), ev("8", true, 6), ev("9", true, 7)} {
+		if h.member(e) {
+			t.Fatalf("event %d before any view: gap", e.Seq)
+		}
+	}
+	// a's list was read as of event 5, its own join.
+	h.open("1", "presence-room", a, eventFrame("list", "presence-room", "a"), registry.Presence{Members: []registry.Member{{UserID: "7"}}, Seq: 5}, false)
+	if gap := h.member(ev("8", false, 8)); gap {
+		t.Error("the event after those heard before the view: gap, want none")
+	}
+	if gap := h.member(ev("9", true, 7)); gap {
+		t.Error("a repeat: gap, want none")
+	}
+	srv.writers.waitIdle()
+	srv.wg.Wait()
+	want := []string{"list:a", `pusher_internal:member_added:{"user_id":"8"}`, `pusher_internal:member_added:{"user_id":"9"}`, `pusher_internal:member_removed:{"user_id":"8"}`}
+	for deadline := time.Now().Add(5 * time.Second); len(out.events(t)) < len(want) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // room for a frame too many
+	if got := out.events(t); !slices.Equal(got, want) {
+		t.Errorf("a got %q\nwant %q", got, want)
+	}
+}
