@@ -116,8 +116,10 @@ describe('webhooks across three nodes', { skip: faultsSkip() }, () => {
     await delay(VACATED_DELAY_MS + 1500);
     assert.deepEqual(receiver.on(reload), ['channel_occupied'], 'a reload within the delay makes no vacated/occupied pair');
 
-    ada0.close();
+    // Closes on different nodes are decided in any order: bob leaves first, then ada's two.
     bob1.close();
+    await receiver.waitFor(() => countOf(receiver, room, 'member_removed bob') === 1, 'member_removed bob');
+    ada0.close();
     ada2.close();
     r2.close();
     await receiver.waitFor(
