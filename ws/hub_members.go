@@ -15,7 +15,9 @@ import (
 //
 //   - A member event goes to the open subscribers only if it changes the view (a repeat
 //     changes nothing), and only to those whose member list does not include it already
-//     (a list read as of event n includes every event up to n).
+//     (a list read as of event n includes every event up to n). An event the view has
+//     already from a newer list (it was heard late) goes to the subscribers whose lists
+//     are older than it.
 //   - A subscriber's frames are held (Hub.hold) from before its subscription is recorded
 //     until Hub.open queues subscription_succeeded with the list the occupancy returned,
 //     then the held frames, less the member events that the list includes (numbered up to
@@ -35,8 +37,16 @@ type memberChange struct {
 }
 
 // presenceView is what this node's subscribers of a presence channel have been told.
+//
+// A member list can be newer than the events this node has heard: a subscriber's reply can
+// come after the events of later scripts, or before those of earlier ones. The view's
+// members are as of seq, the newest of the lists and events it has seen; heard is the last
+// event this node heard, in the order the occupancy published them. An event numbered
+// after heard and up to seq (late: the view has it from a list) changes nothing in the
+// view but still goes to each subscriber whose list is older than it.
 type presenceView struct {
-	seq     uint64                     // the last numbered member event applied
+	seq     uint64                     // the members are as of this event
+	heard   uint64                     // the last numbered member event heard (≤ seq); 0: none yet
 	members map[string]registry.Member // by user id
 	// from is the number of each open subscriber's member list: it has every event up to it.
 	from map[*Conn]uint64
@@ -101,15 +111,27 @@ func (h *Hub) member(ev registry.MemberEvent) (gap bool) {
 		}
 	}
 	v := subs.view
-	if v == nil || (ev.Seq != 0 && ev.Seq <= v.seq) {
-		return false // no open subscriber yet, or told already
+	if v == nil || (ev.Seq != 0 && ev.Seq <= v.heard) {
+		return false // no open subscriber yet, or heard already
 	}
 	if ev.Seq != 0 {
-		gap = v.seq != 0 && ev.Seq != v.seq+1
-		v.seq = ev.Seq
+		last := v.heard
+		if last == 0 {
+			last = v.seq
+		}
+		gap = last != 0 && ev.Seq > last+1
+		v.heard = ev.Seq
 	}
-	if !v.apply(ev.Member, ev.Added) {
+	switch {
+	case ev.Seq != 0 && ev.Seq <= v.seq:
+		// Late: the view has it from a list; the subscribers whose lists are older do not.
+	case !v.apply(ev.Member, ev.Added):
+		if ev.Seq != 0 {
+			v.seq = ev.Seq
+		}
 		return gap
+	case ev.Seq != 0:
+		v.seq = ev.Seq
 	}
 	n := 0
 	for c, from := range v.from {
@@ -168,10 +190,13 @@ func (h *Hub) open(app, channel string, c *Conn, first []byte, p registry.Presen
 	held := g.held // no publisher holds g.mu: they need the read lock
 	if first != nil {
 		c.Send(first)
+		heard := lastHeard(held)
 		held = dropKnown(held, p)
 		if subs.view == nil {
 			subs.view = newPresenceView(p)
 			subs.view.follow(held)
+			// One missing after the list makes the next event heard a gap.
+			subs.view.heard = min(heard, subs.view.seq)
 		}
 		subs.view.from[c] = p.Seq
 	} else if subs.view != nil {
@@ -204,6 +229,17 @@ func (v *presenceView) follow(held []heldFrame) {
 		v.apply(registry.Member{UserID: m.userID, Info: m.info}, m.added)
 		v.seq = m.seq
 	}
+}
+
+// lastHeard is the number of the last numbered member event in held, 0 if none.
+func lastHeard(held []heldFrame) uint64 {
+	var last uint64
+	for _, f := range held {
+		if f.member.userID != "" && f.member.seq != 0 {
+			last = f.member.seq
+		}
+	}
+	return last
 }
 
 // dropKnown removes from held, in place, the member events that a client starting from p
@@ -266,7 +302,9 @@ func (h *Hub) resync(app, channel string, p registry.Presence) {
 			tell(m, true)
 		}
 	}
-	now.from = v.from
+	// The subscribers told are now as of p: the events up to it still on their way (late)
+	// are not told again.
+	now.from, now.heard = v.from, max(v.heard, p.Seq)
 	subs.view = now
 	for c, from := range v.from {
 		if from <= p.Seq {
@@ -274,6 +312,7 @@ func (h *Hub) resync(app, channel string, p registry.Presence) {
 				c.Send(f)
 				subs.stats.Sent(1, len(f))
 			}
+			now.from[c] = p.Seq
 		}
 	}
 	for _, g := range subs.gates {

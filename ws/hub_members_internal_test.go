@@ -138,3 +138,73 @@ func TestPresenceViewFollowsEventsHeardBeforeIt(t *testing.T) {
 		t.Errorf("a got %q\nwant %q", got, want)
 	}
 }
+
+// A member list can be newer than the member events this node has heard (its reply came
+// after later scripts', and their events are still on their way): a view made from it, or
+// brought to it, is ahead of the events. Those events, when they arrive, still go to each
+// open subscriber whose own list is older than them, once; only a repeat is dropped.
+func TestPresenceViewTellsEventsOlderThanANewerList(t *testing.T) {
+	srv := raceServer(t, Params{})
+	h := srv.hub
+	app := srv.apps.All()[0]
+	conn := func() (*Conn, *captureConn) {
+		out := &captureConn{}
+		c := &Conn{srv: srv, nc: out, fd: -1}
+		c.app.Store(app)
+		c.id = srv.conns.add(c)
+		return c, out
+	}
+	a, aOut := conn()
+	b, bOut := conn()
+	c, cOut := conn()
+	ev := func(user string, added bool, seq uint64, except string) registry.MemberEvent {
+		return registry.MemberEvent{AppID: "1", Channel: "presence-room", Member: registry.Member{UserID: user}, Added: added, Seq: seq, Except: except}
+	}
+	list := func(who string) []byte { return eventFrame("list", "presence-room", who) }
+	m := func(ids ...string) []registry.Member {
+		var out []registry.Member
+		for _, id := range ids {
+			out = append(out, registry.Member{UserID: id})
+		}
+		return out
+	}
+	// 5 is there (event 1); a joins (2), b joins (3), c joins (4): b's list comes first,
+	// then a's, and the events only after both; c's list comes last, after event 2.
+	h.hold("1", "presence-room", a, "7")
+	h.hold("1", "presence-room", b, "8")
+	h.hold("1", "presence-room", c, "9")
+	h.open("1", "presence-room", b, list("b"), registry.Presence{Members: m("5", "7", "8"), Seq: 3}, false)
+	h.open("1", "presence-room", a, list("a"), registry.Presence{Members: m("5", "7"), Seq: 2}, false)
+	for _, e := range []registry.MemberEvent{ev("7", true, 2, a.id), ev("8", true, 3, b.id), ev("8", true, 3, b.id)} {
+		if h.member(e) {
+			t.Errorf("event %d: gap, want none", e.Seq)
+		}
+	}
+	h.open("1", "presence-room", c, list("c"), registry.Presence{Members: m("5", "7", "8", "9"), Seq: 4}, false)
+	for _, e := range []registry.MemberEvent{ev("9", true, 4, c.id), ev("5", false, 5, "")} {
+		if h.member(e) {
+			t.Errorf("event %d: gap, want none", e.Seq)
+		}
+	}
+	srv.writers.waitIdle()
+	srv.wg.Wait()
+	added := func(id string) string { return `pusher_internal:member_added:{"user_id":"` + id + `"}` }
+	removed := func(id string) string { return `pusher_internal:member_removed:{"user_id":"` + id + `"}` }
+	for _, s := range []struct {
+		name string
+		out  *captureConn
+		want []string
+	}{
+		{"a", aOut, []string{"list:a", added("8"), added("9"), removed("5")}},
+		{"b", bOut, []string{"list:b", added("9"), removed("5")}},
+		{"c", cOut, []string{"list:c", removed("5")}},
+	} {
+		for deadline := time.Now().Add(5 * time.Second); len(s.out.events(t)) < len(s.want) && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond) // room for a frame too many
+		if got := s.out.events(t); !slices.Equal(got, s.want) {
+			t.Errorf("%s got %q\nwant %q", s.name, got, s.want)
+		}
+	}
+}

@@ -67,6 +67,7 @@ type options struct {
 	failoverURL              string
 	tenantSize               int
 	settle                   time.Duration
+	presenceDetail           int
 	serveBare                string
 	caFile                   string
 	tls                      *tls.Config // trusts --ca; nil: the system's roots
@@ -179,6 +180,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.drain, "drain", false, "drain: --conns clients subscribe on --url as --storm's do; the tool sends SIGTERM to --server-pid (that node) and each client it closes with 4200 reconnects at once to --failover-url; reports the reconnect curve per 100 ms")
 	fs.StringVar(&o.failoverURL, "failover-url", "", "with --drain, the WebSocket base URL of the node the clients reconnect to")
 	fs.DurationVar(&o.settle, "settle", 2*time.Second, "with --storm, how long after the storm the settled RSS is sampled")
+	fs.IntVar(&o.presenceDetail, "presence-detail", 0, "with --storm, describe in the JSON up to N clients whose presence views end wrong (missing or extra user ids, a member_added of a user shown, a member_removed of one not shown)")
 	fs.StringVar(&o.caFile, "ca", "", "PEM certificates to trust for wss:// and https:// besides the system's, e.g. the REVERB_SERVER_TLS_CERT of a self-signed server")
 	fs.StringVar(&o.serveBare, "serve-bare", "", "serve the bare baseline server on this address (e.g. 127.0.0.1:18090) instead of running a benchmark; see README.md")
 	fs.Usage = func() {

@@ -71,11 +71,12 @@ type stormClient struct {
 	errCodes []int  // codes of the pusher:error frames received
 	outcome  string // how the connection ended before the tool closed it; "" if it did not
 
-	listSize int   // members in the presence channel's subscription_succeeded
-	view     int64 // members the client knows of: listSize, +1/−1 per later added/removed
-	members  int64 // member_added/removed frames after subscription_succeeded
-	early    int64 // member_added/removed frames before it
-	foreign  int64 // answers for a channel the client did not subscribe to
+	listSize int            // members in the presence channel's subscription_succeeded
+	view     int64          // members the client knows of: listSize, +1/−1 per later added/removed
+	members  int64          // member_added/removed frames after subscription_succeeded
+	early    int64          // member_added/removed frames before it
+	foreign  int64          // answers for a channel the client did not subscribe to
+	trace    *presenceTrace // with --presence-detail: the ids told (see storm_views.go)
 }
 
 // stormUserData is the channel_data a Laravel app's presence authorizer signs for a user
@@ -304,6 +305,10 @@ func (c *stormClient) handle(p []byte) error {
 		if k == stormPresence {
 			n, _, _ := numberAfter(p, 0, `"count`)
 			c.listSize, c.view = int(n), int64(n)
+			if c.s.opt.presenceDetail > 0 {
+				c.trace = &presenceTrace{}
+				c.trace.list(p)
+			}
 		}
 		c.answered()
 	case "pusher:subscription_error":
@@ -328,9 +333,15 @@ func (c *stormClient) handle(p []byte) error {
 		case string(ev) == "pusher_internal:member_added":
 			c.members++
 			c.view++
+			if c.trace != nil {
+				c.trace.member(p, true)
+			}
 		default:
 			c.members++
 			c.view--
+			if c.trace != nil {
+				c.trace.member(p, false)
+			}
 		}
 	}
 	return nil
@@ -432,6 +443,8 @@ type stormReport struct {
 	PresenceViewsOff  int   `json:"presence_views_off"`
 	MemberFrames      int64 `json:"member_frames"`
 	EarlyMemberFrames int64 `json:"member_frames_before_subscribed,omitempty"`
+	// With --presence-detail N: up to N clients whose views are off, and how.
+	PresenceViewsDetail []viewDetail `json:"presence_views_detail,omitempty"`
 
 	ServerRSSBeforeMiB  *float64       `json:"server_rss_before_mib,omitempty"`
 	ServerRSSAfterMiB   *float64       `json:"server_rss_after_mib,omitempty"`
@@ -517,6 +530,9 @@ func (r *stormReport) collect(s *storm) {
 				r.PresenceViewsOff++
 			}
 		}
+	}
+	if o.presenceDetail > 0 {
+		r.PresenceViewsDetail = presenceDetails(s, o.presenceDetail)
 	}
 	r.DialErrors = nonEmpty(s.dialErrs)
 	for _, m := range []map[string]int{r.DialErrors, r.SubscribeErrs, r.PusherErrors, r.Closed} {
