@@ -197,6 +197,13 @@ func (h *Hub) open(app, channel string, c *Conn, first []byte, p registry.Presen
 			subs.view.follow(held)
 			// One missing after the list makes the next event heard a gap.
 			subs.view.heard = min(heard, subs.view.seq)
+		} else {
+			// A list as new as the view or newer, with the held leaves this node told without
+			// Redis (unnumbered), is what c ends with: the view comes to it, so an event that
+			// changes c's members is never taken for a repeat. They differ when the view
+			// missed changes (events lost while Redis was away, or a Redis that lost its
+			// state): the other subscribers are told the difference, as by a resync.
+			subs.bringTo(app, channel, withLeaves(p, held))
 		}
 		subs.view.from[c] = p.Seq
 	} else if subs.view != nil {
@@ -229,6 +236,27 @@ func (v *presenceView) follow(held []heldFrame) {
 		v.apply(registry.Member{UserID: m.userID, Info: m.info}, m.added)
 		v.seq = m.seq
 	}
+}
+
+// withLeaves is p less the users that the unnumbered member_removed events of held remove
+// (this node's own leaves, told while Redis was away).
+func withLeaves(p registry.Presence, held []heldFrame) registry.Presence {
+	left := map[string]bool{}
+	for _, f := range held {
+		if m := f.member; m.userID != "" && m.seq == 0 {
+			left[m.userID] = !m.added
+		}
+	}
+	if len(left) == 0 {
+		return p
+	}
+	kept := make([]registry.Member, 0, len(p.Members))
+	for _, m := range p.Members {
+		if !left[m.UserID] {
+			kept = append(kept, m)
+		}
+	}
+	return registry.Presence{Seq: p.Seq, Members: kept}
 }
 
 // lastHeard is the number of the last numbered member event in held, 0 if none.
@@ -279,7 +307,12 @@ func (h *Hub) resync(app, channel string, p registry.Presence) {
 	sh := h.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	subs := sh.channels[k]
+	sh.channels[k].bringTo(app, channel, p)
+}
+
+// bringTo brings the view of channel to p, a member list read from the occupancy, as resync
+// explains. Called with the shard's lock held.
+func (subs *subscribers) bringTo(app, channel string, p registry.Presence) {
 	if subs == nil || subs.view == nil || p.Seq < subs.view.seq {
 		return
 	}

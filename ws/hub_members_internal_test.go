@@ -208,3 +208,63 @@ func TestPresenceViewTellsEventsOlderThanANewerList(t *testing.T) {
 		}
 	}
 }
+
+// A subscriber whose list is newer than a view that missed changes (member events lost while
+// Redis was away) brings the view to its list, less this node's own unnumbered leaves held
+// for it: the others are told the difference, and a later event that changes the joiner's
+// members reaches it though the old view had that member already.
+func TestPresenceViewComesToANewerList(t *testing.T) {
+	srv := raceServer(t, Params{})
+	h := srv.hub
+	app := srv.apps.All()[0]
+	conn := func() (*Conn, *captureConn) {
+		out := &captureConn{}
+		c := &Conn{srv: srv, nc: out, fd: -1}
+		c.app.Store(app)
+		c.id = srv.conns.add(c)
+		return c, out
+	}
+	a, aOut := conn()
+	b, bOut := conn()
+	list := func(who string) []byte { return eventFrame("list", "presence-room", who) }
+	members := func(ids ...string) []registry.Member {
+		out := make([]registry.Member, 0, len(ids))
+		for _, id := range ids {
+			out = append(out, registry.Member{UserID: id})
+		}
+		return out
+	}
+	ev := func(user string, added bool, seq uint64) registry.MemberEvent {
+		return registry.MemberEvent{AppID: "1", Channel: "presence-room", Member: registry.Member{UserID: user}, Added: added, Seq: seq}
+	}
+	h.hold("1", "presence-room", a, "7")
+	h.open("1", "presence-room", a, list("a"), registry.Presence{Members: members("7", "9", "5"), Seq: 5}, false)
+	// 9 left meanwhile, unheard; 5 leaves through this node while Redis is away (unnumbered)
+	// after b's list was read.
+	h.hold("1", "presence-room", b, "8")
+	h.member(ev("5", false, 0))
+	h.open("1", "presence-room", b, list("b"), registry.Presence{Members: members("7", "5", "8"), Seq: 8}, false)
+	h.member(ev("8", true, 8)) // b's own join, heard late: a was told it by the open
+	h.member(ev("9", true, 9)) // 9 comes back: news to b
+	srv.writers.waitIdle()
+	srv.wg.Wait()
+	added := func(id string) string { return `pusher_internal:member_added:{"user_id":"` + id + `"}` }
+	removed := func(id string) string { return `pusher_internal:member_removed:{"user_id":"` + id + `"}` }
+	wantA := []string{"list:a", removed("5"), removed("9"), added("8"), added("9")}
+	wantB := []string{"list:b", removed("5"), added("9")}
+	waitFor := func(out *captureConn, want []string) []string {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if len(out.events(t)) >= len(want) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // room for a frame too many
+		return out.events(t)
+	}
+	if got := waitFor(aOut, wantA); !slices.Equal(got, wantA) {
+		t.Errorf("a got %q\nwant %q", got, wantA)
+	}
+	if got := waitFor(bOut, wantB); !slices.Equal(got, wantB) {
+		t.Errorf("b got %q\nwant %q", got, wantB)
+	}
+}
