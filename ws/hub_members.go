@@ -197,13 +197,15 @@ func (h *Hub) open(app, channel string, c *Conn, first []byte, p registry.Presen
 			subs.view.follow(held)
 			// One missing after the list makes the next event heard a gap.
 			subs.view.heard = min(heard, subs.view.seq)
-		} else {
+		} else if q := withLeaves(p, held); !subs.view.shows(q) {
 			// A list as new as the view or newer, with the held leaves this node told without
-			// Redis (unnumbered), is what c ends with: the view comes to it, so an event that
-			// changes c's members is never taken for a repeat. They differ when the view
-			// missed changes (events lost while Redis was away, or a Redis that lost its
-			// state): the other subscribers are told the difference, as by a resync.
-			subs.bringTo(app, channel, withLeaves(p, held))
+			// Redis (unnumbered), is what c ends with: when the view differs, it comes to the
+			// list, so an event that changes c's members is never taken for a repeat. They
+			// differ when the view missed changes (events lost while Redis was away, or a
+			// Redis that lost its state), or events up to the list are still on their way:
+			// the other subscribers are told the difference, as by a resync. When they agree
+			// nothing changes, and events still on their way are told one by one.
+			subs.bringTo(app, channel, q)
 		}
 		subs.view.from[c] = p.Seq
 	} else if subs.view != nil {
@@ -236,6 +238,20 @@ func (v *presenceView) follow(held []heldFrame) {
 		v.apply(registry.Member{UserID: m.userID, Info: m.info}, m.added)
 		v.seq = m.seq
 	}
+}
+
+// shows reports whether the view holds exactly p's members, when p is as new as the view or
+// newer; an older p is not compared, and reports true (nothing to bring the view to).
+func (v *presenceView) shows(p registry.Presence) bool {
+	if p.Seq < v.seq || len(p.Members) != len(v.members) {
+		return p.Seq < v.seq
+	}
+	for _, m := range p.Members {
+		if cur, ok := v.members[m.UserID]; !ok || !bytes.Equal(cur.Info, m.Info) {
+			return false
+		}
+	}
+	return true
 }
 
 // withLeaves is p less the users that the unnumbered member_removed events of held remove
