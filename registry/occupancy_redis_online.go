@@ -113,21 +113,21 @@ func (o *RedisOccupancy) SignOut(ctx context.Context, appID, socketID string) er
 }
 
 // reapSignins removes the signins of node batch by batch; unless force is set, only while the
-// node's lease has expired. It returns how many users it told offline.
-func (o *RedisOccupancy) reapSignins(ctx context.Context, node string, force bool) (int, error) {
+// node's lease has expired. It returns how many users it told offline, and alive when it
+// found the node holding a lease (nothing more was removed).
+func (o *RedisOccupancy) reapSignins(ctx context.Context, node string, force bool) (offline int, alive bool, err error) {
 	forced := ""
 	if force {
 		forced = "1"
 	}
-	offline := 0
 	for {
 		res, err := o.run(ctx, reapSigninsScript, node, o.batch, forced).Int64Slice()
 		if err != nil {
-			return offline, fmt.Errorf("registry: reap signins of node %s: %w", node, err)
+			return offline, false, fmt.Errorf("registry: reap signins of node %s: %w", node, err)
 		}
 		offline += int(res[1])
 		if res[0] != 1 {
-			return offline, nil
+			return offline, res[0] == 0, nil
 		}
 	}
 }
@@ -213,12 +213,12 @@ func (o *RedisOccupancy) removeStaleSignins(ctx context.Context, items []string)
 }
 
 // reapNodeSignins is reapSignins, logging the users it told offline.
-func (o *RedisOccupancy) reapNodeSignins(ctx context.Context, node string, force bool) error {
-	offline, err := o.reapSignins(ctx, node, force)
+func (o *RedisOccupancy) reapNodeSignins(ctx context.Context, node string, force bool) (alive bool, err error) {
+	offline, alive, err := o.reapSignins(ctx, node, force)
 	if offline > 0 {
 		o.log.Info("registry: users signed in on a node that left went offline", "node", node, "users_offline", offline)
 	}
-	return err
+	return alive, err
 }
 
 // reassertNodeSignins is reassertSignins, logging the online events it told.

@@ -226,8 +226,10 @@ func (o *RedisOccupancy) Leave(ctx context.Context) error {
 // reapNode removes the state of node batch by batch; unless force is set, only while the
 // node's lease has expired.
 func (o *RedisOccupancy) reapNode(ctx context.Context, node string, force bool) error {
-	// The signins go first: the reap below drops the node from the list once it is empty.
-	if err := o.reapNodeSignins(ctx, node, force); err != nil {
+	// The signins go first: the reap below drops the node from the list once it is empty. A
+	// node found alive there is left alone, even should its lease expire before the reap
+	// below: that reap would drop the node from the list with its signins still recorded.
+	if alive, err := o.reapNodeSignins(ctx, node, force); err != nil || alive {
 		return err
 	}
 	forced := ""
