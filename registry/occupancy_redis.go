@@ -146,17 +146,19 @@ var (
 	reapScript        = occupancyScript("reap")
 )
 
-// occupancyScript is the script occupancy_lua/{name}.lua preceded by the shared helpers.
-func occupancyScript(name string) *redis.Script {
-	common, err := occupancyLua.ReadFile("occupancy_lua/common.lua")
-	if err != nil {
-		panic(err)
+// occupancyScript is the script occupancy_lua/{name}.lua preceded by the shared helpers
+// (common.lua) and, in order, the helper files named by with.
+func occupancyScript(name string, with ...string) *redis.Script {
+	var src strings.Builder
+	for _, f := range append(append([]string{"common"}, with...), name) {
+		b, err := occupancyLua.ReadFile("occupancy_lua/" + f + ".lua")
+		if err != nil {
+			panic(err)
+		}
+		src.Write(b)
+		src.WriteByte('\n')
 	}
-	body, err := occupancyLua.ReadFile("occupancy_lua/" + name + ".lua")
-	if err != nil {
-		panic(err)
-	}
-	return redis.NewScript(string(common) + "\n" + string(body))
+	return redis.NewScript(src.String())
 }
 
 // run runs script with the prefix and the relay's channel as ARGV[1] and ARGV[2] and the

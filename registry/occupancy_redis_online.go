@@ -32,18 +32,7 @@ var (
 
 // onlineScript is the script occupancy_lua/{name}.lua preceded by the shared helpers and
 // those of the signin scripts.
-func onlineScript(name string) *redis.Script {
-	var src strings.Builder
-	for _, f := range []string{"common", "online", name} {
-		b, err := occupancyLua.ReadFile("occupancy_lua/" + f + ".lua")
-		if err != nil {
-			panic(err)
-		}
-		src.Write(b)
-		src.WriteByte('\n')
-	}
-	return redis.NewScript(src.String())
-}
+func onlineScript(name string) *redis.Script { return occupancyScript(name, "online") }
 
 // SignIn implements Occupancy; online is decided across the cluster, and the watchlist's
 // state comes from the same script. A SignIn that fails may still have been recorded: the

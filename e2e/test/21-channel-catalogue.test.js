@@ -5,26 +5,12 @@
 // In warn mode the same subscribe and trigger work, and the shape is logged once.
 
 const assert = require('node:assert/strict');
-const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
-const { after, describe, it } = require('node:test');
+const { describe, it } = require('node:test');
 const { useServer } = require('../helpers/lifecycle');
+const { seedCatalogue, typoMessage } = require('../helpers/catalogue');
 const { client, connected, subscribe, once, Recorder } = require('../helpers/clients');
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reverbd-catalogue-'));
-const catalogueFile = path.join(dir, 'channels.yaml');
-fs.writeFileSync(catalogueFile, [
-  '- {name: tenant, pattern: "tenant.{id}", kind: [private, presence]}',
-  '- {name: tenantAdmins, pattern: "tenant.{id}.admins", kind: private}',
-  '- {name: user, pattern: "user.{id}", kind: private}',
-  '- {name: order, pattern: "order.{id}", kind: private}',
-  '',
-].join('\n'));
-
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-const typoMessage = 'channel "private-tenant.5.admin" is not in the channel catalogue; did you mean "tenant.{id}.admins"?';
+const { file: catalogueFile } = seedCatalogue('reverbd-catalogue-');
 
 describe('channel catalogue, strict', () => {
   const ctx = useServer({ env: { REVERB_CHANNELS_FILE: catalogueFile, REVERB_CHANNELS_MODE: 'strict' } });

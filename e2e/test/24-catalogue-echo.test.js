@@ -10,29 +10,17 @@
 const assert = require('node:assert/strict');
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const { after, before, describe, it } = require('node:test');
+const { before, describe, it } = require('node:test');
 const { useServer } = require('../helpers/lifecycle');
+const { seedCatalogue, typoMessage } = require('../helpers/catalogue');
 const { ensureBinary } = require('../helpers/server');
 const { echo, connected, withTimeout, collector } = require('../helpers/clients');
 
 const NODE_MODULES = path.resolve(__dirname, '..', 'node_modules');
 const TSC = path.join(NODE_MODULES, '.bin', 'tsc');
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reverbd-catalogue-echo-'));
-const catalogueFile = path.join(dir, 'channels.yaml');
-fs.writeFileSync(catalogueFile, [
-  '- {name: tenant, pattern: "tenant.{id}", kind: [private, presence]}',
-  '- {name: tenantAdmins, pattern: "tenant.{id}.admins", kind: private}',
-  '- {name: user, pattern: "user.{id}", kind: private}',
-  '- {name: order, pattern: "order.{id}", kind: private}',
-  '',
-].join('\n'));
-
-after(() => fs.rmSync(dir, { recursive: true, force: true }));
-
-const typoMessage = 'channel "private-tenant.5.admin" is not in the channel catalogue; did you mean "tenant.{id}.admins"?';
+const { dir, file: catalogueFile } = seedCatalogue('reverbd-catalogue-echo-');
 
 // run runs a command and returns {status, output}; output is stdout and stderr together.
 function run(cmd, args, opts = {}) {
