@@ -53,6 +53,9 @@ type watcher struct {
 	from    uint64          // events numbered up to from are in the state sent
 	last    uint64          // the greatest number of an event or state sent
 	online  map[string]bool // the watched users told online, as of last
+	// stated is set once the watcher was sent a state of its watchlist: a signin whose
+	// state could not be read gets one when the watchlists are read again.
+	stated bool
 }
 
 func (x *watchIndex) init() {
@@ -126,6 +129,7 @@ func (x *watchIndex) open(c *Conn, st registry.Watched, known bool) {
 		w.told(st)
 		if len(w.users) > 0 {
 			c.Send(watchlistState(w.users, st.Online))
+			w.stated = true
 		}
 	}
 	for _, ev := range w.held {

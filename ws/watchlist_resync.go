@@ -43,8 +43,8 @@ func (x *watchIndex) targets() []watchTarget {
 }
 
 // resynced sends c the state st of its watchlist, read again, if it differs from what c was
-// told, unless c signed in again since (w is no longer its watcher) or was told an event at
-// least as recent as st.
+// told or c was never sent a state (its signin's could not be read), unless c signed in again
+// since (w is no longer its watcher) or was told an event at least as recent as st.
 func (x *watchIndex) resynced(c *Conn, w *watcher, st registry.Watched) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -57,8 +57,9 @@ func (x *watchIndex) resynced(c *Conn, w *watcher, st registry.Watched) {
 		same = same && w.online[u]
 	}
 	w.told(st)
-	if !same {
+	if !same || !w.stated {
 		c.Send(watchlistState(w.users, st.Online))
+		w.stated = true
 	}
 }
 

@@ -1,7 +1,9 @@
 package ws_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -143,10 +145,21 @@ func TestWatchlistOff(t *testing.T) {
 }
 
 // lossyOccupancy is a MemoryOccupancy whose online events can be lost on their way, as a
-// relay's are while its subscription is down.
+// relay's are while its subscription is down, and whose signins can fail to answer while
+// still recorded, as a Redis occupancy's do while Redis is away (the node's record keeps
+// them and writes them back).
 type lossyOccupancy struct {
 	*registry.MemoryOccupancy
-	lose atomic.Bool
+	lose       atomic.Bool
+	signinLost atomic.Bool
+}
+
+func (o *lossyOccupancy) SignIn(ctx context.Context, appID, socketID, userID string, watchlist []string) (registry.Watched, error) {
+	st, err := o.MemoryOccupancy.SignIn(ctx, appID, socketID, userID, watchlist)
+	if err == nil && o.signinLost.Load() {
+		return registry.Watched{}, errors.New("redis away")
+	}
+	return st, err
 }
 
 func (o *lossyOccupancy) NotifyOnline(f func(registry.OnlineEvent)) {
@@ -180,4 +193,24 @@ func TestWatchlistResync(t *testing.T) {
 	nine.conn.Close()
 	watcher.expectWatch(map[string][]string{"offline": {"9"}}) // no second state before it
 	bystander.ping()                                           // its state is as it was told
+}
+
+// A watcher whose signin's state could not be read (Redis away) gets its state when the
+// watchlists are read again, even when every watched user is offline, as a signin's state
+// always says; it is sent once.
+func TestWatchlistResyncSendsTheStateASigninMissed(t *testing.T) {
+	occ := &lossyOccupancy{MemoryOccupancy: registry.NewMemoryOccupancy()}
+	e := newEnv(t, rws.Params{Occupancy: occ}, watchApp())
+	occ.signinLost.Store(true)
+	watcher := e.connect(t)
+	watcher.signedIn(`{"id":"1","watchlist":["9","7"]}`)
+	watcher.ping() // no state came before the pong
+	occ.signinLost.Store(false)
+
+	e.srv.ResyncWatchlists()
+	watcher.expectWatch(map[string][]string{"offline": {"9", "7"}})
+	e.srv.ResyncWatchlists()
+	nine := e.connect(t)
+	nine.signedIn(`{"id":"9"}`)
+	watcher.expectWatch(map[string][]string{"online": {"9"}}) // no second state before it
 }
