@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -87,8 +88,14 @@ var dashboardVariables = strings.NewReplacer(
 	"$__rate_interval", "10s",
 )
 
+// loadMoves are queries besides the dashboard's that return data only once the load has moved
+// a family whose series exist at 0 from the start, which the dashboard's rates read as data
+// without any load: a webhook POST tried again after the receiver's 503.
+var loadMoves = []string{"${prefix}webhook_retries_total > 0"}
+
 // Every query of the Grafana dashboard returns data from a real Prometheus (Debian's
-// package) scraping a loaded reverbd node of a cluster through its admin listener.
+// package) scraping a loaded reverbd node of a cluster through its admin listener; the node
+// POSTs its webhooks to a receiver that fails some, and has a channel catalogue in warn mode.
 func TestGrafanaDashboardQueriesReturnData(t *testing.T) {
 	promBin, err := exec.LookPath("prometheus")
 	if err != nil {
@@ -118,9 +125,15 @@ func TestGrafanaDashboardQueriesReturnData(t *testing.T) {
 		}
 	}
 	exprs := d.queries(t)
+	for i, q := range loadMoves {
+		exprs[fmt.Sprintf("the load's query #%d", i+1)] = q
+	}
 
 	env := append(clusterEnv(t, redistest.URL(t)), metricsEnv...)
-	p := startProcess(t, append(env, "REVERB_APP_MAX_SUBSCRIPTIONS=2")...)
+	env = append(env, "REVERB_APP_MAX_SUBSCRIPTIONS=2",
+		"REVERB_APP_WEBHOOK_URL="+flakyWebhookReceiver(t),
+		"REVERB_CHANNELS_FILE="+writeLoadCatalogue(t), "REVERB_CHANNELS_MODE=warn")
+	p := startProcess(t, env...)
 	loadNode(t, p)
 	prom := startPrometheus(t, promBin, p.adminAddr)
 
@@ -135,7 +148,7 @@ func TestGrafanaDashboardQueriesReturnData(t *testing.T) {
 			}
 		}
 		if len(next) == 0 {
-			t.Logf("all %d queries of the dashboard returned data", len(exprs))
+			t.Logf("all %d queries of the dashboard and the load returned data", len(exprs))
 			return
 		}
 		if time.Now().After(deadline) {
@@ -152,21 +165,71 @@ func TestGrafanaDashboardQueriesReturnData(t *testing.T) {
 	}
 }
 
+// loadCatalogue is the channel catalogue of the loaded node: every channel loadNode uses but
+// the one it subscribes to outside it.
+const loadCatalogue = `
+- {name: tenantAdmins, pattern: "tenant.{id}.admins", kind: private}
+- {name: room, pattern: "room.{id}", kind: presence}
+- {name: orders, pattern: "orders-{id}", kind: public}
+`
+
+// writeLoadCatalogue writes loadCatalogue in a temporary directory and returns its path.
+func writeLoadCatalogue(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "channels.yaml")
+	if err := writeFile(path, loadCatalogue); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// flakyWebhookReceiver serves webhook POSTs until the test ends and returns its URL. By
+// X-Reverbd-Webhook-Id, the first POST it sees fails with a 503 and is accepted when tried
+// again, the second is refused for good with a 410 (so it is dropped), and every other is
+// accepted.
+func flakyWebhookReceiver(t *testing.T) string {
+	t.Helper()
+	var mu sync.Mutex
+	tries := map[string]int{}
+	seen := map[string]int{} // the order in which each POST was first seen
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		id := r.Header.Get("X-Reverbd-Webhook-Id")
+		mu.Lock()
+		if _, ok := seen[id]; !ok {
+			seen[id] = len(seen)
+		}
+		order, try := seen[id], tries[id]
+		tries[id]++
+		mu.Unlock()
+		switch {
+		case order == 0 && try == 0:
+			w.WriteHeader(http.StatusServiceUnavailable)
+		case order == 1:
+			w.WriteHeader(http.StatusGone)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/pusher/webhook"
+}
+
 // loadNode drives traffic through p until the test ends: subscribers on a private channel and
-// a presence channel, a trigger and a client ping every 100 ms, a connection opened and closed
-// every 500 ms, and once each a refused subscription signature and a subscription past
-// max_subscriptions.
+// a presence channel, a trigger and a client ping every 100 ms, a client event (sent on as a
+// client_event webhook) every 200 ms, a connection opened and closed every 500 ms, and once
+// each a refused subscription signature, a subscription past max_subscriptions and a
+// subscription outside the channel catalogue.
 func loadNode(t *testing.T, p *process) {
 	t.Helper()
 	a, b, member, limited := p.dial(t), p.dial(t), p.dial(t), p.dial(t)
 	a.subscribe("private-tenant.42.admins")
+	a.subscribe("private-tenant.42.admin") // outside the catalogue: allowed in warn mode
 	b.subscribe("private-tenant.42.admins")
 	member.join("presence-room.7", "u1")
 	limited.subscribe("orders-1")
 	limited.subscribe("orders-2")
 	limited.send(`{"event":"pusher:subscribe","data":{"channel":"orders-3"}}`)
 	limited.expect("pusher:subscription_error")
-	limited.send(`{"event":"pusher:subscribe","data":{"channel":"private-x","auth":"` + e2eKey + `:bad"}}`)
+	limited.send(`{"event":"pusher:subscribe","data":{"channel":"private-tenant.9.admins","auth":"` + e2eKey + `:bad"}}`)
 	limited.expect("pusher:subscription_error")
 	for _, c := range []*wsClient{a, b, member, limited} {
 		go func() { _, _ = io.Copy(io.Discard, c.r) }() // ends when the connection closes
@@ -187,6 +250,9 @@ func loadNode(t *testing.T, p *process) {
 			}
 			_ = sdk.Trigger("private-tenant.42.admins", "order.paid", fmt.Sprintf(`{"n":%d}`, n))
 			a.send(`{"event":"pusher:ping","data":{}}`)
+			if n%2 == 0 {
+				a.send(`{"event":"client-typing","channel":"private-tenant.42.admins","data":{}}`)
+			}
 			if n%5 == 0 {
 				conn, _, _, err := ws.Dial(ctx, "ws://"+p.addr+"/app/"+e2eKey+"?protocol=7")
 				if err == nil {
