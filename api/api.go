@@ -10,41 +10,6 @@ import (
 	"github.com/reverbd/reverbd/registry/metrics"
 )
 
-// Limits of a trigger, as Pusher documents them
-// (https://pusher.com/docs/channels/library_auth_reference/rest-api/).
-const (
-	maxEventNameLength = 200       // characters
-	maxEventDataSize   = 10 * 1024 // bytes of the data string; past it 413
-	maxChannels        = 100       // channels of one trigger
-	maxBatchSize       = 10        // events of one batch
-
-	defaultTimestampWindow = 600 * time.Second
-)
-
-// Body cap when REVERB_MAX_REQUEST_SIZE is unset: it fits a batch_events body of maxBatchSize
-// items that are each at every limit and in the costliest JSON a client may send:
-//
-//	data       maxEventDataSize bytes, each escaped as \u00XX (6 bytes)   61,440
-//	name       maxEventNameLength characters, each a surrogate pair
-//	           \uXXXX\uXXXX (12 bytes; PHP's json_encode escapes so)     2,400
-//	channel    registry.MaxChannelNameLength (no escaping needed)          200
-//	socket_id  two 20-digit numbers and a dot                              41
-//	info       user_count,subscription_count                               29
-//	keys, quotes, braces and commas of the item                            59
-//
-// That is 64,169 bytes an item and 641,711 for the batch with its wrapper. The cap rounds it
-// up to 640 KiB (655,360 bytes), which leaves room for whitespace. One event on 100 channels
-// at every limit takes about 85 KB.
-const (
-	fullItemSize  = len(`{"name":"","data":"","channel":"","socket_id":"","info":""}`) + 6*maxEventDataSize + 12*maxEventNameLength + registry.MaxChannelNameLength + 41 + len("user_count,subscription_count")
-	fullBatchSize = len(`{"batch":[]}`) + maxBatchSize*fullItemSize + maxBatchSize - 1
-	// DefaultMaxBody is the body cap in bytes when Params.MaxRequestSize is zero.
-	DefaultMaxBody = 640 << 10
-)
-
-// The cap must hold the batch; this line does not compile otherwise.
-var _ [DefaultMaxBody - fullBatchSize]struct{}
-
 // Enqueuer queues an accepted event for delivery and returns at once, without waiting for
 // delivery (jobs.Queue satisfies it). An error means the event was not queued.
 type Enqueuer interface {
@@ -69,11 +34,20 @@ type Params struct {
 	// PathPrefix is REVERB_SERVER_PATH ("" or e.g. "/ws"), the prefix the routes are served
 	// under. Signatures are accepted over the path without it and over the full path.
 	PathPrefix string
-	// MaxRequestSize is REVERB_MAX_REQUEST_SIZE. Zero (unset) caps the body at DefaultMaxBody,
-	// which fits a full batch of events at every limit. Otherwise it caps the whole request
-	// as Reverb does: request line, headers and body together, 413 past it.
+	// MaxRequestSize is REVERB_MAX_REQUEST_SIZE. Zero (unset) caps the body at what a full
+	// batch of events at every limit takes: DefaultMaxBody with the default limits, more when
+	// they are raised. Otherwise it caps the whole request as Reverb does: request line,
+	// headers and body together, 413 past it.
 	MaxRequestSize int64
-	// TimestampWindow is how far auth_timestamp may be from now; zero means 600 s.
+	// The limits of a trigger (REVERB_MAX_EVENT_DATA_SIZE and the like). Zero takes Pusher's
+	// value, given after each; a negative value means no limit.
+	MaxEventDataSize      int // bytes of an event's data (413 past it); 10240
+	MaxEventNameLength    int // characters of an event name (400); 200
+	MaxChannelsPerTrigger int // channels of one trigger (400); 100
+	MaxBatchSize          int // events of one batch_events (400); 10
+	MaxChannelNameLength  int // characters of a channel name (400); 200
+	// TimestampWindow is how far auth_timestamp may be from now (401 past it); zero means
+	// 600 s, a negative value that it is not checked (as Reverb).
 	TimestampWindow time.Duration
 	// Ready reports whether GET /up answers 200; nil means always ready.
 	Ready func() bool
@@ -101,8 +75,10 @@ type API struct {
 	cache      registry.Cache
 	terminator Terminator
 	prefix     string // normalised: "" or "/x" without a trailing slash
-	maxRequest int64  // whole-request cap; 0: the body cap DefaultMaxBody applies instead
-	window     time.Duration
+	maxRequest int64  // whole-request cap; 0: the body cap maxBody applies instead
+	maxBody    int64  // body cap when maxRequest is 0
+	limits     limits
+	window     time.Duration // 0: auth_timestamp is not checked
 	ready      func() bool
 	draining   func() bool
 	log        *slog.Logger
@@ -121,16 +97,27 @@ func New(p Params) *API {
 		terminator: p.Terminator,
 		prefix:     normalizePrefix(p.PathPrefix),
 		maxRequest: max(p.MaxRequestSize, 0),
-		window:     p.TimestampWindow,
-		ready:      p.Ready,
-		draining:   p.Draining,
-		log:        p.Log,
-		now:        p.Now,
-		metrics:    p.Metrics,
-		outsiders:  p.Outsiders,
+		limits: limits{
+			eventName:   limitOr(p.MaxEventNameLength, defaultMaxEventNameLength),
+			eventData:   limitOr(p.MaxEventDataSize, defaultMaxEventDataSize),
+			channels:    limitOr(p.MaxChannelsPerTrigger, defaultMaxChannels),
+			batch:       limitOr(p.MaxBatchSize, defaultMaxBatchSize),
+			channelName: limitOr(p.MaxChannelNameLength, registry.DefaultMaxChannelNameLength),
+		},
+		window:    p.TimestampWindow,
+		ready:     p.Ready,
+		draining:  p.Draining,
+		log:       p.Log,
+		now:       p.Now,
+		metrics:   p.Metrics,
+		outsiders: p.Outsiders,
 	}
-	if a.window <= 0 {
+	a.maxBody = bodyCap(a.limits)
+	switch {
+	case a.window == 0:
 		a.window = defaultTimestampWindow
+	case a.window < 0:
+		a.window = 0
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

@@ -46,7 +46,7 @@ func (a *API) channels(w http.ResponseWriter, r *http.Request) {
 // unoccupied; cache, on a cache channel, the last event when there is one.
 func (a *API) channel(w http.ResponseWriter, r *http.Request) {
 	v := verifiedFrom(r)
-	name, e := channelParam(r)
+	name, e := a.channelParam(r)
 	if e != nil {
 		a.rejectError(w, r, e)
 		return
@@ -77,13 +77,13 @@ func (a *API) channel(w http.ResponseWriter, r *http.Request) {
 }
 
 // channelParam returns the decoded {channel_name} of the path, checked against the naming
-// rules (400).
-func channelParam(r *http.Request) (string, *requestError) {
+// rules and the length limit (400).
+func (a *API) channelParam(r *http.Request) (string, *requestError) {
 	name, err := pathParam(r, "channel_name")
 	if err != nil {
 		return "", badRequest("invalid channel name")
 	}
-	if registry.ValidateChannel(name) != nil {
+	if registry.ValidateChannel(name, a.limits.channelName) != nil {
 		return "", badRequest(fmt.Sprintf("invalid channel name %q", name))
 	}
 	return name, nil

@@ -64,6 +64,13 @@ func (a *API) reject(w http.ResponseWriter, r *http.Request, status int, msg str
 	writeError(w, status, msg)
 }
 
+// rejectQuietly answers like reject, logging at Debug whatever the status.
+func (a *API) rejectQuietly(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	a.log.DebugContext(r.Context(), "request rejected", "method", r.Method, "path", r.URL.Path,
+		"status", status, "reason", msg)
+	writeError(w, status, msg)
+}
+
 // rejectError answers a validation failure.
 func (a *API) rejectError(w http.ResponseWriter, r *http.Request, e *requestError) {
 	a.reject(w, r, e.status, e.msg)

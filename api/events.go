@@ -95,8 +95,12 @@ func (a *API) batchEvents(w http.ResponseWriter, r *http.Request) {
 		a.rejectError(w, r, e)
 		return
 	}
-	if len(body.Batch) == 0 || len(body.Batch) > maxBatchSize {
-		a.reject(w, r, http.StatusBadRequest, fmt.Sprintf("batch must hold 1 to %d events", maxBatchSize))
+	if len(body.Batch) == 0 {
+		a.reject(w, r, http.StatusBadRequest, a.batchSizeMessage())
+		return
+	}
+	if n := a.limits.batch; n > 0 && len(body.Batch) > n {
+		a.reject(w, r, http.StatusBadRequest, a.batchSizeMessage())
 		return
 	}
 	triggers := make([]trigger, len(body.Batch))
@@ -147,27 +151,28 @@ func (a *API) batchEvents(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// newTrigger validates f for channels and builds the event (with Pusher's documented limits).
+// newTrigger validates f for channels and builds the event, within the API's limits
+// (Pusher's documented ones by default).
 func (a *API) newTrigger(appID string, f *eventFields, channels []string) (trigger, *requestError) {
 	if f.Name == nil || *f.Name == "" {
 		return trigger{}, badRequest("name is required")
 	}
 	// Any characters: Laravel sends App\Events\OrderShipped.
-	if utf8.RuneCountInString(*f.Name) > maxEventNameLength {
-		return trigger{}, badRequest(fmt.Sprintf("name is longer than %d characters", maxEventNameLength))
+	if n := a.limits.eventName; n > 0 && utf8.RuneCountInString(*f.Name) > n {
+		return trigger{}, badRequest(fmt.Sprintf("name is longer than %d characters", n))
 	}
-	data, e := eventData(f.Data)
+	data, e := a.eventData(f.Data)
 	if e != nil {
 		return trigger{}, e
 	}
 	if len(channels) == 0 {
 		return trigger{}, badRequest("channels is required")
 	}
-	if len(channels) > maxChannels {
-		return trigger{}, badRequest(fmt.Sprintf("more than %d channels", maxChannels))
+	if n := a.limits.channels; n > 0 && len(channels) > n {
+		return trigger{}, badRequest(fmt.Sprintf("more than %d channels", n))
 	}
 	for _, ch := range channels {
-		if registry.ValidateChannel(ch) != nil { // #server-to-user-{id} is valid
+		if registry.ValidateChannel(ch, a.limits.channelName) != nil { // #server-to-user-{id} is valid
 			return trigger{}, badRequest(fmt.Sprintf("invalid channel name %q", ch))
 		}
 	}
@@ -195,9 +200,17 @@ func (a *API) newTrigger(appID string, f *eventFields, channels []string) (trigg
 	}, nil
 }
 
-// eventData returns the data field, which must be a non-empty JSON string (400) of at most
-// maxEventDataSize bytes (413).
-func eventData(raw json.RawMessage) (string, *requestError) {
+// batchSizeMessage is the error of a batch that is empty or holds too many events.
+func (a *API) batchSizeMessage() string {
+	if a.limits.batch == 0 {
+		return "batch must hold 1 event or more"
+	}
+	return fmt.Sprintf("batch must hold 1 to %d events", a.limits.batch)
+}
+
+// eventData returns the data field, which must be a non-empty JSON string (400) within the
+// data size limit (413).
+func (a *API) eventData(raw json.RawMessage) (string, *requestError) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", badRequest("data is required")
 	}
@@ -211,10 +224,10 @@ func eventData(raw json.RawMessage) (string, *requestError) {
 	if data == "" {
 		return "", badRequest("data must not be empty")
 	}
-	if len(data) > maxEventDataSize {
+	if n := a.limits.eventData; n > 0 && len(data) > n {
 		return "", &requestError{
 			status: http.StatusRequestEntityTooLarge,
-			msg:    fmt.Sprintf("data is larger than %d bytes", maxEventDataSize),
+			msg:    fmt.Sprintf("data is larger than %d bytes", n),
 		}
 	}
 	return data, nil

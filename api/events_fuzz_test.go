@@ -108,7 +108,7 @@ func FuzzEventBodies(f *testing.F) {
 				t.Fatalf("queued an event past the limits: %+v", ev)
 			}
 			for _, ch := range ev.Channels {
-				if registry.ValidateChannel(ch) != nil {
+				if registry.ValidateChannel(ch, registry.DefaultMaxChannelNameLength) != nil {
 					t.Fatalf("queued an event on the invalid channel %q", ch)
 				}
 			}

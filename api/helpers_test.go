@@ -106,10 +106,11 @@ func (b *logBuffer) take() []string {
 
 // options configures newEnv.
 type options struct {
-	prefix     string       // REVERB_SERVER_PATH; the API is mounted under it
-	fixedNow   bool         // the clock stands at vectorTime instead of time.Now
-	maxRequest int64        // MaxRequestSize (REVERB_MAX_REQUEST_SIZE); 0 leaves it unset
-	queue      api.Enqueuer // nil: a running MemoryQueue that delivers to rec
+	prefix     string        // REVERB_SERVER_PATH; the API is mounted under it
+	fixedNow   bool          // the clock stands at vectorTime instead of time.Now
+	skew       time.Duration // the clock runs this far ahead of time.Now (unless fixedNow)
+	maxRequest int64         // MaxRequestSize (REVERB_MAX_REQUEST_SIZE); 0 leaves it unset
+	queue      api.Enqueuer  // nil: a running MemoryQueue that delivers to rec
 	ready      func() bool
 	draining   func() bool
 	noTerm     bool // no Terminator
@@ -118,6 +119,8 @@ type options struct {
 	channels     *catalogue.Catalogue
 	channelsMode string
 	metrics      *metrics.Metrics
+	// params, when set, changes the Params before api.New (the limits, say).
+	params func(*api.Params)
 }
 
 // env is one API served by an httptest.Server, with real occupancy, cache and queue.
@@ -145,6 +148,8 @@ func newEnv(t *testing.T, o options) *env {
 	}
 	if o.fixedNow {
 		e.now = func() time.Time { return time.Unix(vectorTime, 0) }
+	} else if o.skew != 0 {
+		e.now = func() time.Time { return time.Now().Add(o.skew) }
 	}
 	queue := o.queue
 	if queue == nil {
@@ -188,9 +193,14 @@ func newEnv(t *testing.T, o options) *env {
 	if o.noTerm {
 		p.Terminator = nil
 	}
+	if o.params != nil {
+		o.params(&p)
+	}
 	a := api.New(p)
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer) // as cmd/reverbd mounts it
+	r.NotFound(a.NotFound)
+	r.MethodNotAllowed(a.MethodNotAllowed)
 	if o.prefix == "" {
 		a.Routes(r)
 	} else {

@@ -29,7 +29,7 @@ func wantSDKError(t *testing.T, err error, status int, msg string) {
 // channelName returns a valid channel name of exactly 200 characters ending in i.
 func channelName(i int) string {
 	suffix := "." + strconv.Itoa(i)
-	return "private-" + strings.Repeat("c", registry.MaxChannelNameLength-len("private-")-len(suffix)) + suffix
+	return "private-" + strings.Repeat("c", registry.DefaultMaxChannelNameLength-len("private-")-len(suffix)) + suffix
 }
 
 // With REVERB_MAX_REQUEST_SIZE unset, events up to Pusher's 10 KiB data limit go through,
@@ -90,7 +90,7 @@ func TestFullBatchAtEveryLimitFitsTheBodyCap(t *testing.T) {
 	}
 	body := `{"batch":[` + strings.Join(items, ",") + `]}`
 	if len(body) != 641711 || len(body) > api.DefaultMaxBody {
-		t.Fatalf("full batch is %d bytes, want 641711 (the figure in api.go), within %d", len(body), api.DefaultMaxBody)
+		t.Fatalf("full batch is %d bytes, want 641711 (the figure in limits.go), within %d", len(body), api.DefaultMaxBody)
 	}
 	want(t, e.call(t, http.MethodPost, "/apps/3/batch_events", nil, body), http.StatusOK,
 		`{"batch":[`+strings.Repeat(`{"subscription_count":0},`, 9)+`{"subscription_count":0}]}`)

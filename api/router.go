@@ -35,6 +35,20 @@ func (a *API) Routes(r chi.Router) {
 	})
 }
 
+// NotFound answers a request no route serves with 404 and the JSON error body. Set it and
+// MethodNotAllowed on the root router (cmd/reverbd does), so that the public port answers
+// every HTTP error in one shape; the routes under /apps have their own. Both log at Debug:
+// anyone may probe paths.
+func (a *API) NotFound(w http.ResponseWriter, r *http.Request) {
+	a.rejectQuietly(w, r, http.StatusNotFound, "not found")
+}
+
+// MethodNotAllowed answers a known path asked with another method with 405 and the JSON
+// error body; see NotFound.
+func (a *API) MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	a.rejectQuietly(w, r, http.StatusMethodNotAllowed, "method not allowed")
+}
+
 // pathParam returns the decoded value of a route parameter. chi matches on r.URL.RawPath
 // when the client escaped characters Go would not have (e.g. %40 for @), and its parameters
 // are then still escaped (chi routes on r.URL.RawPath when it is set); otherwise they come from the decoded r.URL.Path.

@@ -41,7 +41,7 @@ func verifiedFrom(r *http.Request) *verified {
 
 // verify is the middleware of every /apps route (Pusher's HTTP API reference): it finds the app
 // (404), reads the body under the size cap (413, see Params.MaxRequestSize), and checks auth_key, auth_version,
-// auth_timestamp, body_md5 and auth_signature (401). The handler then finds the app, raw
+// auth_timestamp (unless its window is off), body_md5 and auth_signature (401). The handler then finds the app, raw
 // body and decoded query with verifiedFrom.
 func (a *API) verify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +83,7 @@ func (a *API) verify(next http.Handler) http.Handler {
 // readBody reads r's body under the size cap; past it the error is an *http.MaxBytesError.
 // With MaxRequestSize set, the body may take what the request line and headers leave of it.
 func (a *API) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	limit := int64(DefaultMaxBody)
+	limit := a.maxBody
 	if a.maxRequest > 0 {
 		limit = a.maxRequest - requestHeadSize(r)
 		if limit < 0 {
@@ -101,7 +101,7 @@ func (a *API) tooLarge() string {
 	if a.maxRequest > 0 {
 		return fmt.Sprintf("request larger than %d bytes, headers included", a.maxRequest)
 	}
-	return fmt.Sprintf("request body larger than %d bytes", DefaultMaxBody)
+	return fmt.Sprintf("request body larger than %d bytes", a.maxBody)
 }
 
 // requestHeadSize is the size of r before its body as a client sends it, which is what
@@ -137,12 +137,8 @@ func (a *API) checkAuth(r *http.Request, app *config.App, query map[string]strin
 	if query["auth_version"] != authVersion {
 		return "unsupported auth_version"
 	}
-	ts, err := strconv.ParseInt(query["auth_timestamp"], 10, 64)
-	if err != nil {
-		return "invalid auth_timestamp"
-	}
-	if !a.freshTimestamp(ts) {
-		return fmt.Sprintf("auth_timestamp not within %ds of server time", int64(a.window/time.Second))
+	if msg := a.checkTimestamp(query["auth_timestamp"]); msg != "" {
+		return msg
 	}
 	bodyMD5 := ""
 	if len(body) > 0 {
@@ -177,6 +173,22 @@ func (a *API) stripPrefix(path string) (string, bool) {
 		return "", false
 	}
 	return rest, true
+}
+
+// checkTimestamp returns why auth_timestamp fails, or "" when it is within the window of now
+// or the window is off (Params.TimestampWindow negative: Reverb checks no timestamp).
+func (a *API) checkTimestamp(value string) string {
+	if a.window == 0 {
+		return ""
+	}
+	ts, err := strconv.ParseInt(value, 10, 64)
+	if err != nil {
+		return "invalid auth_timestamp"
+	}
+	if !a.freshTimestamp(ts) {
+		return fmt.Sprintf("auth_timestamp not within %ds of server time", int64(a.window/time.Second))
+	}
+	return ""
 }
 
 // freshTimestamp reports whether sec, in Unix seconds, is within the window of now.

@@ -20,7 +20,7 @@ type usersResponse struct {
 // presence channel in join order; any other channel is a 400.
 func (a *API) users(w http.ResponseWriter, r *http.Request) {
 	v := verifiedFrom(r)
-	name, e := channelParam(r)
+	name, e := a.channelParam(r)
 	if e != nil {
 		a.rejectError(w, r, e)
 		return

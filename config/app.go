@@ -50,7 +50,8 @@ type App struct {
 	MaxMessageSize int `json:"max_message_size"`
 	// MaxConnections caps the app's open connections (4004 past it); 0 is unlimited.
 	MaxConnections int `json:"max_connections"`
-	// AcceptClientEventsFrom is ClientEventsMembers, ClientEventsAll or ClientEventsNone.
+	// AcceptClientEventsFrom is ClientEventsMembers, ClientEventsAll or ClientEventsNone; any
+	// other non-empty value acts as ClientEventsNone, as in Reverb (see Config.Warnings).
 	AcceptClientEventsFrom string `json:"accept_client_events_from"`
 	// RateLimiting limits every inbound message of one connection (Reverb's rate_limiting).
 	RateLimiting RateLimiting `json:"rate_limiting"`

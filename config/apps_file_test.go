@@ -99,10 +99,10 @@ func TestAppsFile(t *testing.T) {
 		apps:    `[{"app_id": "a", "key": "key-a", ` + secret + `}, {"app_id": "a", "key": "key-b", ` + secret + `}]`,
 		wantErr: `app id "a" is used twice: by apps file `,
 	}, {
-		name:    "bad accept_client_events_from",
-		apps:    `[{"app_id": "a", "key": "key-a", ` + secret + `}, {"app_id": "b", "key": "key-b", ` + secret + `, "accept_client_events_from": "any"}]`,
+		name:    "empty accept_client_events_from",
+		apps:    `[{"app_id": "a", "key": "key-a", ` + secret + `}, {"app_id": "b", "key": "key-b", ` + secret + `, "accept_client_events_from": ""}]`,
 		environ: appEnv(),
-		wantErr: `apps[1] (app_id "b"): accept_client_events_from must be members, all or none, got "any"`,
+		wantErr: `apps[1] (app_id "b"): accept_client_events_from is empty: set members, all or none`,
 	}, {
 		name:    "missing secret",
 		apps:    `[{"app_id": "a", "key": "key-a"}]`,

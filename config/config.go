@@ -27,6 +27,24 @@ type Config struct {
 	// 640 KiB, which fits a batch of 10 events at every limit (10 KiB of data each). Set, it
 	// caps the whole request, request line and headers included, as Reverb does.
 	MaxRequestSize int64 `envconfig:"REVERB_MAX_REQUEST_SIZE"`
+	// The limits of the HTTP API and of channel names, Pusher's by default; 0 means no limit
+	// (the request size cap still bounds what a trigger carries). MaxEventDataSize caps the
+	// data string of one event in bytes (413 past it), MaxChannelsPerTrigger the channels of
+	// one trigger, MaxBatchSize the events of one batch_events, MaxEventNameLength an event
+	// name in characters, on triggers and client events alike (400 past them; 4301 for a
+	// client event). MaxChannelNameLength caps a channel name in characters wherever one is
+	// given: triggers and channel queries (400), subscribes (a pusher:subscription_error)
+	// and client events. Raising them with MaxRequestSize unset raises the body cap so that a
+	// full batch at every limit still fits.
+	MaxEventDataSize      int `envconfig:"REVERB_MAX_EVENT_DATA_SIZE" default:"10240"`
+	MaxChannelsPerTrigger int `envconfig:"REVERB_MAX_CHANNELS_PER_TRIGGER" default:"100"`
+	MaxBatchSize          int `envconfig:"REVERB_MAX_BATCH_SIZE" default:"10"`
+	MaxEventNameLength    int `envconfig:"REVERB_MAX_EVENT_NAME_LENGTH" default:"200"`
+	MaxChannelNameLength  int `envconfig:"REVERB_MAX_CHANNEL_NAME_LENGTH" default:"200"`
+	// HTTPTimestampWindow is how far an HTTP API request's auth_timestamp may be from the
+	// server's clock (401 past it), Pusher's 600 s by default. 0 means it is not checked, as
+	// Reverb does not check it.
+	HTTPTimestampWindow time.Duration `envconfig:"REVERB_HTTP_TIMESTAMP_WINDOW" default:"10m"`
 
 	// The single app defined by REVERB_APP_*; optional when AppsFile is set.
 	AppID                    string `envconfig:"REVERB_APP_ID"`

@@ -63,6 +63,12 @@ func TestLoadDefaults(t *testing.T) {
 		ServerPort:               8080,
 		PublicPort:               443,
 		Scheme:                   "https",
+		MaxEventDataSize:         10240,
+		MaxChannelsPerTrigger:    100,
+		MaxBatchSize:             10,
+		MaxEventNameLength:       200,
+		MaxChannelNameLength:     200,
+		HTTPTimestampWindow:      10 * time.Minute,
 		AppID:                    "1001",
 		AppKey:                   "key-1",
 		AppSecret:                testSecret,
@@ -133,6 +139,9 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if got := c.Addr(); got != "0.0.0.0:8080" {
 		t.Errorf("Addr() = %q", got)
+	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("Warnings() = %q, want none", w)
 	}
 }
 

@@ -21,6 +21,19 @@ func (c *Config) Validate() error {
 		return errors.New("config: REVERB_SERVER_TLS_CERT and REVERB_SERVER_TLS_KEY go together: set both to serve TLS, or neither")
 	case c.MaxRequestSize < 0:
 		return fmt.Errorf("config: REVERB_MAX_REQUEST_SIZE must be a number of bytes, or unset, got %d", c.MaxRequestSize)
+	case c.MaxEventDataSize < 0:
+		return fmt.Errorf("config: REVERB_MAX_EVENT_DATA_SIZE must be 0 (unlimited) or more (bytes), got %d", c.MaxEventDataSize)
+	case c.MaxChannelsPerTrigger < 0:
+		return fmt.Errorf("config: REVERB_MAX_CHANNELS_PER_TRIGGER must be 0 (unlimited) or more, got %d", c.MaxChannelsPerTrigger)
+	case c.MaxBatchSize < 0:
+		return fmt.Errorf("config: REVERB_MAX_BATCH_SIZE must be 0 (unlimited) or more, got %d", c.MaxBatchSize)
+	case c.MaxEventNameLength < 0:
+		return fmt.Errorf("config: REVERB_MAX_EVENT_NAME_LENGTH must be 0 (unlimited) or more (characters), got %d", c.MaxEventNameLength)
+	case c.MaxChannelNameLength < 0:
+		return fmt.Errorf("config: REVERB_MAX_CHANNEL_NAME_LENGTH must be 0 (unlimited) or more (characters), got %d", c.MaxChannelNameLength)
+	case c.HTTPTimestampWindow != 0 && c.HTTPTimestampWindow < time.Second:
+		// auth_timestamp is in whole seconds.
+		return fmt.Errorf("config: REVERB_HTTP_TIMESTAMP_WINDOW must be 0s (not checked) or at least 1s, got %s", c.HTTPTimestampWindow)
 	case c.QueueConnection != "memory" && c.QueueConnection != "redis":
 		return fmt.Errorf("config: REVERB_QUEUE_CONNECTION must be memory or redis, got %q", c.QueueConnection)
 	case strings.TrimSpace(c.QueueName) == "":
@@ -147,8 +160,9 @@ func validateApp(a *App, name func(field string) string) error {
 		return fmt.Errorf("config: %s must be 1 or more (bytes), got %d", name("max_message_size"), a.MaxMessageSize)
 	case a.MaxConnections < 0:
 		return fmt.Errorf("config: %s must be 0 (unlimited) or more, got %d", name("max_connections"), a.MaxConnections)
-	case a.AcceptClientEventsFrom != ClientEventsMembers && a.AcceptClientEventsFrom != ClientEventsAll && a.AcceptClientEventsFrom != ClientEventsNone:
-		return fmt.Errorf("config: %s must be members, all or none, got %q", name("accept_client_events_from"), a.AcceptClientEventsFrom)
+	case a.AcceptClientEventsFrom == "":
+		// Another value acts as none, with a warning (see Warnings).
+		return fmt.Errorf("config: %s is empty: set members, all or none", name("accept_client_events_from"))
 	case a.RateLimiting.Enabled && a.RateLimiting.MaxAttempts < 1:
 		return fmt.Errorf("config: %s must be 1 or more, got %d", name("rate_limiting.max_attempts"), a.RateLimiting.MaxAttempts)
 	case a.RateLimiting.Enabled && a.RateLimiting.DecaySeconds < 1:

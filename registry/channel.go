@@ -6,9 +6,10 @@ import (
 	"strings"
 )
 
-// MaxChannelNameLength is the longest channel name accepted on subscribe and over HTTP
-// (Pusher's WebSocket protocol docs: the SDKs refuse more than 200).
-const MaxChannelNameLength = 200
+// DefaultMaxChannelNameLength is the longest channel name accepted on subscribe and over
+// HTTP unless REVERB_MAX_CHANNEL_NAME_LENGTH says otherwise (Pusher's WebSocket protocol
+// docs: the SDKs refuse more than 200).
+const DefaultMaxChannelNameLength = 200
 
 // UserChannelPrefix starts the per-user channel that server-to-user events use.
 const UserChannelPrefix = "#server-to-user-"
@@ -81,15 +82,16 @@ func UserID(channel string) (string, bool) {
 	return id, ok && id != ""
 }
 
-// ValidateChannel checks a channel name against the Pusher naming rules: 1 to
-// MaxChannelNameLength characters of A-Z a-z 0-9 _ - = @ , . ; — plus the reserved
-// #server-to-user- prefix. The error wraps ErrInvalidChannel.
-func ValidateChannel(name string) error {
+// ValidateChannel checks a channel name against the Pusher naming rules: 1 to maxLength
+// characters of A-Z a-z 0-9 _ - = @ , . ; — plus the reserved #server-to-user- prefix. A
+// maxLength of 0 or less means any length. The error wraps ErrInvalidChannel.
+func ValidateChannel(name string, maxLength int) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty", ErrInvalidChannel)
 	}
-	if len(name) > MaxChannelNameLength {
-		return fmt.Errorf("%w: longer than %d characters", ErrInvalidChannel, MaxChannelNameLength)
+	// Every allowed character is one byte, so bytes count characters.
+	if maxLength > 0 && len(name) > maxLength {
+		return fmt.Errorf("%w: longer than %d characters", ErrInvalidChannel, maxLength)
 	}
 	rest := name
 	if id, ok := strings.CutPrefix(name, UserChannelPrefix); ok {

@@ -42,13 +42,35 @@ func TestValidateChannel(t *testing.T) {
 	valid := []string{"a", "private-tenant.42", "A-Z_a-z0-9=@,.;", "#server-to-user-7", strings.Repeat("x", 200)}
 	invalid := []string{"", "has space", "slash/", "ünï", "#other", "#server-to-user-", "#server-to-user-a b", strings.Repeat("x", 201)}
 	for _, n := range valid {
-		if err := ValidateChannel(n); err != nil {
+		if err := ValidateChannel(n, DefaultMaxChannelNameLength); err != nil {
 			t.Errorf("ValidateChannel(%q) = %v, want nil", n, err)
 		}
 	}
 	for _, n := range invalid {
-		if err := ValidateChannel(n); !errors.Is(err, ErrInvalidChannel) {
+		if err := ValidateChannel(n, DefaultMaxChannelNameLength); !errors.Is(err, ErrInvalidChannel) {
 			t.Errorf("ValidateChannel(%q) = %v, want ErrInvalidChannel", n, err)
+		}
+	}
+}
+
+// The length limit is the caller's (REVERB_MAX_CHANNEL_NAME_LENGTH); 0 takes any length, and
+// the charset applies whatever the limit.
+func TestValidateChannelLength(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		limit int
+		ok    bool
+	}{
+		{strings.Repeat("x", 20), 20, true},
+		{strings.Repeat("x", 21), 20, false},
+		{"#server-to-user-" + strings.Repeat("7", 5), 20, false}, // the prefix counts
+		{strings.Repeat("x", 5000), 0, true},
+		{strings.Repeat("x", 5000) + " ", 0, false},
+		{"", 0, false},
+	} {
+		err := ValidateChannel(tc.name, tc.limit)
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrInvalidChannel)) {
+			t.Errorf("ValidateChannel(%d characters, %d) = %v, want ok %v", len(tc.name), tc.limit, err, tc.ok)
 		}
 	}
 }
@@ -82,11 +104,11 @@ func FuzzValidateChannel(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, name string) {
-		err := ValidateChannel(name)
+		err := ValidateChannel(name, DefaultMaxChannelNameLength)
 		if err != nil && !errors.Is(err, ErrInvalidChannel) {
 			t.Fatalf("error does not wrap ErrInvalidChannel: %v", err)
 		}
-		if err == nil && (len(name) == 0 || len(name) > MaxChannelNameLength) {
+		if err == nil && (len(name) == 0 || len(name) > DefaultMaxChannelNameLength) {
 			t.Fatalf("accepted %q of length %d", name, len(name))
 		}
 	})

@@ -4,14 +4,16 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/reverbd/reverbd/config"
 	"github.com/reverbd/reverbd/registry"
 	"github.com/reverbd/reverbd/registry/metrics"
 )
 
-// maxEventNameLength caps a client event name (Pusher's HTTP API reference).
-const maxEventNameLength = 200
+// defaultMaxEventNameLength caps a client event's name in characters unless
+// Params.MaxEventNameLength says otherwise (Pusher's HTTP API reference).
+const defaultMaxEventNameLength = 200
 
 // clientEvent relays a client-* event to the other subscribers of its channel
 // (Pusher's WebSocket protocol docs): private and presence channels only, never encrypted ones, per
@@ -28,11 +30,11 @@ func (c *Conn) clientEvent(msg *clientMessage) {
 		c.Send(errorFrame(errClientEventsOff))
 		return
 	}
-	if len(msg.Event) > maxEventNameLength {
+	if n := c.srv.maxEventName; n > 0 && utf8.RuneCountInString(msg.Event) > n {
 		c.Send(errorFrame(errClientEventTooBig))
 		return
 	}
-	if msg.Channel == "" || registry.ValidateChannel(msg.Channel) != nil {
+	if msg.Channel == "" || registry.ValidateChannel(msg.Channel, c.srv.maxChannel) != nil {
 		c.Send(errorFrame(errInvalidMessage))
 		return
 	}

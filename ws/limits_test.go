@@ -270,3 +270,56 @@ func TestPresenceMemberLimits(t *testing.T) {
 	big := `{"user_id":"` + strings.Repeat("u", 300) + `","user_info":` + info(4096) + `}`
 	off.connect(t).subscribe(ch, big)
 }
+
+// MaxChannelNameLength holds on subscribes and client events, and MaxEventNameLength on
+// client events' names, in characters; a negative value lifts either.
+func TestNameLimits(t *testing.T) {
+	channel := func(n int) string { return "private-" + strings.Repeat("c", n-len("private-")) }
+	t.Run("lowered", func(t *testing.T) {
+		e := newEnv(t, rws.Params{MaxChannelNameLength: 20, MaxEventNameLength: 10})
+		a, b := e.connect(t), e.connect(t)
+		a.subscribe(channel(20), "")
+		b.subscribe(channel(20), "")
+		a.send(subscribeMsg(channel(21), sign(a.socketID+":"+channel(21)), ""))
+		if typ, status := subscriptionError(t, a.read(), channel(21)); typ != "InvalidChannel" || status != 400 {
+			t.Errorf("channel name over the limit: %s %d, want InvalidChannel 400", typ, status)
+		}
+		a.sendRaw([]byte(`{"event":"client-` + strings.Repeat("é", 3) + `","channel":"` + channel(20) + `","data":{}}`))
+		if f := b.read(); f.Event != "client-ééé" {
+			t.Fatalf("got %+v, want the client event of 10 characters relayed", f)
+		}
+		a.sendRaw([]byte(`{"event":"client-` + strings.Repeat("é", 4) + `","channel":"` + channel(20) + `","data":{}}`))
+		if code, msg := errorOf(t, a.read()); code != 4301 || msg != "Client event name is too long." {
+			t.Errorf("event name over the limit: %d %q", code, msg)
+		}
+		a.sendRaw([]byte(`{"event":"client-x","channel":"` + channel(21) + `","data":{}}`))
+		if code, _ := errorOf(t, a.read()); code != 4200 {
+			t.Errorf("client event on a channel name over the limit: %d, want 4200", code)
+		}
+		b.ping() // b got nothing else
+	})
+	t.Run("lifted", func(t *testing.T) {
+		e := newEnv(t, rws.Params{MaxChannelNameLength: -1, MaxEventNameLength: -1})
+		a, b := e.connect(t), e.connect(t)
+		a.subscribe(channel(1000), "")
+		b.subscribe(channel(1000), "")
+		name := "client-" + strings.Repeat("n", 500)
+		a.sendRaw([]byte(`{"event":"` + name + `","channel":"` + channel(1000) + `","data":{}}`))
+		if f := b.read(); f.Event != name || f.Channel != channel(1000) {
+			t.Fatalf("got %+v, want the client event relayed", f)
+		}
+	})
+	t.Run("default", func(t *testing.T) {
+		e := newEnv(t, rws.Params{})
+		a := e.connect(t)
+		a.subscribe(channel(200), "")
+		a.send(subscribeMsg(channel(201), sign(a.socketID+":"+channel(201)), ""))
+		if typ, _ := subscriptionError(t, a.read(), channel(201)); typ != "InvalidChannel" {
+			t.Errorf("201 characters: %s, want InvalidChannel", typ)
+		}
+		a.sendRaw([]byte(`{"event":"client-` + strings.Repeat("n", 194) + `","channel":"` + channel(200) + `","data":{}}`))
+		if code, _ := errorOf(t, a.read()); code != 4301 {
+			t.Errorf("201-character event name: %d, want 4301", code)
+		}
+	})
+}

@@ -51,6 +51,12 @@ type Params struct {
 	// WriteLimit is the most bytes queued for one connection before it is dropped as a slow
 	// consumer; zero means 1 MiB.
 	WriteLimit int
+	// MaxChannelNameLength caps a channel name in characters, on subscribe (an InvalidChannel
+	// pusher:subscription_error past it) and in a client event (4200); MaxEventNameLength caps
+	// a client event's name in characters (4301). Zero means 200, Pusher's limits, and a
+	// negative value no limit (REVERB_MAX_CHANNEL_NAME_LENGTH, REVERB_MAX_EVENT_NAME_LENGTH).
+	MaxChannelNameLength int
+	MaxEventNameLength   int
 	// WriteTimeout bounds one batched write to a socket; zero means 10 s.
 	WriteTimeout time.Duration
 	// ReadTimeout bounds the arrival of the rest of a frame once its first bytes are
@@ -95,6 +101,8 @@ type Server struct {
 	poller          *netpoll.Poller[*Conn]
 
 	writeLimit    int
+	maxChannel    int // characters of a channel name; 0: no limit
+	maxEventName  int // characters of a client event's name; 0: no limit
 	writeTimeout  time.Duration
 	readTimeout   time.Duration
 	sweepInterval time.Duration
@@ -149,6 +157,8 @@ func New(p Params) (*Server, error) {
 		webhooks:      p.Webhooks,
 		poller:        poller,
 		writeLimit:    orDefault(p.WriteLimit, 1<<20),
+		maxChannel:    limitOr(p.MaxChannelNameLength, registry.DefaultMaxChannelNameLength),
+		maxEventName:  limitOr(p.MaxEventNameLength, defaultMaxEventNameLength),
 		debug:         p.Log.Enabled(context.Background(), slog.LevelDebug),
 		writeTimeout:  orDefault(p.WriteTimeout, 10*time.Second),
 		readTimeout:   orDefault(p.ReadTimeout, 10*time.Second),
@@ -197,6 +207,18 @@ func orDefault[T int | time.Duration](v, def T) T {
 		return v
 	}
 	return def
+}
+
+// limitOr turns a Params limit into an enforced one: 0 takes def, a negative value means no
+// limit (0).
+func limitOr(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }
 
 // Hub returns the node's fan-out hub, the jobs.Deliverer of this node.

@@ -32,7 +32,7 @@ func (c *Conn) subscribe(raw json.RawMessage) {
 		c.Send(errorFrame(errInvalidMessage))
 		return
 	}
-	if err := registry.ValidateChannel(d.Channel); err != nil {
+	if err := registry.ValidateChannel(d.Channel, c.srv.maxChannel); err != nil {
 		c.logClient(slog.LevelInfo, "subscribe refused: invalid channel")
 		c.Send(subscriptionErrorFrame(d.Channel, "InvalidChannel", "Invalid channel name", 400))
 		return

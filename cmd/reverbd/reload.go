@@ -94,6 +94,7 @@ func (s *server) reload(next *config.Config, err error) {
 		attrs = append(attrs, "restart_needed", strings.Join(names, ","))
 	}
 	log.Info("configuration reloaded", attrs...)
+	warnConfig(log, next)
 }
 
 // restartNeeded names the variables whose value in next differs from running's and that a

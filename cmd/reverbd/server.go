@@ -114,13 +114,16 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 	outsiders := registry.NewOutsiders(log.With("component", "catalogue"), m)
 	wsSrv, err := ws.New(ws.Params{
 		Apps: apps, Occupancy: occupancy, Cache: cache, Publisher: publisher,
-		Webhooks:         hooks.feed,
-		Metrics:          m,
-		Outsiders:        outsiders,
-		Log:              log.With("component", "ws"),
-		WriteLimit:       cfg.WriteBufferLimit,
-		HandshakeTimeout: timeouts.handshake,
-		TLS:              cert.tlsConfig(),
+		Webhooks:   hooks.feed,
+		Metrics:    m,
+		Outsiders:  outsiders,
+		Log:        log.With("component", "ws"),
+		WriteLimit: cfg.WriteBufferLimit,
+		// The API's limit on channel names holds on subscribes and client events too.
+		MaxChannelNameLength: paramLimit(cfg.MaxChannelNameLength),
+		MaxEventNameLength:   paramLimit(cfg.MaxEventNameLength),
+		HandshakeTimeout:     timeouts.handshake,
+		TLS:                  cert.tlsConfig(),
 	})
 	if err != nil {
 		return nil, err
@@ -150,18 +153,29 @@ func newServerTimeouts(cfg *config.Config, log *slog.Logger, timeouts publicTime
 	s.registerMetrics()
 	apiSrv := api.New(api.Params{
 		Apps: apps, Queue: queue, Occupancy: occupancy, Cache: cache,
-		Terminator:     term,
-		PathPrefix:     cfg.ServerPath,
-		MaxRequestSize: cfg.MaxRequestSize,
-		Ready:          s.isReady,
-		Draining:       s.draining.Load,
-		Log:            log, // api adds component=api itself
-		Metrics:        m,
-		Outsiders:      outsiders,
+		Terminator:            term,
+		PathPrefix:            cfg.ServerPath,
+		MaxRequestSize:        cfg.MaxRequestSize,
+		MaxEventDataSize:      paramLimit(cfg.MaxEventDataSize),
+		MaxEventNameLength:    paramLimit(cfg.MaxEventNameLength),
+		MaxChannelsPerTrigger: paramLimit(cfg.MaxChannelsPerTrigger),
+		MaxBatchSize:          paramLimit(cfg.MaxBatchSize),
+		MaxChannelNameLength:  paramLimit(cfg.MaxChannelNameLength),
+		TimestampWindow:       paramWindow(cfg.HTTPTimestampWindow),
+		Ready:                 s.isReady,
+		Draining:              s.draining.Load,
+		Log:                   log, // api adds component=api itself
+		Metrics:               m,
+		Outsiders:             outsiders,
 	})
 
 	r := chi.NewRouter()
 	r.Use(middleware.Recoverer)
+	// Unknown paths and wrong methods answer with the API's JSON error body, under the prefix
+	// (the subrouter inherits them) and outside it. WebSocket upgrades never get here unless
+	// their path is wrong (see ws.Server.Listener).
+	r.NotFound(apiSrv.NotFound)
+	r.MethodNotAllowed(apiSrv.MethodNotAllowed)
 	routes := func(r chi.Router) {
 		apiSrv.Routes(r)
 		wsSrv.Routes(r)
@@ -267,6 +281,23 @@ func routePrefix(path string) string {
 		prefix = "/" + prefix
 	}
 	return prefix
+}
+
+// paramLimit turns a limit of the configuration, where 0 means no limit, into one of api.Params
+// and ws.Params, where 0 takes the default and a negative value means no limit.
+func paramLimit(v int) int {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
+// paramWindow is paramLimit for REVERB_HTTP_TIMESTAMP_WINDOW: 0 there means not checked.
+func paramWindow(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // terminator adapts ws.Server to api.Terminator.

@@ -37,6 +37,7 @@ func start(stops stopRequests, args []string, stderr io.Writer) error {
 	level := new(slog.LevelVar)
 	level.Set(cfg.SlogLevel())
 	log := newLevelLogger(cfg, level, stderr)
+	warnConfig(log, cfg)
 	srv, err := newServer(cfg, log)
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -85,6 +86,14 @@ func loadStart(f commandFlags, fs *flag.FlagSet) (*config.Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// warnConfig logs each of cfg's warnings (settings it accepts but an operator should hear
+// about) as one Warn line, at start and at each reload.
+func warnConfig(log *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings() {
+		log.Warn(w)
+	}
 }
 
 // listen binds addr; when the port is taken, the error says what usually holds it and which
