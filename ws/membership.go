@@ -54,7 +54,7 @@ func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.K
 			c.logClient(slog.LevelInfo, "subscribe refused: max_presence_members", "channel", channel, "max", maxMembers)
 			c.stats.LimitHit(metrics.LimitMaxPresenceMembers)
 			c.Send(subscriptionErrorFrame(channel, "LimitReached",
-				"The presence channel has "+strconv.Itoa(maxMembers)+" members, the most allowed", 403))
+				"The presence channel has "+strconv.Itoa(maxMembers)+" members, the most allowed", statusLimitReached))
 			return false
 		}
 		c.logClient(slog.LevelError, "subscribe failed: occupancy", "channel", channel, "err", err)
