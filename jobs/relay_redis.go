@@ -50,12 +50,14 @@ type relayMessage struct {
 	UserID  string          `json:"u,omitempty"`
 	ProbeID string          `json:"i,omitempty"`
 	// A "member" message is published by the occupancy's scripts (registry.RedisOccupancy):
-	// UserID, the channel's sequence number, and on member_added the stored member fields.
+	// UserID, the channel's sequence number, and the stored member fields: in Member on
+	// member_added, in Removed on member_removed (absent when the store no longer held them).
 	// A "count" message, also published by the occupancy's scripts, has the channel's
 	// subscription count in Seq. "online" and "offline" messages, also published by the
 	// occupancy's scripts, have the user in UserID and the app's online event number in Seq.
-	Seq    uint64   `json:"s,omitempty"`
-	Member []string `json:"m,omitempty"`
+	Seq     uint64   `json:"s,omitempty"`
+	Member  []string `json:"m,omitempty"`
+	Removed []string `json:"r,omitempty"`
 	// SentAt is when the message was published, in Unix nanoseconds (0 from a node that
 	// does not say): the receiver's relay_lag_seconds.
 	SentAt int64 `json:"t,omitempty"`
@@ -221,13 +223,18 @@ func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
 	case "member":
 		ev := registry.MemberEvent{AppID: m.AppID, Channel: m.Channel, Member: registry.Member{UserID: m.UserID},
 			Seq: m.Seq, Except: m.Except}
-		if m.Member != nil {
+		switch {
+		case m.Member != nil:
 			member, err := registry.MemberFromFields(m.Member)
 			if err != nil {
 				r.log.Warn("undecodable member event dropped", "app_id", m.AppID, "channel", m.Channel, "err", err)
 				return
 			}
 			ev.Member, ev.Added = member, true
+		case m.Removed != nil:
+			if gone, err := registry.MemberFromFields(m.Removed); err == nil {
+				ev.Member.RawID = gone.RawID // the id keeps the JSON type it joined with
+			}
 		}
 		r.local.DeliverMember(ev)
 	case "count":

@@ -159,7 +159,7 @@ func TestRedisRelayDeliversOccupancyMemberEvents(t *testing.T) {
 		if added.Seq != sub.Presence.Seq {
 			t.Errorf("member_added has seq %d, the subscriber's list %d", added.Seq, sub.Presence.Seq)
 		}
-		if removed.Added || removed.Member.UserID != "7" || removed.Except != "" || removed.Seq != added.Seq+1 {
+		if removed.Added || removed.Member.UserID != "7" || string(removed.Member.RawID) != "7" || removed.Except != "" || removed.Seq != added.Seq+1 {
 			t.Errorf("member_removed relayed as %+v after seq %d", removed, added.Seq)
 		}
 	}

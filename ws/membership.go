@@ -185,7 +185,7 @@ func (s *Server) unrecord(ctx context.Context, c *Conn, sub subscription) {
 	if _, _, err := s.occupancy.Unsubscribe(ctx, c.App().ID, channel, c.id); err != nil {
 		s.log.Error("unsubscribe failed: occupancy", "app_id", c.App().ID, "channel", channel, "err", err)
 		if local := sub.member; local != nil && !s.hub.hasUser(c.App().ID, channel, local.UserID) {
-			s.hub.member(registry.MemberEvent{AppID: c.App().ID, Channel: channel, Member: registry.Member{UserID: local.UserID}})
+			s.hub.member(registry.MemberEvent{AppID: c.App().ID, Channel: channel, Member: registry.Member{UserID: local.UserID, RawID: local.RawID}})
 		}
 	}
 }

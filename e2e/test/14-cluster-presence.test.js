@@ -173,6 +173,21 @@ describe('presence across two cluster nodes', () => {
     assert.equal(recB.events.length, 1);
   });
 
+  it('member_added and member_removed relayed between nodes keep the JSON type of user_id', async () => {
+    const name = 'presence-room.6';
+    const w = await join(A(), { user_id: 'w' }, name);
+    for (const [i, id] of [7, '8'].entries()) {
+      const m = await join(B(), { user_id: id, user_info: { name: 'Ada' } }, name);
+      const added = (await w.rec.waitFor('pusher:member_added', { count: i + 1 })).data;
+      assert.strictEqual(added.id, id, `member_added id ${JSON.stringify(id)} on the other node`);
+      assert.deepEqual(added.info, { name: 'Ada' });
+      m.p.disconnect();
+      const removed = (await w.rec.waitFor('pusher:member_removed', { count: i + 1 })).data;
+      assert.strictEqual(removed.id, id, `member_removed id ${JSON.stringify(id)} on the other node`);
+      assert.equal(w.ch.members.count, 1);
+    }
+  });
+
   it("event triggered through node A's HTTP API reaches subscribers on both nodes exactly once", async () => {
     const name = 'presence-room.5';
     const subs = [
