@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,8 @@ type LocalNode interface {
 	DeliverOnline(ev registry.OnlineEvent)
 }
 
-// relayMessage is one message between nodes on the scaling channel.
+// relayMessage is one message between nodes on the scaling channel: its JSON, then for a
+// "frame" a newline and the frame payload's bytes as they are (see encodeRelay).
 type relayMessage struct {
 	Kind    string          `json:"k"` // "event", "frame", "member", "count", "online", "offline", "terminate" or "probe"
 	Node    string          `json:"n"` // the node that published it
@@ -46,7 +48,7 @@ type relayMessage struct {
 	AppID   string          `json:"a,omitempty"`
 	Channel string          `json:"c,omitempty"`
 	Except  string          `json:"x,omitempty"`
-	Payload json.RawMessage `json:"p,omitempty"`
+	Payload []byte          `json:"-"` // a "frame"'s payload, after the JSON
 	UserID  string          `json:"u,omitempty"`
 	ProbeID string          `json:"i,omitempty"`
 	// A "member" message is published by the occupancy's scripts (registry.RedisOccupancy):
@@ -154,9 +156,9 @@ func (r *RedisRelay) TerminateUser(ctx context.Context, appID, userID string) er
 func (r *RedisRelay) publish(ctx context.Context, m relayMessage) error {
 	m.Node = r.node
 	m.SentAt = time.Now().UnixNano()
-	b, err := json.Marshal(m)
+	b, err := encodeRelay(m)
 	if err != nil {
-		return fmt.Errorf("relay: encode: %w", err)
+		return err
 	}
 	if err := r.rdb.Publish(ctx, r.channel, b).Err(); err != nil {
 		r.failed.Add(1)
@@ -202,9 +204,38 @@ func (r *RedisRelay) Run(ctx context.Context, subscribed func()) error {
 	}
 }
 
-func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
+// encodeRelay encodes m as its JSON, followed for a "frame" by a newline and the payload's
+// bytes as they are: encoding/json would compact the payload and escape its <, >, & and
+// U+2028, and the other nodes' subscribers must get the bytes the sender's got. The JSON
+// never holds a raw newline (json.Marshal escapes it in strings), so the first one ends it.
+func encodeRelay(m relayMessage) ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("relay: encode: %w", err)
+	}
+	if m.Kind == "frame" {
+		b = append(append(b, '\n'), m.Payload...)
+	}
+	return b, nil
+}
+
+// decodeRelay decodes a message encodeRelay made, or one the occupancy's scripts publish
+// (JSON alone).
+func decodeRelay(msg string) (relayMessage, error) {
+	head, payload, framed := strings.Cut(msg, "\n")
 	var m relayMessage
-	if err := json.Unmarshal([]byte(payload), &m); err != nil {
+	if err := json.Unmarshal([]byte(head), &m); err != nil {
+		return m, err
+	}
+	if framed {
+		m.Payload = []byte(payload)
+	}
+	return m, nil
+}
+
+func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
+	m, err := decodeRelay(payload)
+	if err != nil {
 		r.log.Warn("undecodable relay message dropped", "size", len(payload))
 		return
 	}

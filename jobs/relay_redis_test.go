@@ -107,6 +107,16 @@ func TestRedisRelay(t *testing.T) {
 	if got := receive(t, a.frames); got != `1|private-chat||{"event":"client-y"}` {
 		t.Errorf("node a got %s, want only node b's frame", got)
 	}
+
+	// A frame's payload arrives byte for byte: not compacted, <, >, & and U+2028 unescaped,
+	// newlines kept.
+	payload := "{ \"event\" : \"client-x\", \"channel\":\"private-chat\",\n\"data\": {\"html\": \"<b>a & b</b>\u2028\", \"n\": 1 } }"
+	if err := ra.PublishFrame(ctx, "1", "private-chat", "", []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, b.frames); got != "1|private-chat||"+payload {
+		t.Errorf("frame relayed as %q\nwant %q", got, "1|private-chat||"+payload)
+	}
 }
 
 // A publish Redis does not take is counted as failed, and an event lost that way is logged.
