@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,8 @@ type LocalNode interface {
 	DeliverOnline(ev registry.OnlineEvent)
 }
 
-// relayMessage is one message between nodes on the scaling channel.
+// relayMessage is one message between nodes on the scaling channel: its JSON, then for a
+// "frame" a newline and the frame payload's bytes as they are (see encodeRelay).
 type relayMessage struct {
 	Kind    string          `json:"k"` // "event", "frame", "member", "count", "online", "offline", "terminate" or "probe"
 	Node    string          `json:"n"` // the node that published it
@@ -46,16 +48,18 @@ type relayMessage struct {
 	AppID   string          `json:"a,omitempty"`
 	Channel string          `json:"c,omitempty"`
 	Except  string          `json:"x,omitempty"`
-	Payload json.RawMessage `json:"p,omitempty"`
+	Payload []byte          `json:"-"` // a "frame"'s payload, after the JSON
 	UserID  string          `json:"u,omitempty"`
 	ProbeID string          `json:"i,omitempty"`
 	// A "member" message is published by the occupancy's scripts (registry.RedisOccupancy):
-	// UserID, the channel's sequence number, and on member_added the stored member fields.
+	// UserID, the channel's sequence number, and the stored member fields: in Member on
+	// member_added, in Removed on member_removed (absent when the store no longer held them).
 	// A "count" message, also published by the occupancy's scripts, has the channel's
 	// subscription count in Seq. "online" and "offline" messages, also published by the
 	// occupancy's scripts, have the user in UserID and the app's online event number in Seq.
-	Seq    uint64   `json:"s,omitempty"`
-	Member []string `json:"m,omitempty"`
+	Seq     uint64   `json:"s,omitempty"`
+	Member  []string `json:"m,omitempty"`
+	Removed []string `json:"r,omitempty"`
 	// SentAt is when the message was published, in Unix nanoseconds (0 from a node that
 	// does not say): the receiver's relay_lag_seconds.
 	SentAt int64 `json:"t,omitempty"`
@@ -152,9 +156,9 @@ func (r *RedisRelay) TerminateUser(ctx context.Context, appID, userID string) er
 func (r *RedisRelay) publish(ctx context.Context, m relayMessage) error {
 	m.Node = r.node
 	m.SentAt = time.Now().UnixNano()
-	b, err := json.Marshal(m)
+	b, err := encodeRelay(m)
 	if err != nil {
-		return fmt.Errorf("relay: encode: %w", err)
+		return err
 	}
 	if err := r.rdb.Publish(ctx, r.channel, b).Err(); err != nil {
 		r.failed.Add(1)
@@ -200,9 +204,38 @@ func (r *RedisRelay) Run(ctx context.Context, subscribed func()) error {
 	}
 }
 
-func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
+// encodeRelay encodes m as its JSON, followed for a "frame" by a newline and the payload's
+// bytes as they are: encoding/json would compact the payload and escape its <, >, & and
+// U+2028, and the other nodes' subscribers must get the bytes the sender's got. The JSON
+// never holds a raw newline (json.Marshal escapes it in strings), so the first one ends it.
+func encodeRelay(m relayMessage) ([]byte, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("relay: encode: %w", err)
+	}
+	if m.Kind == "frame" {
+		b = append(append(b, '\n'), m.Payload...)
+	}
+	return b, nil
+}
+
+// decodeRelay decodes a message encodeRelay made, or one the occupancy's scripts publish
+// (JSON alone).
+func decodeRelay(msg string) (relayMessage, error) {
+	head, payload, framed := strings.Cut(msg, "\n")
 	var m relayMessage
-	if err := json.Unmarshal([]byte(payload), &m); err != nil {
+	if err := json.Unmarshal([]byte(head), &m); err != nil {
+		return m, err
+	}
+	if framed {
+		m.Payload = []byte(payload)
+	}
+	return m, nil
+}
+
+func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
+	m, err := decodeRelay(payload)
+	if err != nil {
 		r.log.Warn("undecodable relay message dropped", "size", len(payload))
 		return
 	}
@@ -221,13 +254,18 @@ func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
 	case "member":
 		ev := registry.MemberEvent{AppID: m.AppID, Channel: m.Channel, Member: registry.Member{UserID: m.UserID},
 			Seq: m.Seq, Except: m.Except}
-		if m.Member != nil {
+		switch {
+		case m.Member != nil:
 			member, err := registry.MemberFromFields(m.Member)
 			if err != nil {
 				r.log.Warn("undecodable member event dropped", "app_id", m.AppID, "channel", m.Channel, "err", err)
 				return
 			}
 			ev.Member, ev.Added = member, true
+		case m.Removed != nil:
+			if gone, err := registry.MemberFromFields(m.Removed); err == nil {
+				ev.Member.RawID = gone.RawID // the id keeps the JSON type it joined with
+			}
 		}
 		r.local.DeliverMember(ev)
 	case "count":

@@ -107,6 +107,16 @@ func TestRedisRelay(t *testing.T) {
 	if got := receive(t, a.frames); got != `1|private-chat||{"event":"client-y"}` {
 		t.Errorf("node a got %s, want only node b's frame", got)
 	}
+
+	// A frame's payload arrives byte for byte: not compacted, <, >, & and U+2028 unescaped,
+	// newlines kept.
+	payload := "{ \"event\" : \"client-x\", \"channel\":\"private-chat\",\n\"data\": {\"html\": \"<b>a & b</b>\u2028\", \"n\": 1 } }"
+	if err := ra.PublishFrame(ctx, "1", "private-chat", "", []byte(payload)); err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, b.frames); got != "1|private-chat||"+payload {
+		t.Errorf("frame relayed as %q\nwant %q", got, "1|private-chat||"+payload)
+	}
 }
 
 // A publish Redis does not take is counted as failed, and an event lost that way is logged.
@@ -159,7 +169,7 @@ func TestRedisRelayDeliversOccupancyMemberEvents(t *testing.T) {
 		if added.Seq != sub.Presence.Seq {
 			t.Errorf("member_added has seq %d, the subscriber's list %d", added.Seq, sub.Presence.Seq)
 		}
-		if removed.Added || removed.Member.UserID != "7" || removed.Except != "" || removed.Seq != added.Seq+1 {
+		if removed.Added || removed.Member.UserID != "7" || string(removed.Member.RawID) != "7" || removed.Except != "" || removed.Seq != added.Seq+1 {
 			t.Errorf("member_removed relayed as %+v after seq %d", removed, added.Seq)
 		}
 	}

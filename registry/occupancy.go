@@ -105,7 +105,8 @@ type Occupancy interface {
 type MemberEvent struct {
 	AppID   string
 	Channel string
-	// Member is the user; on a removal only UserID is set.
+	// Member is the user; on a removal only UserID and RawID are set (RawID may be empty
+	// when the store no longer held the member).
 	Member Member
 	// Added is true for member_added, false for member_removed.
 	Added bool

@@ -218,7 +218,7 @@ func (o *MemoryOccupancy) Unsubscribe(_ context.Context, appID, channel, socketI
 					break
 				}
 			}
-			o.tell(ch, MemberEvent{AppID: appID, Channel: channel, Member: Member{UserID: userID}})
+			o.tell(ch, MemberEvent{AppID: appID, Channel: channel, Member: Member{UserID: userID, RawID: u.member.RawID}})
 		}
 	}
 	o.tellCount(appID, channel, ch.sockets.len())

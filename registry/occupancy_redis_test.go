@@ -233,6 +233,24 @@ func TestRedisOccupancyMemberRoundTrip(t *testing.T) {
 			t.Errorf("last member event seq %d, member list seq %d", ev.Seq, got.Seq)
 		}
 	}
+	// A member_removed carries the member as it was stored, so that its id keeps its JSON type.
+	for i := range want {
+		if _, _, err := o.Unsubscribe(ctx, "app:ch:x%", "presence-x:users", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+		msg, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ev memberMessage
+		if err := json.Unmarshal([]byte(msg.Payload), &ev); err != nil {
+			t.Fatalf("member event %q: %v", msg.Payload, err)
+		}
+		m, err := MemberFromFields(ev.Removed)
+		if err != nil || ev.Member != nil || ev.UserID != want[i].UserID || !reflect.DeepEqual(m, want[i]) {
+			t.Errorf("member_removed %q decodes as %+v, %q, %v", msg.Payload, ev, m, err)
+		}
+	}
 }
 
 // Two nodes decide first and last once for the cluster, list each other's members in join
@@ -317,6 +335,7 @@ type memberMessage struct {
 	Seq     uint64   `json:"s"`
 	Except  string   `json:"x"`
 	Member  []string `json:"m"`
+	Removed []string `json:"r"`
 }
 
 // watchMembers subscribes to the relay channel of o's nodes and logs its member events

@@ -1,6 +1,11 @@
 package registry
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/reverbd/reverbd/config"
+)
 
 // WebhookEvent is one element of a webhook's "events" list, in Pusher's format
 // (https://pusher.com/docs/channels/server_api/webhooks/). Name is one of the config.Webhook*
@@ -10,12 +15,34 @@ type WebhookEvent struct {
 	Channel string `json:"channel"`
 	// UserID is set on member_added, member_removed and a presence channel's client_event.
 	UserID string `json:"user_id,omitempty"`
-	// Event, Data (always a string) and SocketID are set on client_event.
+	// Event, Data (always a string) and SocketID are set on client_event; Data is written on
+	// every client_event, even empty (see MarshalJSON).
 	Event    string `json:"event,omitempty"`
 	Data     string `json:"data,omitempty"`
 	SocketID string `json:"socket_id,omitempty"`
 	// SubscriptionCount is set on subscription_count.
 	SubscriptionCount *int `json:"subscription_count,omitempty"`
+}
+
+// MarshalJSON encodes ev in Pusher's format: the fields its type has, and on a client_event
+// always data, a string, as Pusher sends it (an SDK reads it as one).
+func (ev WebhookEvent) MarshalJSON() ([]byte, error) {
+	type fields WebhookEvent // the same fields without this method
+	if ev.Name != config.WebhookClientEvent {
+		return json.Marshal(fields(ev))
+	}
+	return json.Marshal(clientEventFields(ev))
+}
+
+// clientEventFields are WebhookEvent's fields, in the same order, with data always written.
+type clientEventFields struct {
+	Name              string `json:"name"`
+	Channel           string `json:"channel"`
+	UserID            string `json:"user_id,omitempty"`
+	Event             string `json:"event,omitempty"`
+	Data              string `json:"data"`
+	SocketID          string `json:"socket_id,omitempty"`
+	SubscriptionCount *int   `json:"subscription_count,omitempty"`
 }
 
 // WebhookBatch is a run of one app's webhook events, in the order they were decided, closed

@@ -93,7 +93,7 @@ func TestCataloguePatternOptions(t *testing.T) {
 	d := e.connect(t)
 	data := `{"user_id":"2"}`
 	d.send(subscribeMsg("presence-tenant.1", sign(d.socketID+":presence-tenant.1:"+data), data))
-	if typ, status := subscriptionError(t, d.read(), "presence-tenant.1"); typ != "LimitReached" || status != 403 {
+	if typ, status := subscriptionError(t, d.read(), "presence-tenant.1"); typ != "LimitReached" || status != 4100 {
 		t.Errorf("over the pattern's max_presence_members: %s %d", typ, status)
 	}
 }

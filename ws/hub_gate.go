@@ -83,6 +83,22 @@ func (subs *subscribers) sweepGates() {
 	}
 }
 
+// queue queues frame, one of channel's frames for c alone, on c: held with the channel's
+// other frames while c's cache-channel subscribe is completing (between join and settle),
+// else at once.
+func (h *Hub) queue(app, channel string, c *Conn, frame []byte) {
+	k := channelKey{app, channel}
+	sh := h.shard(k)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if subs := sh.channels[k]; subs != nil && subs.gates != nil {
+		if g := subs.gates[c]; g != nil && !g.pass(frame, nil) {
+			return
+		}
+	}
+	c.Send(frame)
+}
+
 // settle completes a cache-channel subscribe that join began with hold set (step 3 above):
 // it queues on c the cached event (cached, when ok) or pusher:cache_miss, then the frames
 // held since join.

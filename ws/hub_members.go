@@ -33,6 +33,7 @@ type memberChange struct {
 	userID string
 	added  bool
 	seq    uint64
+	rawID  []byte // the member's user_id JSON: for the view (see open)
 	info   []byte // the member's user_info, of an added member: for the view (see open)
 }
 
@@ -82,7 +83,7 @@ func memberPayload(ev registry.MemberEvent) []byte {
 	if ev.Added {
 		return memberAdded(ev.Channel, &ev.Member)
 	}
-	return memberRemoved(ev.Channel, ev.Member.UserID)
+	return memberRemoved(ev.Channel, &ev.Member)
 }
 
 // member applies a member event to this node's subscribers of its channel and reports
@@ -96,6 +97,9 @@ func (h *Hub) member(ev registry.MemberEvent) (gap bool) {
 	if subs == nil {
 		return false
 	}
+	if v := subs.view; !ev.Added && len(ev.Member.RawID) == 0 && v != nil {
+		ev.Member.RawID = v.members[ev.Member.UserID].RawID // the id's JSON type, as it joined
+	}
 	var frame []byte
 	build := func() []byte {
 		if frame == nil {
@@ -104,7 +108,7 @@ func (h *Hub) member(ev registry.MemberEvent) (gap bool) {
 		return frame
 	}
 	// Joiners hold every member event; open sorts out those their list includes.
-	change := memberChange{userID: ev.Member.UserID, added: ev.Added, seq: ev.Seq, info: ev.Member.Info}
+	change := memberChange{userID: ev.Member.UserID, added: ev.Added, seq: ev.Seq, rawID: ev.Member.RawID, info: ev.Member.Info}
 	for c, g := range subs.gates {
 		if g.holding && c.id != ev.Except {
 			g.held = append(g.held, heldFrame{frame: build(), member: change})
@@ -235,7 +239,7 @@ func (v *presenceView) follow(held []heldFrame) {
 		if m.seq != v.seq+1 {
 			return
 		}
-		v.apply(registry.Member{UserID: m.userID, Info: m.info}, m.added)
+		v.apply(registry.Member{UserID: m.userID, RawID: m.rawID, Info: m.info}, m.added)
 		v.seq = m.seq
 	}
 }
@@ -338,12 +342,12 @@ func (subs *subscribers) bringTo(app, channel string, p registry.Presence) {
 	tell := func(m registry.Member, added bool) {
 		ev := registry.MemberEvent{AppID: app, Channel: channel, Member: m, Added: added}
 		frames = append(frames, textFrame(memberPayload(ev)))
-		changes = append(changes, memberChange{userID: m.UserID, added: added, seq: p.Seq})
+		changes = append(changes, memberChange{userID: m.UserID, added: added, seq: p.Seq, rawID: m.RawID})
 	}
 	now := newPresenceView(p)
-	for id := range v.members {
+	for id, m := range v.members {
 		if _, ok := now.members[id]; !ok {
-			tell(registry.Member{UserID: id}, false)
+			tell(registry.Member{UserID: id, RawID: m.RawID}, false)
 		}
 	}
 	for _, m := range p.Members {

@@ -268,3 +268,40 @@ func TestPresenceViewComesToANewerList(t *testing.T) {
 		t.Errorf("b got %q\nwant %q", got, wantB)
 	}
 }
+
+// Member events keep the JSON type of each user_id as it joined, also where the event itself
+// does not carry it: a member_removed without the id's JSON (a leave told while Redis was
+// away) and the removals a resync tells take it from the view, and the view keeps it from
+// the events heard before it.
+func TestPresenceViewKeepsIDTypes(t *testing.T) {
+	srv := raceServer(t, Params{})
+	h := srv.hub
+	app := srv.apps.All()[0]
+	out := &captureConn{}
+	a := &Conn{srv: srv, nc: out, fd: -1}
+	a.app.Store(app)
+	a.id = srv.conns.add(a)
+	num := func(id string) registry.Member { return registry.Member{UserID: id, RawID: []byte(id)} }
+	ev := func(m registry.Member, added bool, seq uint64) registry.MemberEvent {
+		return registry.MemberEvent{AppID: "1", Channel: "presence-room", Member: m, Added: added, Seq: seq}
+	}
+	ada := registry.Member{UserID: "7", RawID: []byte(`"7"`)}
+	h.hold("1", "presence-room", a, "7")
+	h.member(ev(num("9"), true, 6)) // heard before a's list, which is as of event 5
+	h.open("1", "presence-room", a, eventFrame("list", "presence-room", "a"), registry.Presence{Members: []registry.Member{ada}, Seq: 5}, false)
+	h.member(ev(registry.Member{UserID: "9"}, false, 7))
+	h.member(ev(num("11"), true, 8))
+	h.resync("1", "presence-room", registry.Presence{Members: []registry.Member{ada}, Seq: 9})
+	srv.writers.waitIdle()
+	srv.wg.Wait()
+	want := []string{"list:a",
+		`pusher_internal:member_added:{"user_id":9}`, `pusher_internal:member_removed:{"user_id":9}`,
+		`pusher_internal:member_added:{"user_id":11}`, `pusher_internal:member_removed:{"user_id":11}`}
+	for deadline := time.Now().Add(5 * time.Second); len(out.events(t)) < len(want) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // room for a frame too many
+	if got := out.events(t); !slices.Equal(got, want) {
+		t.Errorf("a got %q\nwant %q", got, want)
+	}
+}

@@ -212,7 +212,7 @@ func checkPresenceLimit(t *testing.T, a, b *env, occ registry.Occupancy) {
 		three := e.connect(t)
 		data := `{"user_id":"3"}`
 		three.send(subscribeMsg(ch, sign(three.socketID+":"+ch+":"+data), data))
-		if typ, status := subscriptionError(t, three.read(), ch); typ != "LimitReached" || status != 403 {
+		if typ, status := subscriptionError(t, three.read(), ch); typ != "LimitReached" || status != 4100 {
 			t.Errorf("third user: %s %d", typ, status)
 		}
 		three.ping()
@@ -247,7 +247,7 @@ func TestPresenceMemberLimits(t *testing.T) {
 		"user_info of 65 bytes":       `{"user_id":"1","user_info":` + info(65) + `}`,
 	} {
 		c.send(subscribeMsg(ch, sign(c.socketID+":"+ch+":"+data), data))
-		if typ, status := subscriptionError(t, c.read(), ch); typ != "LimitReached" || status != 403 {
+		if typ, status := subscriptionError(t, c.read(), ch); typ != "LimitReached" || status != 4100 {
 			t.Errorf("%s: %s %d", name, typ, status)
 		}
 	}

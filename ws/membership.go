@@ -54,7 +54,7 @@ func (c *Conn) recordShared(ctx context.Context, channel string, kind registry.K
 			c.logClient(slog.LevelInfo, "subscribe refused: max_presence_members", "channel", channel, "max", maxMembers)
 			c.stats.LimitHit(metrics.LimitMaxPresenceMembers)
 			c.Send(subscriptionErrorFrame(channel, "LimitReached",
-				"The presence channel has "+strconv.Itoa(maxMembers)+" members, the most allowed", 403))
+				"The presence channel has "+strconv.Itoa(maxMembers)+" members, the most allowed", statusLimitReached))
 			return false
 		}
 		c.logClient(slog.LevelError, "subscribe failed: occupancy", "channel", channel, "err", err)
@@ -185,7 +185,7 @@ func (s *Server) unrecord(ctx context.Context, c *Conn, sub subscription) {
 	if _, _, err := s.occupancy.Unsubscribe(ctx, c.App().ID, channel, c.id); err != nil {
 		s.log.Error("unsubscribe failed: occupancy", "app_id", c.App().ID, "channel", channel, "err", err)
 		if local := sub.member; local != nil && !s.hub.hasUser(c.App().ID, channel, local.UserID) {
-			s.hub.member(registry.MemberEvent{AppID: c.App().ID, Channel: channel, Member: registry.Member{UserID: local.UserID}})
+			s.hub.member(registry.MemberEvent{AppID: c.App().ID, Channel: channel, Member: registry.Member{UserID: local.UserID, RawID: local.RawID}})
 		}
 	}
 }

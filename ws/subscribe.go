@@ -118,12 +118,23 @@ func (c *Conn) unsubscribe(raw json.RawMessage) {
 	c.leaveChannel(d.Channel)
 }
 
-// memberRemoved is the payload of pusher_internal:member_removed for userID.
-func memberRemoved(channel, userID string) []byte {
+// memberRemoved is the payload of pusher_internal:member_removed for m; its data is
+// {"user_id":…}, the id as the app sent it (see appendUserID).
+func memberRemoved(channel string, m *registry.Member) []byte {
 	var buf [128]byte
 	data := append(buf[:0], `{"user_id":`...)
-	data = append(appendJSONString(data, userID), '}')
+	data = append(appendUserID(data, m), '}')
 	return newEventPayload("pusher_internal:member_removed", channel, data)
+}
+
+// appendUserID appends the user_id of m as the app sent it in channel_data, keeping its JSON
+// type ("7" or 7: pusher-js takes it as the member's id as it is), or as a JSON string when
+// that is not known.
+func appendUserID(b []byte, m *registry.Member) []byte {
+	if len(m.RawID) > 0 {
+		return append(b, m.RawID...)
+	}
+	return appendJSONString(b, m.UserID)
 }
 
 // subscribeUser answers a subscription to #server-to-user-{id}: allowed only for the
@@ -237,11 +248,11 @@ func idString(raw json.RawMessage) (string, bool) {
 }
 
 // memberAdded is the payload of pusher_internal:member_added for m; its data is
-// {"user_id":…,"user_info":…}.
+// {"user_id":…,"user_info":…}, the member's channel_data (the id keeps its JSON type).
 func memberAdded(channel string, m *registry.Member) []byte {
 	var buf [256]byte
 	data := append(buf[:0], `{"user_id":`...)
-	data = appendJSONString(data, m.UserID)
+	data = appendUserID(data, m)
 	if m.Info != nil {
 		data = append(data, `,"user_info":`...)
 		data = append(data, m.Info...)

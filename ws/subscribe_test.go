@@ -135,7 +135,8 @@ func TestPresenceMembers(t *testing.T) {
 		t.Errorf("second member: %s", got)
 	}
 	added := ada1.read()
-	if added.Event != "pusher_internal:member_added" || added.dataString(t) != `{"user_id":"9","user_info":{"name":"Lin"}}` {
+	// The user_id keeps its JSON type (pusher-js takes it as the member's id as it is).
+	if added.Event != "pusher_internal:member_added" || added.dataString(t) != `{"user_id":9,"user_info":{"name":"Lin"}}` {
 		t.Errorf("member_added = %+v", added)
 	}
 	// Ada's second connection: no member_added, count stays 2.
@@ -159,6 +160,16 @@ func TestPresenceMembers(t *testing.T) {
 	info, _ := e.occupancy.Channel(context.Background(), "3", ch)
 	if info.UserCount != 1 || info.SubscriptionCount != 1 {
 		t.Errorf("channel info = %+v, want 1 user, 1 subscription", info)
+	}
+	// Lin's member_removed keeps the numeric id too.
+	ada3 := e.connect(t)
+	ada3.subscribe(ch, adaData)
+	if f := lin.read(); f.Event != "pusher_internal:member_added" {
+		t.Fatalf("Lin got %+v, want Ada's member_added", f)
+	}
+	lin.conn.Close()
+	if removed := ada3.read(); removed.Event != "pusher_internal:member_removed" || removed.dataString(t) != `{"user_id":9}` {
+		t.Errorf("member_removed of a numeric id = %+v", removed)
 	}
 }
 

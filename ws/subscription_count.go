@@ -16,7 +16,8 @@ import (
 // pusher:subscription_count (https://github.com/pusher/pusher-js, core/channels/channel.ts):
 // the first count at once, then at most one per channel per subscriptionCountInterval, the
 // latest. A connection that joins the channel gets the latest count known here right after
-// its subscription_succeeded, so it never waits for the next change.
+// its subscription_succeeded (on a cache channel after the cached event or
+// pusher:cache_miss, which come first), so it never waits for the next change.
 
 // subscriptionCountInterval is the least time between two counts sent to a channel's
 // subscribers.
@@ -74,7 +75,7 @@ func (s *Server) countsSubscriptions(appID, channel string) bool {
 // counts subscriptions.
 func (s *Server) sendCount(c *Conn, channel string) {
 	if s.countsSubscriptions(c.App().ID, channel) {
-		s.counts.joined(channelKey{c.App().ID, channel}, c)
+		s.counts.joined(s.hub, channelKey{c.App().ID, channel}, c)
 	}
 }
 
@@ -108,12 +109,13 @@ func (t *countThrottle) offer(h *Hub, k channelKey, n int, now time.Time) {
 }
 
 // joined sends c, which has just joined k, the latest count of k known here, if any. Under
-// t.mu, so that it never follows a newer count sent to the channel.
-func (t *countThrottle) joined(k channelKey, c *Conn) {
+// t.mu, so that it never follows a newer count sent to the channel; through h.queue, so that
+// on a cache channel it follows the cached event as the newer counts do.
+func (t *countThrottle) joined(h *Hub, k channelKey, c *Conn) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if st := t.channels[k]; st != nil && st.count > 0 {
-		c.Send(subscriptionCountFrame(k.channel, st.count))
+		h.queue(k.app, k.channel, c, subscriptionCountFrame(k.channel, st.count))
 	}
 }
 

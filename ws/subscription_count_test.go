@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reverbd/reverbd/registry"
 	rws "github.com/reverbd/reverbd/ws"
 )
 
@@ -116,6 +117,36 @@ func TestSubscriptionCountOff(t *testing.T) {
 	for _, cl := range []*client{c, d} {
 		if f := cl.read(); f.Event != "after" {
 			t.Errorf("app without subscription_count: %s %s, want the event", f.Event, f.Data)
+		}
+	}
+}
+
+// On a cache channel, a new subscriber gets subscription_succeeded, then the cached event or
+// pusher:cache_miss, then the count: the cache's frame comes right after
+// subscription_succeeded.
+func TestSubscriptionCountAfterCacheFrame(t *testing.T) {
+	app := testApp()
+	app.SubscriptionCount = true
+	e := newEnv(t, rws.Params{}, app)
+	a := e.connect(t)
+	a.subscribe("cache-prices", "")
+	if f := a.read(); f.Event != "pusher:cache_miss" || f.Channel != "cache-prices" {
+		t.Fatalf("after subscription_succeeded: %s on %q (%s), want pusher:cache_miss", f.Event, f.Channel, f.Data)
+	}
+	if n := countOf(t, a.read(), "cache-prices"); n != 1 {
+		t.Errorf("first subscriber told %d, want 1", n)
+	}
+
+	if err := e.cache.Put(context.Background(), "3", "private-cache-prices", registry.CachedEvent{Event: "price.updated", Data: `{"eur":1.07}`}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []*client{e.connect(t), e.connect(t)} {
+		c.subscribe("private-cache-prices", "")
+		if f := c.read(); f.Event != "price.updated" || f.dataString(t) != `{"eur":1.07}` {
+			t.Fatalf("subscriber %d after subscription_succeeded: %s (%s), want the cached event", i, f.Event, f.Data)
+		}
+		if n := countOf(t, c.read(), "private-cache-prices"); n != i+1 {
+			t.Errorf("subscriber %d told %d, want %d", i, n, i+1)
 		}
 	}
 }

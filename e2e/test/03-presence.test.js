@@ -146,6 +146,42 @@ describe('presence channel', () => {
     assert.deepEqual(users, { users: [{ id: '10' }] }, 'ids must be JSON strings');
   });
 
+  it('member_added and member_removed keep the JSON type of user_id: pusher-js member ids as the app signed them', async () => {
+    const name = 'presence-id-types';
+    const wire = raw(ctx.server);
+    await wire.connected();
+    await wire.subscribe(name, { signer: ctx.api, user: { user_id: 'wire' } });
+    const watcher = client(ctx.server, { user: { user_id: 'w' } });
+    await connected(watcher);
+    const ch = await subscribe(watcher, name);
+    const rec = Recorder.named(ch, ['pusher:member_added', 'pusher:member_removed']);
+
+    for (const [i, id] of [7, '8'].entries()) {
+      const p = client(ctx.server, { user: { user_id: id, user_info: { name: 'Ada' } } });
+      await connected(p);
+      await subscribe(p, name);
+      const added = (await rec.waitFor('pusher:member_added', { count: i + 1 })).data;
+      assert.strictEqual(added.id, id, `member_added id ${JSON.stringify(id)} keeps its type`);
+      assert.deepEqual(added.info, { name: 'Ada' });
+      assert.strictEqual(ch.members.get(id).id, id);
+      p.disconnect();
+      const removed = (await rec.waitFor('pusher:member_removed', { count: i + 1 })).data;
+      assert.strictEqual(removed.id, id, `member_removed id ${JSON.stringify(id)} keeps its type`);
+      assert.equal(ch.members.count, 2);
+    }
+    const frames = (event) =>
+      wire.frames
+        .filter((f) => f.msg && f.msg.event === event)
+        .map((f) => JSON.parse(f.msg.data))
+        .filter((d) => d.user_id !== 'w');
+    await waitUntil(() => frames('pusher_internal:member_removed').length === 2, 'both member_removed on the wire');
+    assert.deepEqual(frames('pusher_internal:member_added'), [
+      { user_id: 7, user_info: { name: 'Ada' } },
+      { user_id: '8', user_info: { name: 'Ada' } },
+    ]);
+    assert.deepEqual(frames('pusher_internal:member_removed'), [{ user_id: 7 }, { user_id: '8' }]);
+  });
+
   it('presence channel_data without user_id is refused with pusher:subscription_error', async () => {
     const name = 'presence-nouser';
     const r = raw(ctx.server);

@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const { describe, it } = require('node:test');
 const { useCluster } = require('../helpers/lifecycle');
 const {
-  client, echo, connected, subscribe, Recorder, waitUntil, withTimeout, getJSON, collector,
+  client, echo, raw, connected, subscribe, Recorder, waitUntil, withTimeout, getJSON, collector,
 } = require('../helpers/clients');
 
 function membersOf(ch) {
@@ -171,6 +171,35 @@ describe('presence across two cluster nodes', () => {
     await marker(name, [a.rec, b.rec], 1);
     assert.deepEqual(recA.events, [], 'the sender must not get its own client event');
     assert.equal(recB.events.length, 1);
+  });
+
+  it('member_added and member_removed relayed between nodes keep the JSON type of user_id', async () => {
+    const name = 'presence-room.6';
+    const w = await join(A(), { user_id: 'w' }, name);
+    for (const [i, id] of [7, '8'].entries()) {
+      const m = await join(B(), { user_id: id, user_info: { name: 'Ada' } }, name);
+      const added = (await w.rec.waitFor('pusher:member_added', { count: i + 1 })).data;
+      assert.strictEqual(added.id, id, `member_added id ${JSON.stringify(id)} on the other node`);
+      assert.deepEqual(added.info, { name: 'Ada' });
+      m.p.disconnect();
+      const removed = (await w.rec.waitFor('pusher:member_removed', { count: i + 1 })).data;
+      assert.strictEqual(removed.id, id, `member_removed id ${JSON.stringify(id)} on the other node`);
+      assert.equal(w.ch.members.count, 1);
+    }
+  });
+
+  it('client event data reaches the other node byte for byte, as on the sender\'s node', async () => {
+    const name = 'private-bytes';
+    const [sender, local, remote] = [raw(A()), raw(A()), raw(B())];
+    for (const c of [sender, local, remote]) {
+      await c.connected();
+      await c.subscribe(name, { signer: apiA() });
+    }
+    const data = '{ "html" : "<b>a &amp; b</b> & <i>\u2028</i>",\n "n": [1, 2 ] }';
+    sender.send(`{"event":"client-note","channel":"${name}","data":${data}}`);
+    const [here, there] = await Promise.all([local.event('client-note', name), remote.event('client-note', name)]);
+    assert.ok(here.raw.endsWith(`"data":${data}}`), `the sender's node relays the data as sent: ${here.raw}`);
+    assert.equal(there.raw, here.raw, 'the other node sends the same bytes');
   });
 
   it("event triggered through node A's HTTP API reaches subscribers on both nodes exactly once", async () => {

@@ -2,7 +2,8 @@
 // Case 15: per-app limits: max_subscriptions, max_presence_members and Pusher's presence
 // member limits (user_id at most 128 characters, user_info at most 1 KiB, on by default)
 // refuse with a channel-scoped pusher:subscription_error, which pusher-js hands to the
-// channel, and the connection stays connected.
+// channel, and the connection stays connected. A presence limit's refusal has soketi's shape,
+// {"type":"LimitReached","error":…,"status":4100}.
 
 const assert = require('node:assert/strict');
 const { describe, it } = require('node:test');
@@ -47,6 +48,7 @@ describe('limits', () => {
     const refused = lin.subscribe(name);
     const err = (await once(refused, 'pusher:subscription_error', undefined, 'subscription_error on the full channel')).data;
     assert.equal(err.type, 'LimitReached');
+    assert.equal(err.status, 4100);
     assert.equal(lin.connection.state, 'connected');
 
     const ada2 = client(ctx.server, { user: { user_id: '1', user_info: { name: 'Ada' } } });
@@ -77,7 +79,7 @@ describe('limits', () => {
       const refused = p.subscribe(name);
       const err = (await once(refused, 'pusher:subscription_error', undefined, `subscription_error on ${name}`)).data;
       assert.equal(err.type, 'LimitReached', name);
-      assert.equal(err.status, 403, name);
+      assert.equal(err.status, 4100, name);
       assert.equal(refused.subscribed, false, name);
       // Still connected: a public channel still subscribes.
       await subscribe(p, `still-${name}`);

@@ -8,7 +8,31 @@
 const assert = require('node:assert/strict');
 const { describe, it } = require('node:test');
 const { useCluster } = require('../helpers/lifecycle');
+const { useServer } = require('../helpers/lifecycle');
 const { client, connected, subscribe, Recorder } = require('../helpers/clients');
+
+// checkCacheOrder subscribes pusher-js clients to the cache channel `name`: one on `first`
+// while nothing is cached, one on `second` after `api` triggered an event there. Each must
+// see subscription_succeeded, then pusher:cache_miss or the cached event, then its first
+// count.
+async function checkCacheOrder(name, first, second, api) {
+  // join records every event of a new subscriber on `server` until its first count.
+  async function join(server) {
+    const p = client(server);
+    await connected(p);
+    const rec = Recorder.channel(p.subscribe(name));
+    await rec.waitFor('pusher:subscription_count');
+    return rec;
+  }
+  const a = await join(first);
+  assert.deepEqual(a.names().slice(0, 3), ['pusher:subscription_succeeded', 'pusher:cache_miss', 'pusher:subscription_count']);
+  await api.trigger(name, 'price', { eur: 1.07 });
+  await a.waitFor('price'); // stored in the cache before it was delivered
+  const b = await join(second);
+  assert.deepEqual(b.names().slice(0, 3), ['pusher:subscription_succeeded', 'price', 'pusher:subscription_count']);
+  assert.deepEqual(b.named('price')[0].data, { eur: 1.07 });
+  await b.waitFor('pusher:subscription_count', { where: (e) => e.data.subscription_count === 2 });
+}
 
 describe('subscription_count across two cluster nodes', () => {
   const ctx = useCluster(2, { env: { REVERB_APP_SUBSCRIPTION_COUNT: 'true' } });
@@ -53,6 +77,10 @@ describe('subscription_count across two cluster nodes', () => {
     assert.equal(a.ch.subscriptionCount, 1);
   });
 
+  it('pusher-js: on a cache channel the cached event or pusher:cache_miss comes right after subscription_succeeded, then the count', async () => {
+    await checkCacheOrder('cache-prices.3', A(), B(), ctx.apis[0]);
+  });
+
   it('pusher-js: a presence channel gets member events, no count', async () => {
     const name = 'presence-room.2';
     const a = await watch(A(), name, { user: { user_id: '7' } });
@@ -62,5 +90,13 @@ describe('subscription_count across two cluster nodes', () => {
     await b.rec.waitFor('marker');
     assert.deepEqual(a.rec.named('pusher:subscription_count'), []);
     assert.deepEqual(b.rec.named('pusher:subscription_count'), []);
+  });
+});
+
+describe('subscription_count on one node', () => {
+  const ctx = useServer({ env: { REVERB_APP_SUBSCRIPTION_COUNT: 'true' } });
+
+  it('pusher-js: on a cache channel the cached event or pusher:cache_miss comes right after subscription_succeeded, then the count', async () => {
+    await checkCacheOrder('cache-prices.1', ctx.server, ctx.server, ctx.api);
   });
 });

@@ -51,6 +51,8 @@ describe('webhooks on one node', () => {
     await subscribe(b, room);
     chA.trigger('client-typing', { typing: true });
     await receiver.waitFor(() => countOf(receiver, room, 'client_event') === 1, 'the client_event webhook');
+    chA.trigger('client-nudge'); // no data at all
+    await receiver.waitFor(() => countOf(receiver, room, 'client_event') === 2, 'the second client_event webhook');
     // Two sockets closing at once may be seen in either order: bob leaves first, then ada.
     b.disconnect();
     await receiver.waitFor(() => countOf(receiver, room, 'member_removed bob') === 1, 'member_removed bob');
@@ -62,11 +64,14 @@ describe('webhooks on one node', () => {
       'member_added ada',
       'member_added bob',
       'client_event',
+      'client_event',
       'member_removed bob',
       'member_removed ada',
       'channel_vacated',
     ]);
-    const ce = receiver.events().find((e) => e.name === 'client_event');
+    const [ce, empty] = receiver.events().filter((e) => e.name === 'client_event');
+    assert.equal(empty.event, 'client-nudge');
+    assert.equal(empty.data, '', 'a client_event webhook always carries data, a string');
     assert.equal(ce.event, 'client-typing');
     assert.equal(typeof ce.data, 'string', 'a client event webhook carries data as a string');
     assert.deepEqual(JSON.parse(ce.data), { typing: true });

@@ -136,8 +136,10 @@ end
 -- the decision, so every node hears a channel's member events in the order they were made
 -- (and decides its member_added or member_removed webhook event):
 -- member_added of member (the encoded member) when member is set, else member_removed of
--- user; except is the socket not told, or ''. The message is the relay's (jobs.RedisRelay).
-local function tell_member(app, channel, user, member, except)
+-- user, whose encoded member gone was (false when it is not known: the members then tell
+-- user_id as a string); except is the socket not told, or ''. The message is the relay's
+-- (jobs.RedisRelay).
+local function tell_member(app, channel, user, member, except, gone)
   local seq = next_seq(app, channel)
   if PUB ~= '' then
     local msg = '{"k":"member","a":' .. cjson.encode(app) .. ',"c":' .. cjson.encode(channel) ..
@@ -147,6 +149,8 @@ local function tell_member(app, channel, user, member, except)
     end
     if member then
       msg = msg .. ',"m":' .. member
+    elseif gone then
+      msg = msg .. ',"r":' .. gone
     end
     redis.call('PUBLISH', PUB, msg .. '}')
   end
@@ -239,10 +243,12 @@ local function remove_socket(app, channel, socket)
   local last = 0
   if user then
     if redis.call('HINCRBY', users, user, -1) <= 0 then
+      local members = ch_key(app, channel, 'members')
+      local gone = redis.call('HGET', members, user)
       redis.call('HDEL', users, user)
-      redis.call('HDEL', ch_key(app, channel, 'members'), user)
+      redis.call('HDEL', members, user)
       redis.call('ZREM', ch_key(app, channel, 'order'), user)
-      tell_member(app, channel, user, nil, '')
+      tell_member(app, channel, user, nil, '', gone)
       last = 1
     end
   end
