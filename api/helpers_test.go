@@ -306,6 +306,7 @@ type response struct {
 	status      int
 	body        string
 	contentType string
+	allow       string // the Allow header
 }
 
 // do sends method to path (without the prefix) with rawQuery and body.
@@ -329,7 +330,7 @@ func (e *env) do(t *testing.T, method, path, rawQuery, body string) response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return response{status: res.StatusCode, body: string(b), contentType: res.Header.Get("Content-Type")}
+	return response{status: res.StatusCode, body: string(b), contentType: res.Header.Get("Content-Type"), allow: res.Header.Get("Allow")}
 }
 
 // call signs and sends a request with correct credentials.

@@ -186,3 +186,22 @@ func TestRootErrorsAreJSON(t *testing.T) {
 		}
 	})
 }
+
+// A 405 names the methods the path is served with in Allow (RFC 9110, section 15.5.6), under
+// /apps and outside it, under the prefix and without it.
+func TestMethodNotAllowedSaysAllow(t *testing.T) {
+	forEachPrefix(t, func(t *testing.T, e *env) {
+		for _, tc := range []struct{ method, path, allow string }{
+			{http.MethodPost, "/up", "GET"},
+			{http.MethodGet, "/apps/3/events", "POST"},
+			{http.MethodDelete, "/apps/3/channels", "GET"},
+			{http.MethodGet, "/apps/3/users/7/terminate_connections", "POST"},
+		} {
+			res := e.do(t, tc.method, tc.path, "", "")
+			want(t, res, http.StatusMethodNotAllowed, errBody(405, "method not allowed"))
+			if res.allow != tc.allow {
+				t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, res.allow, tc.allow)
+			}
+		}
+	})
+}

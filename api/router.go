@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -20,6 +21,7 @@ func (a *API) Routes(r chi.Router) {
 			a.reject(w, r, http.StatusNotFound, "not found")
 		})
 		r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+			setAllow(w, r)
 			a.reject(w, r, http.StatusMethodNotAllowed, "method not allowed")
 		})
 		r.Group(func(r chi.Router) {
@@ -46,7 +48,33 @@ func (a *API) NotFound(w http.ResponseWriter, r *http.Request) {
 // MethodNotAllowed answers a known path asked with another method with 405 and the JSON
 // error body; see NotFound.
 func (a *API) MethodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	setAllow(w, r)
 	a.rejectQuietly(w, r, http.StatusMethodNotAllowed, "method not allowed")
+}
+
+// routeMethods are the methods setAllow tries.
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions}
+
+// setAllow sets the Allow header of a 405 to the methods the router serves r's path with, as
+// RFC 9110, section 15.5.6 requires (chi sets it only in its own 405 handler).
+func setAllow(w http.ResponseWriter, r *http.Request) {
+	rctx := chi.RouteContext(r.Context())
+	if rctx == nil || rctx.Routes == nil {
+		return
+	}
+	path := r.URL.RawPath
+	if path == "" {
+		path = r.URL.Path
+	}
+	var allowed []string
+	for _, m := range routeMethods {
+		if rctx.Routes.Match(chi.NewRouteContext(), m, path) {
+			allowed = append(allowed, m)
+		}
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+	}
 }
 
 // pathParam returns the decoded value of a route parameter. chi matches on r.URL.RawPath
