@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,8 +38,8 @@ type LocalNode interface {
 	DeliverOnline(ev registry.OnlineEvent)
 }
 
-// relayMessage is one message between nodes on the scaling channel: its JSON, then for a
-// "frame" a newline and the frame payload's bytes as they are (see encodeRelay).
+// relayMessage is one message between nodes on the scaling channel, as JSON, a "frame"'s
+// payload in it as "p" byte for byte (see encodeRelay).
 type relayMessage struct {
 	Kind    string          `json:"k"` // "event", "frame", "member", "count", "online", "offline", "terminate" or "probe"
 	Node    string          `json:"n"` // the node that published it
@@ -48,7 +47,7 @@ type relayMessage struct {
 	AppID   string          `json:"a,omitempty"`
 	Channel string          `json:"c,omitempty"`
 	Except  string          `json:"x,omitempty"`
-	Payload []byte          `json:"-"` // a "frame"'s payload, after the JSON
+	Payload []byte          `json:"-"` // a "frame"'s payload: "p", spliced in by encodeRelay
 	UserID  string          `json:"u,omitempty"`
 	ProbeID string          `json:"i,omitempty"`
 	// A "member" message is published by the occupancy's scripts (registry.RedisOccupancy):
@@ -204,33 +203,41 @@ func (r *RedisRelay) Run(ctx context.Context, subscribed func()) error {
 	}
 }
 
-// encodeRelay encodes m as its JSON, followed for a "frame" by a newline and the payload's
-// bytes as they are: encoding/json would compact the payload and escape its <, >, & and
-// U+2028, and the other nodes' subscribers must get the bytes the sender's got. The JSON
-// never holds a raw newline (json.Marshal escapes it in strings), so the first one ends it.
+// encodeRelay encodes m as its JSON, with a "frame"'s payload spliced in as "p" byte for byte:
+// encoding/json would compact it and escape its <, >, & and U+2028, and the other nodes'
+// subscribers must get the bytes the sender's got. The message is the JSON an earlier
+// version's encoding/json made, but for that, so nodes of both versions read each other's
+// frames during a rolling restart.
 func encodeRelay(m relayMessage) ([]byte, error) {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("relay: encode: %w", err)
 	}
-	if m.Kind == "frame" {
-		b = append(append(b, '\n'), m.Payload...)
+	if m.Kind != "frame" {
+		return b, nil
 	}
-	return b, nil
+	if !json.Valid(m.Payload) {
+		return nil, errors.New("relay: encode: the frame payload is not JSON")
+	}
+	out := make([]byte, 0, len(b)+len(m.Payload)+5)
+	out = append(out, b[:len(b)-1]...) // without the closing brace
+	out = append(out, `,"p":`...)
+	out = append(out, m.Payload...)
+	return append(out, '}'), nil
 }
 
-// decodeRelay decodes a message encodeRelay made, or one the occupancy's scripts publish
-// (JSON alone).
+// decodeRelay decodes a message encodeRelay made, or one the occupancy's scripts publish.
+// json.RawMessage takes the payload's bytes as they are.
 func decodeRelay(msg string) (relayMessage, error) {
-	head, payload, framed := strings.Cut(msg, "\n")
-	var m relayMessage
-	if err := json.Unmarshal([]byte(head), &m); err != nil {
-		return m, err
+	var m struct {
+		relayMessage
+		Payload json.RawMessage `json:"p"`
 	}
-	if framed {
-		m.Payload = []byte(payload)
+	if err := json.Unmarshal([]byte(msg), &m); err != nil {
+		return relayMessage{}, err
 	}
-	return m, nil
+	m.relayMessage.Payload = m.Payload
+	return m.relayMessage, nil
 }
 
 func (r *RedisRelay) dispatch(ctx context.Context, payload string) {
