@@ -23,7 +23,6 @@ import (
 	"github.com/reverbd/reverbd/config/selfsigned"
 	"github.com/reverbd/reverbd/registry"
 	"github.com/reverbd/reverbd/registry/metrics"
-	"github.com/reverbd/reverbd/ws/internal/netpoll"
 )
 
 // discardConn is a net.Conn whose writes succeed at once; reads never return data.
@@ -45,17 +44,13 @@ func benchHub(b *testing.B, n int) *Server { return benchHubMetrics(b, n, nil) }
 // benchHubMetrics is benchHub counting in m (nil: metrics off).
 func benchHubMetrics(b *testing.B, n int, m *metrics.Metrics) *Server {
 	b.Helper()
-	app := &config.App{ID: "1", Key: "k", Secret: "s"}
-	s, err := New(Params{Apps: registry.NewApps([]config.App{*app}), Occupancy: registry.NewMemoryOccupancy(), WriteLimit: 1 << 30, Metrics: m})
+	app := config.App{ID: "1", Key: "k", Secret: "s"}
+	s, err := New(Params{Apps: registry.NewApps([]config.App{app}), Occupancy: registry.NewMemoryOccupancy(), WriteLimit: 1 << 30, Metrics: m})
 	if err != nil {
 		b.Fatal(err)
 	}
 	for range n {
-		c := &Conn{srv: s, nc: discardConn{}, fd: -1}
-		c.app.Store(app)
-		s.live.Add(1)
-		c.id = s.conns.add(c)
-		s.hub.add("1", "orders", c)
+		s.hub.add("1", "orders", registerConn(s, &Conn{srv: s, nc: discardConn{}, fd: -1}))
 	}
 	return s
 }
@@ -68,26 +63,61 @@ func socketHub(b *testing.B, n int) *Server { return socketHubMetrics(b, n, nil)
 func socketHubMetrics(b *testing.B, n int, m *metrics.Metrics) *Server {
 	b.Helper()
 	s := benchHubMetrics(b, 0, m)
-	app := s.apps.All()[0]
 	for range n {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		server, client := fileConn(b, fds[0]), fileConn(b, fds[1])
+		server, client := socketPair(b)
 		go func() { _, _ = io.Copy(io.Discard, client) }()
-		fd, err := netpoll.FD(server)
-		if err != nil {
-			b.Fatal(err)
-		}
-		c := &Conn{srv: s, nc: server, fd: fd}
-		c.app.Store(app)
-		s.live.Add(1)
-		c.id = s.conns.add(c)
-		s.hub.add("1", "orders", c)
+		s.hub.add("1", "orders", registerConn(s, &Conn{srv: s, nc: server, fd: pollFD(b, server)}))
 		b.Cleanup(func() { server.Close(); client.Close() })
 	}
 	return s
+}
+
+// orderPaid is the event the delivery benchmarks fan out to "orders".
+func orderPaid() registry.Event {
+	return registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid",
+		Data: `{"order":{"id":1,"total":"12.50"}}`, QueuedAt: time.Now()}
+}
+
+// deliverWritten delivers ev on s and waits until every frame of it is written.
+func deliverWritten(s *Server, ev registry.Event) {
+	s.hub.Deliver(context.Background(), ev)
+	s.writers.waitIdle()
+	s.wg.Wait()
+}
+
+// ordersQueueOnly makes the writer the owner of each subscriber of "orders" on s, so that a
+// publish only appends to its queue of capacity size, and returns those subscribers.
+func ordersQueueOnly(s *Server, size int) []*Conn {
+	conns := s.hub.shard(channelKey{"1", "orders"}).channels[channelKey{"1", "orders"}].conns
+	for _, c := range conns {
+		c.writing = true
+		c.queue = make(net.Buffers, 0, size)
+	}
+	return conns
+}
+
+// publishOrdersLoop publishes one shared frame to "orders" each b.Loop, emptying the queues
+// of conns every 1,000 publishes, and reports cpu-ns/op.
+func publishOrdersLoop(b *testing.B, s *Server, conns []*Conn) {
+	frame := eventFrame("order.paid", "orders", `{"id":1}`)
+	sameFrame := func() []byte { return frame }
+	b.ReportAllocs()
+	i := 0
+	cpu := cpuTime()
+	for b.Loop() {
+		s.hub.publish("1", "orders", "", sameFrame)
+		if i++; i%1000 == 0 {
+			for _, c := range conns {
+				c.queue, c.queued = c.queue[:0], 0
+			}
+		}
+	}
+	reportCPUPerOp(b, cpu)
+}
+
+// reportCPUPerOp reports the CPU time used since cpu (a cpuTime) per op as cpu-ns/op.
+func reportCPUPerOp(b *testing.B, cpu time.Duration) {
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // cpuTime is the CPU time the process has used, user and system. Unlike the wall time it does
@@ -116,16 +146,13 @@ func BenchmarkHubDeliverSockets(b *testing.B) {
 	for _, n := range []int{1, 100, 5000} {
 		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
 			s := socketHub(b, n)
-			ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid",
-				Data: `{"order":{"id":1,"total":"12.50"}}`, QueuedAt: time.Now()}
+			ev := orderPaid()
 			b.ReportAllocs()
 			cpu := cpuTime()
 			for b.Loop() {
-				s.hub.Deliver(context.Background(), ev)
-				s.writers.waitIdle() // every frame written inside the timed region
-				s.wg.Wait()
+				deliverWritten(s, ev) // every frame written inside the timed region
 			}
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+			reportCPUPerOp(b, cpu)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 		})
 	}
@@ -147,13 +174,9 @@ func tlsSocketHub(b *testing.B, n int) *Server {
 	serverTLS := tlsConfig(&tls.Config{Certificates: []tls.Certificate{cert}})
 	clientTLS := &tls.Config{RootCAs: pair.Pool(), ServerName: "localhost"}
 	s := benchHub(b, 0)
-	app := s.apps.All()[0]
 	for range n {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		raw, client := fileConn(b, fds[0]), tls.Client(fileConn(b, fds[1]), clientTLS)
+		raw, plain := socketPair(b)
+		client := tls.Client(plain, clientTLS)
 		server := tls.Server(&tlsTransport{Conn: raw}, serverTLS)
 		done := make(chan error, 1)
 		go func() { done <- client.Handshake() }()
@@ -164,17 +187,9 @@ func tlsSocketHub(b *testing.B, n int) *Server {
 			b.Fatal(err)
 		}
 		go func() { _, _ = io.Copy(io.Discard, client) }()
-		fd, err := netpoll.FD(raw)
-		if err != nil {
-			b.Fatal(err)
-		}
 		_, sock := tlsSocketOf(server)
 		sock.tr.holdWrites(true)
-		c := &Conn{srv: s, nc: server, fd: fd, tls: sock}
-		c.app.Store(app)
-		s.live.Add(1)
-		c.id = s.conns.add(c)
-		s.hub.add("1", "orders", c)
+		s.hub.add("1", "orders", registerConn(s, &Conn{srv: s, nc: server, fd: pollFD(b, raw), tls: sock}))
 		b.Cleanup(func() { raw.Close(); client.Close() })
 	}
 	return s
@@ -186,13 +201,10 @@ func BenchmarkHubDeliverTLSSockets(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
 			s := tlsSocketHub(b, n)
-			ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid",
-				Data: `{"order":{"id":1,"total":"12.50"}}`, QueuedAt: time.Now()}
+			ev := orderPaid()
 			b.ReportAllocs()
 			for b.Loop() {
-				s.hub.Deliver(context.Background(), ev)
-				s.writers.waitIdle()
-				s.wg.Wait()
+				deliverWritten(s, ev)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 		})
@@ -203,24 +215,7 @@ func BenchmarkHubDeliverTLSSockets(b *testing.B) {
 // frame on each connection (writers are already running, as under load).
 func BenchmarkHubPublishLoop(b *testing.B) {
 	s := benchHub(b, 1000)
-	frame := eventFrame("order.paid", "orders", `{"id":1}`)
-	sameFrame := func() []byte { return frame }
-	for _, c := range s.hub.shard(channelKey{"1", "orders"}).channels[channelKey{"1", "orders"}].conns {
-		c.writing = true // a writer owns each conn: Send only appends
-		c.queue = make(net.Buffers, 0, 1<<16)
-	}
-	b.ReportAllocs()
-	i := 0
-	cpu := cpuTime()
-	for b.Loop() {
-		s.hub.publish("1", "orders", "", sameFrame)
-		if i++; i%1000 == 0 {
-			for _, c := range s.hub.shard(channelKey{"1", "orders"}).channels[channelKey{"1", "orders"}].conns {
-				c.queue, c.queued = c.queue[:0], 0
-			}
-		}
-	}
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	publishOrdersLoop(b, s, ordersQueueOnly(s, 1<<16))
 }
 
 // benchMetrics is the two settings the metrics benchmarks compare.
@@ -240,26 +235,10 @@ func BenchmarkHubPublishMetrics(b *testing.B) {
 	for _, bm := range benchMetrics {
 		b.Run(bm.name, func(b *testing.B) {
 			s := benchHubMetrics(b, 1000, bm.new())
-			frame := eventFrame("order.paid", "orders", `{"id":1}`)
-			sameFrame := func() []byte { return frame }
-			conns := s.hub.shard(channelKey{"1", "orders"}).channels[channelKey{"1", "orders"}].conns
-			for _, c := range conns {
-				c.writing = true
-				c.queue = make(net.Buffers, 0, 1024) // emptied every 1,000 publishes
-			}
-			runtime.GC() // the set-up's garbage is not collected inside the timed region
-			b.ReportAllocs()
-			i := 0
-			cpu := cpuTime()
-			for b.Loop() {
-				s.hub.publish("1", "orders", "", sameFrame)
-				if i++; i%1000 == 0 {
-					for _, c := range conns {
-						c.queue, c.queued = c.queue[:0], 0
-					}
-				}
-			}
-			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+			conns := ordersQueueOnly(s, 1024) // emptied every 1,000 publishes
+			// The set-up's garbage is not collected inside the timed region.
+			runtime.GC()
+			publishOrdersLoop(b, s, conns)
 		})
 	}
 }
@@ -271,17 +250,14 @@ func BenchmarkHubDeliverMetrics(b *testing.B) {
 		for _, bm := range benchMetrics {
 			b.Run(fmt.Sprintf("subs=%d/%s", n, bm.name), func(b *testing.B) {
 				s := socketHubMetrics(b, n, bm.new())
-				ev := registry.Event{AppID: "1", Channels: []string{"orders"}, Name: "order.paid",
-					Data: `{"order":{"id":1,"total":"12.50"}}`, QueuedAt: time.Now()}
+				ev := orderPaid()
 				runtime.GC()
 				b.ReportAllocs()
 				cpu := cpuTime()
 				for b.Loop() {
-					s.hub.Deliver(context.Background(), ev)
-					s.writers.waitIdle()
-					s.wg.Wait()
+					deliverWritten(s, ev)
 				}
-				b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+				reportCPUPerOp(b, cpu)
 			})
 		}
 	}
@@ -328,19 +304,11 @@ func BenchmarkHandleMessagePing(b *testing.B) {
 // and handled (a pusher:ping, answered with a queued pong), as one wake-up.
 func BenchmarkReadMessage(b *testing.B) {
 	s := benchHub(b, 0)
-	app := s.apps.All()[0]
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	server, client := fileConn(b, fds[0]), fileConn(b, fds[1])
+	server, client := socketPair(b)
 	defer server.Close()
 	defer client.Close()
 	go func() { _, _ = io.Copy(io.Discard, client) }()
-	c := &Conn{srv: s, nc: server, fd: -1}
-	c.app.Store(app)
-	s.live.Add(1)
-	c.id = s.conns.add(c)
+	c := registerConn(s, &Conn{srv: s, nc: server, fd: -1})
 	frame := ws.MustCompileFrame(ws.MaskFrame(ws.NewTextFrame([]byte(`{"event":"pusher:ping","data":{}}`))))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -362,13 +330,9 @@ func BenchmarkReadMessage(b *testing.B) {
 func stormState(b *testing.B, n int) *Server {
 	b.Helper()
 	s := benchHub(b, 0)
-	app := s.apps.All()[0]
 	ctx := context.Background()
 	for i := range n {
-		c := &Conn{srv: s, nc: discardConn{}, fd: -1}
-		c.app.Store(app)
-		s.live.Add(1)
-		c.id = s.conns.add(c)
+		c := registerConn(s, &Conn{srv: s, nc: discardConn{}, fd: -1})
 		_ = s.occupancy.Connect(ctx, "1", c.id, 0)
 		t, id := strconv.Itoa(i/50), strconv.Itoa(i)
 		m := &registry.Member{UserID: id, RawID: json.RawMessage(id),

@@ -19,10 +19,7 @@ import (
 // jobs.Worker stores the cache and hands the event to the Hub, as the queues do.
 func TestCacheChannelOrderWhileTriggering(t *testing.T) {
 	e := newEnv(t, rws.Params{})
-	worker := jobs.NewWorker(jobs.WorkerParams{
-		Deliverer: e.srv.Hub(), Cache: e.cache, CacheTTL: time.Minute,
-		Rules: jobs.Rules{Timeout: 5 * time.Second, Deadline: time.Minute},
-	})
+	worker := cacheWorker(e)
 	const (
 		iterations  = 300
 		subscribers = 3
@@ -35,25 +32,43 @@ func TestCacheChannelOrderWhileTriggering(t *testing.T) {
 	for it := range iterations {
 		channel := fmt.Sprintf("cache-race.%d", it)
 		// Some iterations start with an event already cached.
-		first := 1
-		if it%2 == 1 {
-			trigger(t, worker, channel, 1)
-			first = 2
-		}
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for n := first; n <= events; n++ {
-				trigger(t, worker, channel, n)
+		triggerWhileSubscribing(t, worker, channel, events, it%2 == 1, func() {
+			for _, c := range clients {
+				c.send(subscribeMsg(channel, "", ""))
 			}
 		})
-		for _, c := range clients {
-			c.send(subscribeMsg(channel, "", ""))
-		}
-		wg.Wait()
 		for i, c := range clients {
 			checkCacheStream(t, c, channel, events, fmt.Sprintf("iteration %d, client %d", it, i))
 		}
 	}
+}
+
+// cacheWorker is a jobs.Worker that stores e's cache and hands events to e's Hub, as the
+// queues' workers do.
+func cacheWorker(e *env) *jobs.Worker {
+	return jobs.NewWorker(jobs.WorkerParams{
+		Deliverer: e.srv.Hub(), Cache: e.cache, CacheTTL: time.Minute,
+		Rules: jobs.Rules{Timeout: 5 * time.Second, Deadline: time.Minute},
+	})
+}
+
+// triggerWhileSubscribing triggers events 1 to last on channel through w, event 1 before
+// subscribe runs when cachedFirst, the others while it runs, and returns when both are done.
+func triggerWhileSubscribing(t *testing.T, w *jobs.Worker, channel string, last int, cachedFirst bool, subscribe func()) {
+	t.Helper()
+	first := 1
+	if cachedFirst {
+		trigger(t, w, channel, 1)
+		first = 2
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for n := first; n <= last; n++ {
+			trigger(t, w, channel, n)
+		}
+	})
+	subscribe()
+	wg.Wait()
 }
 
 // trigger runs event number n on channel through the worker, as a queue would.
@@ -102,28 +117,15 @@ func checkCacheStream(t *testing.T, c *client, channel string, last int, what st
 // list while the channel's frames are held for the subscriber.
 func TestPresenceCacheChannelOrderWhileTriggering(t *testing.T) {
 	e := newEnv(t, rws.Params{})
-	worker := jobs.NewWorker(jobs.WorkerParams{
-		Deliverer: e.srv.Hub(), Cache: e.cache, CacheTTL: time.Minute,
-		Rules: jobs.Rules{Timeout: 5 * time.Second, Deadline: time.Minute},
-	})
+	worker := cacheWorker(e)
 	const events = 8
 	c := e.connect(t)
 	for it := range 200 {
 		channel := fmt.Sprintf("presence-cache-race.%d", it)
-		first := 1
-		if it%2 == 1 {
-			trigger(t, worker, channel, 1)
-			first = 2
-		}
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for n := first; n <= events; n++ {
-				trigger(t, worker, channel, n)
-			}
+		triggerWhileSubscribing(t, worker, channel, events, it%2 == 1, func() {
+			data := `{"user_id":"1"}`
+			c.send(subscribeMsg(channel, sign(c.socketID+":"+channel+":"+data), data))
 		})
-		data := `{"user_id":"1"}`
-		c.send(subscribeMsg(channel, sign(c.socketID+":"+channel+":"+data), data))
-		wg.Wait()
 		checkCacheStream(t, c, channel, events, fmt.Sprintf("iteration %d", it))
 	}
 }

@@ -30,6 +30,24 @@ func (c *captureConn) Write(p []byte) (int, error) {
 	return c.buf.Write(p)
 }
 
+// capturedConn registers a connection without a socket on s, whose frames are kept in the
+// captureConn returned with it.
+func capturedConn(s *Server) (*Conn, *captureConn) {
+	out := &captureConn{}
+	return registerConn(s, &Conn{srv: s, nc: out, fd: -1}), out
+}
+
+// eventsOnceWritten waits (up to 5 seconds) until out holds at least as many frames as want,
+// then a little longer, room for a frame too many, and returns its events.
+func eventsOnceWritten(t *testing.T, out *captureConn, want []string) []string {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); len(out.events(t)) < len(want) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	return out.events(t)
+}
+
 // events returns "event:data" for each text frame written so far (data unquoted when it is a
 // JSON string), and "opcode:n" for other frames.
 func (c *captureConn) events(t *testing.T) []string {
@@ -102,11 +120,7 @@ func TestGateOrdersCachedAndLiveEvents(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			out := &captureConn{}
-			c := &Conn{srv: s, nc: out, fd: -1}
-			c.app.Store(s.apps.All()[0])
-			s.live.Add(1)
-			c.id = s.conns.add(c)
+			c, out := capturedConn(s)
 			s.hub.join("1", "cache-x", c, "", eventFrame("pusher_internal:subscription_succeeded", "cache-x", "{}"), true)
 			for _, n := range tc.before {
 				s.hub.Deliver(context.Background(), ev(n))

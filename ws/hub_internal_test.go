@@ -23,14 +23,10 @@ func TestHubSubscribersAroundSmallChannel(t *testing.T) {
 	for _, peak := range []int{1, 2, smallChannel - 1, smallChannel, smallChannel + 1, 2*smallChannel + 3} {
 		t.Run(fmt.Sprintf("peak %d", peak), func(t *testing.T) {
 			s := raceServer(t, Params{})
-			app := s.apps.All()[0]
 			rng := rand.New(rand.NewPCG(uint64(peak), 7))
 			var all []*hubConn
 			for range peak + 2 {
-				out := &captureConn{}
-				c := &Conn{srv: s, nc: out, fd: -1}
-				c.app.Store(app)
-				c.id = s.conns.add(c)
+				c, out := capturedConn(s)
 				all = append(all, &hubConn{c: c, out: out})
 			}
 			in := map[*hubConn]bool{}

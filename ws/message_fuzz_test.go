@@ -35,11 +35,7 @@ func FuzzHandleMessage(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		out := &captureConn{}
-		c := &Conn{srv: s, nc: out, fd: -1}
-		c.app.Store(s.apps.All()[0])
-		s.live.Add(1)
-		c.id = s.conns.add(c)
+		c, out := capturedConn(s)
 		c.handleMessage(msg)
 		c.handleMessage([]byte(`{"event":"pusher:ping","data":{}}`))
 		s.writers.waitIdle()
@@ -110,10 +106,7 @@ func FuzzReadFrames(f *testing.F) {
 	pings := bytes.Repeat(ping, 2*app.MaxMessageSize/len(ping)+2)
 	f.Fuzz(func(t *testing.T, garbage []byte) {
 		in := &scriptConn{r: bytes.NewReader(append(bytes.Clone(garbage), pings...))}
-		c := &Conn{srv: s, nc: in, fd: -1}
-		c.app.Store(s.apps.All()[0])
-		s.live.Add(1)
-		c.id = s.conns.add(c)
+		c := registerConn(s, &Conn{srv: s, nc: in, fd: -1})
 		var err error
 		for err == nil && in.r.Len() > 0 { // one wake-up a round, as readable does them
 			br := bufio.NewReaderSize(in, readBufferSize)

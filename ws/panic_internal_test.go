@@ -67,18 +67,10 @@ func TestPanicWhileWritingReleasesOnlyThatConnection(t *testing.T) {
 		cancel()
 		<-done
 	})
-	register := func(c *Conn) {
-		s.live.Add(1)
-		c.id = s.conns.add(c)
-	}
 	var written atomic.Int64
 	// fd -1: the pool hands the queue to a drain goroutine, which writes to nc.
-	bad := &Conn{srv: s, nc: panicConn{}, fd: -1}
-	bad.app.Store(s.apps.All()[0])
-	good := &Conn{srv: s, nc: countConn{n: &written}, fd: -1}
-	good.app.Store(s.apps.All()[0])
-	register(bad)
-	register(good)
+	bad := registerConn(s, &Conn{srv: s, nc: panicConn{}, fd: -1})
+	good := registerConn(s, &Conn{srv: s, nc: countConn{n: &written}, fd: -1})
 	bad.Send([]byte("boom"))
 	good.Send([]byte("hello"))
 	for deadline := time.Now().Add(5 * time.Second); s.Stats().Connections != 1 || written.Load() != 5; time.Sleep(10 * time.Millisecond) {

@@ -42,25 +42,42 @@ func raceServer(t *testing.T, params Params) *Server {
 	return s
 }
 
+// registerConn makes c a live connection of s's first app with an id, as accept does, and
+// returns it.
+func registerConn(s *Server, c *Conn) *Conn {
+	c.app.Store(s.apps.All()[0])
+	s.live.Add(1)
+	c.id = s.conns.add(c)
+	return c
+}
+
+// socketPair returns the two ends of a non-blocking Unix stream socket pair.
+func socketPair(tb testing.TB) (server, client net.Conn) {
+	tb.Helper()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fileConn(tb, fds[0]), fileConn(tb, fds[1])
+}
+
+// pollFD is the file descriptor of c for the poller.
+func pollFD(tb testing.TB, c net.Conn) int {
+	tb.Helper()
+	fd, err := netpoll.FD(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fd
+}
+
 // socketConn registers a connection on one end of a Unix stream socket pair, as accept
 // does, and returns it with the other end, which the test closes.
 func socketConn(t *testing.T, s *Server) (*Conn, net.Conn) {
 	t.Helper()
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, client := fileConn(t, fds[0]), fileConn(t, fds[1])
+	server, client := socketPair(t)
 	t.Cleanup(func() { server.Close(); client.Close() })
-	fd, err := netpoll.FD(server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &Conn{srv: s, nc: server, fd: fd}
-	c.app.Store(s.apps.All()[0])
-	s.live.Add(1)
-	c.id = s.conns.add(c)
-	return c, client
+	return registerConn(s, &Conn{srv: s, nc: server, fd: pollFD(t, server)}), client
 }
 
 // subscribed reports whether c is in the hub's list for channel.

@@ -55,6 +55,24 @@ func subscribeMessage(c *Conn, channel, channelData string) []byte {
 	return append(b, "}}"...)
 }
 
+// subscribeRounds handles, each b.Loop, c's pusher:subscribe of channel (with channelData
+// when not empty) and the pusher:unsubscribe that lets the next round subscribe again, then
+// empties c's queue.
+func subscribeRounds(b *testing.B, c *Conn, empty func(), channel, channelData string) {
+	b.Helper()
+	sub := subscribeMessage(c, channel, channelData)
+	unsub := []byte(`{"event":"pusher:unsubscribe","data":{"channel":"` + channel + `"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		c.handleMessage(sub)
+		c.handleMessage(unsub)
+		empty()
+	}
+	if c.channels.find(channel) != nil {
+		b.Fatal("still subscribed")
+	}
+}
+
 // BenchmarkSubscribePresence is one presence pusher:subscribe through handleMessage, as in a
 // reconnect storm, and the pusher:unsubscribe that lets the next round join again: a channel
 // with 49 members (of other nodes: no local fan-out), the subscriber's signature checked, the
@@ -70,32 +88,14 @@ func BenchmarkSubscribePresence(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	sub := subscribeMessage(c, channel, `{"user_id":350,"user_info":{"id":350,"name":"User 350"}}`)
-	unsub := []byte(`{"event":"pusher:unsubscribe","data":{"channel":"` + channel + `"}}`)
-	b.ReportAllocs()
-	for b.Loop() {
-		c.handleMessage(sub)
-		c.handleMessage(unsub)
-		empty()
-	}
-	if c.channels.find(channel) != nil {
-		b.Fatal("still subscribed")
-	}
+	subscribeRounds(b, c, empty, channel, `{"user_id":350,"user_info":{"id":350,"name":"User 350"}}`)
 }
 
 // BenchmarkSubscribePrivate is one private pusher:subscribe through handleMessage, and its
 // pusher:unsubscribe.
 func BenchmarkSubscribePrivate(b *testing.B) {
 	c, empty := benchSubscriber(b)
-	const channel = "private-tenant.7"
-	sub := subscribeMessage(c, channel, "")
-	unsub := []byte(`{"event":"pusher:unsubscribe","data":{"channel":"` + channel + `"}}`)
-	b.ReportAllocs()
-	for b.Loop() {
-		c.handleMessage(sub)
-		c.handleMessage(unsub)
-		empty()
-	}
+	subscribeRounds(b, c, empty, "private-tenant.7", "")
 }
 
 // BenchmarkSubscribePrivateCatalogue is BenchmarkSubscribePrivate with the app's catalogue off
@@ -113,15 +113,7 @@ func BenchmarkSubscribePrivateCatalogue(b *testing.B) {
 	for _, mode := range []string{config.ChannelsOff, config.ChannelsStrict} {
 		b.Run(mode, func(b *testing.B) {
 			c, empty := benchSubscriberOf(b, config.App{ID: "1", Key: "k", Secret: "s", Channels: cat, ChannelsMode: mode})
-			const channel = "private-tenant.7"
-			sub := subscribeMessage(c, channel, "")
-			unsub := []byte(`{"event":"pusher:unsubscribe","data":{"channel":"` + channel + `"}}`)
-			b.ReportAllocs()
-			for b.Loop() {
-				c.handleMessage(sub)
-				c.handleMessage(unsub)
-				empty()
-			}
+			subscribeRounds(b, c, empty, "private-tenant.7", "")
 		})
 	}
 }
