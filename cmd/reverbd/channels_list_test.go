@@ -21,11 +21,7 @@ const testCatalogueYAML = `
 // writeCatalogue writes testCatalogueYAML in a temporary directory and returns its path.
 func writeCatalogue(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "channels.yaml")
-	if err := writeFile(path, testCatalogueYAML); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return catalogueFile(t, "channels.yaml", testCatalogueYAML)
 }
 
 // With a catalogue in warn mode, the real server's /metrics label channels by the catalogue's

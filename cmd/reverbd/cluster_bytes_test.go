@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
 	"testing"
 	"time"
 
@@ -20,10 +18,7 @@ import (
 func (c *wsClient) readFrame() (payload []byte, event string) {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	msg, _, err := wsutil.ReadServerData(struct {
-		io.Reader
-		io.Writer
-	}{c.r, c.conn})
+	msg, err := readServerMessage(c.conn, c.r)
 	var closed wsutil.ClosedError
 	if errors.As(err, &closed) {
 		c.t.Fatalf("closed (%d %s)", closed.Code, closed.Reason)
@@ -66,10 +61,8 @@ func (c *wsClient) joinWith(channel, channelData string) {
 // node gives its subscribers: not compacted, its <, >, & and U+2028 not escaped.
 func TestClusterClientEventBytes(t *testing.T) {
 	env := clusterEnv(t, redistest.URL(t))
-	a, b := startProcess(t, env...), startProcess(t, env...)
-	for _, p := range []*process{a, b} {
-		waitUp(t, p, http.StatusOK)
-	}
+	nodes := startNodes(t, 2, env)
+	a, b := nodes[0], nodes[1]
 	const ch = "private-chat"
 	sender, local, remote := a.dial(t), a.dial(t), b.dial(t)
 	for _, c := range []*wsClient{sender, local, remote} {
@@ -90,10 +83,8 @@ func TestClusterClientEventBytes(t *testing.T) {
 // node: the removal too, which the shared occupancy decides and relays.
 func TestClusterMemberIDTypes(t *testing.T) {
 	env := clusterEnv(t, redistest.URL(t))
-	a, b := startProcess(t, env...), startProcess(t, env...)
-	for _, p := range []*process{a, b} {
-		waitUp(t, p, http.StatusOK)
-	}
+	nodes := startNodes(t, 2, env)
+	a, b := nodes[0], nodes[1]
 	const ch = "presence-room"
 	watcher := a.dial(t)
 	watcher.joinWith(ch, `{"user_id":"1"}`)

@@ -52,6 +52,19 @@ func clusterEnv(t *testing.T, redisURL string) []string {
 	}
 }
 
+// startNodes starts n nodes with env and waits until each answers /up with 200.
+func startNodes(t *testing.T, n int, env []string) []*process {
+	t.Helper()
+	nodes := make([]*process, n)
+	for i := range nodes {
+		nodes[i] = startProcess(t, env...)
+	}
+	for _, p := range nodes {
+		waitUp(t, p, http.StatusOK)
+	}
+	return nodes
+}
+
 // startWorker runs `reverbd worker` in process with env until the test ends.
 func startWorker(t *testing.T, env []string) {
 	t.Helper()
@@ -140,10 +153,7 @@ func (c *wsClient) memberEvents(d time.Duration) []memberEvent {
 	_ = c.conn.SetReadDeadline(time.Now().Add(d))
 	defer c.conn.SetReadDeadline(time.Time{})
 	for {
-		msg, _, err := wsutil.ReadServerData(struct {
-			io.Reader
-			io.Writer
-		}{c.r, c.conn})
+		msg, err := readServerMessage(c.conn, c.r)
 		if err != nil {
 			return out // the deadline: the connection is not read again
 		}
@@ -264,10 +274,8 @@ func TestClusterFanOutAndExclusion(t *testing.T) {
 
 func TestClusterPresence(t *testing.T) {
 	env := clusterEnv(t, redistest.URL(t))
-	a, b, c := startProcess(t, env...), startProcess(t, env...), startProcess(t, env...)
-	for _, p := range []*process{a, b, c} {
-		waitUp(t, p, http.StatusOK)
-	}
+	nodes := startNodes(t, 3, env)
+	a, b, c := nodes[0], nodes[1], nodes[2]
 	const ch = "presence-tenant.1"
 	lin := c.dial(t)
 	if ids := lin.join(ch, "9"); strings.Join(ids, ",") != "9" {
@@ -305,9 +313,8 @@ func TestClusterPresence(t *testing.T) {
 
 func TestClusterCacheTerminateAndConnections(t *testing.T) {
 	env := clusterEnv(t, redistest.URL(t))
-	a, b := startProcess(t, env...), startProcess(t, env...)
-	waitUp(t, a, http.StatusOK)
-	waitUp(t, b, http.StatusOK)
+	nodes := startNodes(t, 2, env)
+	a, b := nodes[0], nodes[1]
 	if err := a.sdk(t).Trigger("cache-prices", "price.updated", map[string]float64{"eur": 1.07}); err != nil {
 		t.Fatal(err)
 	}
@@ -512,10 +519,7 @@ func tryBinary(t *testing.T, addr string, env []string, args ...string) (*binary
 	cmd.Env = append(os.Environ(), append([]string{"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret}, env...)...)
 	p := &binaryProcess{process: process{addr: addr}, cmd: cmd, log: new(lockedBuffer)}
 	cmd.Stderr = p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	startUntilTestEnds(t, cmd)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get("http://" + addr + "/up"); err == nil {
 			resp.Body.Close()
@@ -540,9 +544,8 @@ func tryBinary(t *testing.T, addr string, env []string, args ...string) (*binary
 func TestClusterRedisOutage(t *testing.T) {
 	srv := redistest.StartServer(t)
 	env := clusterEnv(t, srv.URL())
-	a, b := startProcess(t, env...), startProcess(t, env...)
-	waitUp(t, a, http.StatusOK)
-	waitUp(t, b, http.StatusOK)
+	nodes := startNodes(t, 2, env)
+	a, b := nodes[0], nodes[1]
 	sender, local, remote := a.dial(t), a.dial(t), b.dial(t)
 	for _, c := range []*wsClient{sender, local, remote} {
 		c.join("presence-chat", "u-"+c.socketID)
@@ -617,9 +620,8 @@ func TestClusterOrderWithOneWorkerProcess(t *testing.T) {
 // max_connections holds across the cluster, not per node.
 func TestClusterConnectionQuota(t *testing.T) {
 	env := append(clusterEnv(t, redistest.URL(t)), "REVERB_APP_MAX_CONNECTIONS=2")
-	a, b := startProcess(t, env...), startProcess(t, env...)
-	waitUp(t, a, http.StatusOK)
-	waitUp(t, b, http.StatusOK)
+	nodes := startNodes(t, 2, env)
+	a, b := nodes[0], nodes[1]
 	a.dial(t)
 	b.dial(t)
 	for _, p := range []*process{a, b} {
@@ -709,9 +711,8 @@ func connections(t *testing.T, p *process) int {
 func TestClusterRedisFlushed(t *testing.T) {
 	srv := redistest.StartServer(t)
 	env := clusterEnv(t, srv.URL())
-	a, b := startProcess(t, env...), startProcess(t, env...)
-	waitUp(t, a, http.StatusOK)
-	waitUp(t, b, http.StatusOK)
+	nodes := startNodes(t, 2, env)
+	a, b := nodes[0], nodes[1]
 	a.dial(t).join("presence-room", "1")
 	b.dial(t).join("presence-room", "2")
 	b.dial(t).join("presence-room", "1")

@@ -176,11 +176,7 @@ const loadCatalogue = `
 // writeLoadCatalogue writes loadCatalogue in a temporary directory and returns its path.
 func writeLoadCatalogue(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "channels.yaml")
-	if err := writeFile(path, loadCatalogue); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return catalogueFile(t, "channels.yaml", loadCatalogue)
 }
 
 // flakyWebhookReceiver serves webhook POSTs until the test ends and returns its URL. By

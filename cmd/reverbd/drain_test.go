@@ -74,10 +74,7 @@ func (e errClosed) Error() string { return "closed with " + strconv.Itoa(e.code)
 // frame reads the next frame: its event and data string.
 func (c *drainClient) frame() (string, string, error) {
 	_ = c.conn.SetReadDeadline(time.Now().Add(time.Minute))
-	msg, _, err := wsutil.ReadServerData(struct {
-		io.Reader
-		io.Writer
-	}{c.r, c.conn})
+	msg, err := readServerMessage(c.conn, c.r)
 	var closed wsutil.ClosedError
 	if errors.As(err, &closed) {
 		return "", "", errClosed{int(closed.Code)}

@@ -1,5 +1,18 @@
 package main
 
-import "os"
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
 
 func writeFile(name, content string) error { return os.WriteFile(name, []byte(content), 0o600) }
+
+// startUntilTestEnds starts cmd and kills it when the test ends.
+func startUntilTestEnds(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+}

@@ -18,6 +18,14 @@ import (
 // Content-Type and body.
 func httpDo(t *testing.T, method, rawURL, user, password string) (int, string, string) {
 	t.Helper()
+	resp, body := httpResponse(t, method, rawURL, user, password)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), body
+}
+
+// httpResponse sends method to rawURL (with basic auth when user is set) and returns the
+// response with its body, read and closed.
+func httpResponse(t *testing.T, method, rawURL, user, password string) (*http.Response, string) {
+	t.Helper()
 	req, err := http.NewRequest(method, rawURL, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +42,7 @@ func httpDo(t *testing.T, method, rawURL, user, password string) (int, string, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	return resp, string(b)
 }
 
 // The REVERB_MAX_* limits and REVERB_HTTP_TIMESTAMP_WINDOW reach the HTTP API and the

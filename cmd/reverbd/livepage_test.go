@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
 	"math"
 	"net/http"
 	"strings"
@@ -15,23 +14,7 @@ import (
 // adminGet is a GET on p's admin listener with the admin credentials (none when user is "").
 func adminGet(t *testing.T, p *process, path, user, password string) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+p.adminAddr+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	return httpResponse(t, http.MethodGet, "http://"+p.adminAddr+path, user, password)
 }
 
 // stats reads GET /stats.json of p's admin listener.

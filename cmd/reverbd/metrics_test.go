@@ -29,33 +29,22 @@ type scraped struct {
 }
 
 // scrapeAs reads /metrics of p's admin listener with the given credentials, returning the
-// response's status and body.
+// response (its body read).
 func scrapeAs(t *testing.T, p *process, user, password string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+p.adminAddr+"/metrics", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if user != "" {
-		req.SetBasicAuth(user, password)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
+	resp, _ := adminGet(t, p, "/metrics", user, password)
 	return resp
 }
 
 // scrape reads and parses /metrics; the families are named without prefix in value.
 func (p *process) scrape(t *testing.T, prefix string) scraped {
 	t.Helper()
-	resp := scrapeAs(t, p, adminUser, adminPassword)
+	resp, body := adminGet(t, p, "/metrics", adminUser, adminPassword)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %s", resp.Status)
 	}
 	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("/metrics does not parse: %v", err)
 	}

@@ -170,16 +170,8 @@ func waitUp(t *testing.T, p *process, want int) {
 func TestAdminListener(t *testing.T) {
 	p := startProcess(t, redisQueueEnv(t)...) // with adminUser and adminPassword
 	get := func(url, user string) int {
-		req, _ := http.NewRequest("GET", url, nil)
-		if user != "" {
-			req.SetBasicAuth(user, "pw")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		status, _, _ := httpDo(t, http.MethodGet, url, user, "pw")
+		return status
 	}
 	cases := []struct {
 		url, user string

@@ -365,10 +365,7 @@ func TestWorkerSurvivesSIGHUP(t *testing.T) {
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret}, env...)
 	logs := new(lockedBuffer)
 	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	startUntilTestEnds(t, cmd)
 	n := &tlsNode{t: t, log: logs}
 	n.waitLog(`msg="reverbd worker started"`, 1)
 	for i := 1; i <= 2; i++ {

@@ -119,10 +119,7 @@ func startWorkerBinary(t *testing.T, env []string) *binaryProcess {
 	cmd.Env = append(os.Environ(), append([]string{"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret}, env...)...)
 	p := &binaryProcess{cmd: cmd, log: new(lockedBuffer)}
 	cmd.Stderr = p.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	startUntilTestEnds(t, cmd)
 	waitLog(t, p.log, `msg="reverbd worker started"`)
 	return p
 }

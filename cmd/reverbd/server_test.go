@@ -127,14 +127,21 @@ func (p *process) dial(t *testing.T) *wsClient {
 	return c
 }
 
+// readServerMessage reads the next data message the server sent on conn, through r, the
+// reader that holds what the handshake read past the response.
+func readServerMessage(conn net.Conn, r io.Reader) ([]byte, error) {
+	msg, _, err := wsutil.ReadServerData(struct {
+		io.Reader
+		io.Writer
+	}{r, conn})
+	return msg, err
+}
+
 // read returns the next frame's event and data string; a close frame yields "close:<code>".
 func (c *wsClient) read() (string, string) {
 	c.t.Helper()
 	_ = c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	msg, _, err := wsutil.ReadServerData(struct {
-		io.Reader
-		io.Writer
-	}{c.r, c.conn})
+	msg, err := readServerMessage(c.conn, c.r)
 	var closed wsutil.ClosedError
 	if errors.As(err, &closed) {
 		return "close:" + strconv.Itoa(int(closed.Code)), closed.Reason

@@ -37,10 +37,7 @@ func startAdminWorker(t *testing.T, envFile string, env []string) *workerAdmin {
 			"REVERB_ADMIN_USERNAME=" + adminUser, "REVERB_ADMIN_PASSWORD=" + adminPassword}, env...)
 		w := &workerAdmin{process: process{adminAddr: "127.0.0.1:" + port}, cmd: cmd, log: new(lockedBuffer)}
 		cmd.Stderr = w.log
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		startUntilTestEnds(t, cmd)
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			logs := w.log.String()
 			if strings.Contains(logs, `msg="reverbd worker started"`) && strings.Contains(logs, `msg="admin listener started"`) {
@@ -192,10 +189,7 @@ func TestWorkerWithATakenAdminPortStillRuns(t *testing.T) {
 		"REVERB_APP_ID=" + e2eID, "REVERB_APP_KEY=" + e2eKey, "REVERB_APP_SECRET=" + e2eSecret}, clusterEnv(t, redistest.URL(t))...)
 	logs := new(lockedBuffer)
 	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	startUntilTestEnds(t, cmd)
 	n := &tlsNode{t: t, log: logs}
 	n.waitLog(`msg="reverbd worker started"`, 1)
 	if got := strings.Count(logs.String(), "admin listener not started"); got != 1 || !strings.Contains(logs.String(), "(REVERB_WORKER_ADMIN_PORT)") {
