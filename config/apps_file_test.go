@@ -10,22 +10,7 @@ import (
 func TestAppsFile(t *testing.T) {
 	t.Parallel()
 	secret := `"secret": "` + testSecret + `"`
-	defaults := App{
-		ID:                       "a",
-		Key:                      "key-a",
-		Secret:                   testSecret,
-		AllowedOrigins:           []string{"*"},
-		PingInterval:             60 * time.Second,
-		ActivityTimeout:          30 * time.Second,
-		MaxMessageSize:           10000,
-		AcceptClientEventsFrom:   ClientEventsMembers,
-		RateLimiting:             RateLimiting{MaxAttempts: 60, DecaySeconds: 60},
-		MaxSubscriptions:         1000,
-		MaxClientEventsPerSecond: 10,
-		MaxPresenceMemberSize:    1024,
-		MaxUserIDLength:          128,
-		MaxWatchlistSize:         100,
-	}
+	defaults := defaultApp("a", "key-a")
 	withID := func(a App, id string) App { a.ID = id; return a }
 	tests := []struct {
 		name    string
@@ -68,14 +53,7 @@ func TestAppsFile(t *testing.T) {
 		name:    "after the env app",
 		apps:    `[{"app_id": "a", "key": "key-a", ` + secret + `}]`,
 		environ: appEnv(),
-		want: []App{{
-			ID: "1001", Key: "key-1", Secret: testSecret, AllowedOrigins: []string{"*"},
-			PingInterval: 60 * time.Second, ActivityTimeout: 30 * time.Second, MaxMessageSize: 10000,
-			AcceptClientEventsFrom: ClientEventsMembers, RateLimiting: RateLimiting{MaxAttempts: 60, DecaySeconds: 60},
-			MaxSubscriptions: 1000, MaxClientEventsPerSecond: 10, MaxPresenceMemberSize: 1024, MaxUserIDLength: 128,
-			ChannelsMode:     ChannelsOff,
-			MaxWatchlistSize: 100,
-		}, defaults},
+		want:    []App{envApp(), defaults},
 	}, {
 		name:    "unknown field",
 		apps:    `[{"app_id": "a", "key": "key-a", ` + secret + `, "pingInterval": 5}]`,

@@ -18,6 +18,34 @@ func appEnv(extra ...string) []string {
 	return append([]string{"REVERB_APP_ID=1001", "REVERB_APP_KEY=key-1", "REVERB_APP_SECRET=" + testSecret}, extra...)
 }
 
+// defaultApp is an app with id, key and testSecret and every other setting at its default,
+// as an apps file gives it (channels_mode left unset).
+func defaultApp(id, key string) App {
+	return App{
+		ID:                       id,
+		Key:                      key,
+		Secret:                   testSecret,
+		AllowedOrigins:           []string{"*"},
+		PingInterval:             60 * time.Second,
+		ActivityTimeout:          30 * time.Second,
+		MaxMessageSize:           10000,
+		AcceptClientEventsFrom:   ClientEventsMembers,
+		RateLimiting:             RateLimiting{MaxAttempts: 60, DecaySeconds: 60},
+		MaxSubscriptions:         1000,
+		MaxClientEventsPerSecond: 10,
+		MaxPresenceMemberSize:    1024,
+		MaxUserIDLength:          128,
+		MaxWatchlistSize:         100,
+	}
+}
+
+// envApp is the app appEnv configures, every other setting at its default.
+func envApp() App {
+	a := defaultApp("1001", "key-1")
+	a.ChannelsMode = ChannelsOff
+	return a
+}
+
 // writeFile writes content to a file called name in a fresh temporary directory.
 func writeFile(t *testing.T, name, content string) string {
 	t.Helper()
@@ -116,23 +144,7 @@ func TestLoadDefaults(t *testing.T) {
 		LogLevel:                 "info",
 		LogFormat:                "text",
 		ChannelsMode:             ChannelsOff,
-		Apps: []App{{
-			ID:                       "1001",
-			Key:                      "key-1",
-			Secret:                   testSecret,
-			AllowedOrigins:           []string{"*"},
-			PingInterval:             60 * time.Second,
-			ActivityTimeout:          30 * time.Second,
-			MaxMessageSize:           10000,
-			AcceptClientEventsFrom:   ClientEventsMembers,
-			RateLimiting:             RateLimiting{MaxAttempts: 60, DecaySeconds: 60},
-			MaxSubscriptions:         1000,
-			MaxClientEventsPerSecond: 10,
-			MaxPresenceMemberSize:    1024,
-			MaxUserIDLength:          128,
-			ChannelsMode:             ChannelsOff,
-			MaxWatchlistSize:         100,
-		}},
+		Apps:                     []App{envApp()},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load =\n%+v\nwant\n%+v", c, want)
