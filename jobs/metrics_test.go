@@ -3,55 +3,21 @@ package jobs_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/reverbd/reverbd/jobs"
 	"github.com/reverbd/reverbd/registry"
 	"github.com/reverbd/reverbd/registry/metrics"
+	"github.com/reverbd/reverbd/registry/metrics/metricstest"
 )
 
-// scrapeFamilies parses what m serves with Prometheus's text parser.
-func scrapeFamilies(t *testing.T, m *metrics.Metrics) map[string]*dto.MetricFamily {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fams
-}
-
-// sample is the value of the app's series of family (a histogram's count), 0 if none.
+// sample is the value of the app's series of family (a histogram's count), with label (a
+// name and a value) when given; 0 if none.
 func sample(fams map[string]*dto.MetricFamily, family, appID string, label ...string) float64 {
-	f := fams[family]
-	if f == nil {
-		return 0
-	}
-	for _, m := range f.Metric {
-		labels := map[string]string{}
-		for _, l := range m.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		if labels["app_id"] != appID || (len(label) == 2 && labels[label[0]] != label[1]) {
-			continue
-		}
-		switch {
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount())
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		}
-	}
-	return 0
+	return metricstest.Sum(fams, family, append([]string{"app_id", appID}, label...)...)
 }
 
 // A stale event counts as stale for its app, a fresh one as delivered with its queue wait,
@@ -70,7 +36,7 @@ func TestWorkerAndQueueMetrics(t *testing.T) {
 	if err := w.Process(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
-	fams := scrapeFamilies(t, m)
+	fams := metricstest.Scrape(t, m.Handler())
 	for family, want := range map[string]float64{
 		"t_events_stale_total": 1, "t_events_delivered_total": 1, "t_event_queue_seconds": 1,
 	} {
@@ -94,7 +60,7 @@ func TestWorkerAndQueueMetrics(t *testing.T) {
 	if err != nil || b.Events != 2 || b.Oldest < 5*time.Second || b.Oldest > time.Minute {
 		t.Errorf("backlog = %+v, %v; want 2 events, the oldest about 5 s old", b, err)
 	}
-	if got := sample(scrapeFamilies(t, m), "t_limits_hit_total", "a", "limit", "queue_size"); got != 1 {
+	if got := sample(metricstest.Scrape(t, m.Handler()), "t_limits_hit_total", "a", "limit", "queue_size"); got != 1 {
 		t.Errorf("limits_hit_total queue_size = %v, want 1", got)
 	}
 }

@@ -1,15 +1,12 @@
 package ws_test
 
 import (
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/reverbd/reverbd/registry/metrics"
+	"github.com/reverbd/reverbd/registry/metrics/metricstest"
 	rws "github.com/reverbd/reverbd/ws"
 )
 
@@ -17,32 +14,7 @@ import (
 // include want (name, value pairs).
 func metricValue(t *testing.T, m *metrics.Metrics, family string, want ...string) float64 {
 	t.Helper()
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	f := fams[family]
-	if f == nil {
-		return 0
-	}
-	for _, s := range f.Metric {
-		labels := map[string]string{}
-		for _, l := range s.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		ok := true
-		for i := 0; i+1 < len(want); i += 2 {
-			ok = ok && labels[want[i]] == want[i+1]
-		}
-		if ok {
-			sum += s.GetCounter().GetValue() + s.GetGauge().GetValue()
-		}
-	}
-	return sum
+	return metricstest.Sum(metricstest.Scrape(t, m.Handler()), family, want...)
 }
 
 // waitValue waits until the family shows value, or fails after 5 s.

@@ -10,10 +10,9 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	pusher "github.com/pusher/pusher-http-go/v5"
 
+	"github.com/reverbd/reverbd/registry/metrics/metricstest"
 	reverbws "github.com/reverbd/reverbd/ws"
 )
 
@@ -43,49 +42,14 @@ func (p *process) scrape(t *testing.T, prefix string) scraped {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %s", resp.Status)
 	}
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("/metrics does not parse: %v", err)
-	}
-	return scraped{t: t, prefix: prefix, fams: fams}
+	return scraped{t: t, prefix: prefix, fams: metricstest.Parse(t, body)}
 }
 
 // value sums the samples of the family name (without prefix) whose labels include want, given
 // as name, value pairs; a histogram's sample is its count. A family that is missing is 0.
 func (s scraped) value(name string, want ...string) float64 {
 	s.t.Helper()
-	f := s.fams[s.prefix+name]
-	if f == nil {
-		return 0
-	}
-	sum := 0.0
-	for _, m := range f.Metric {
-		labels := map[string]string{}
-		for _, l := range m.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
-		match := true
-		for i := 0; i+1 < len(want); i += 2 {
-			if labels[want[i]] != want[i+1] {
-				match = false
-			}
-		}
-		if !match {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			sum += m.Counter.GetValue()
-		case m.Gauge != nil:
-			sum += m.Gauge.GetValue()
-		case m.Histogram != nil:
-			sum += float64(m.Histogram.GetSampleCount())
-		case m.Untyped != nil:
-			sum += m.Untyped.GetValue()
-		}
-	}
-	return sum
+	return metricstest.Sum(s.fams, s.prefix+name, want...)
 }
 
 // want is what one family must show: its value, or with since set, its change since that

@@ -1,15 +1,11 @@
 package metrics_test
 
 import (
-	"net/http/httptest"
 	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/reverbd/reverbd/registry/metrics"
+	"github.com/reverbd/reverbd/registry/metrics/metricstest"
 )
 
 // Past MaxShapes shapes an app's channels count under "other", kind by kind, so a stream of
@@ -27,19 +23,10 @@ func TestShapesAreBounded(t *testing.T) {
 	if got := app.Channels("private", "private-s3").Shape(); got != "private-s3" {
 		t.Errorf("shape within the bound = %q", got)
 	}
-	rec := httptest.NewRecorder()
-	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	parser := expfmt.NewTextParser(model.LegacyValidation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fams := metricstest.Scrape(t, m.Handler())
 	series := map[string]float64{}
 	for _, mm := range fams["x_channels"].Metric {
-		labels := map[string]string{}
-		for _, l := range mm.Label {
-			labels[l.GetName()] = l.GetValue()
-		}
+		labels := metricstest.Labels(mm)
 		series[labels["kind"]+" "+labels["shape"]] = mm.Gauge.GetValue()
 	}
 	if len(series) != metrics.MaxShapes+2 {
