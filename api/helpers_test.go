@@ -325,6 +325,12 @@ func (e *env) do(t *testing.T, method, path, rawQuery, body string) response {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return readResponse(t, res)
+}
+
+// readResponse reads and closes res's body and returns what the tests look at.
+func readResponse(t *testing.T, res *http.Response) response {
+	t.Helper()
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {

@@ -131,12 +131,7 @@ func (e *env) send(t *testing.T, raw string) response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{status: res.StatusCode, body: string(b), contentType: res.Header.Get("Content-Type")}
+	return readResponse(t, res)
 }
 
 // sized returns the request build(n) makes for the n at which it is exactly size bytes.
