@@ -106,11 +106,7 @@ func startNginx(t *testing.T, dir, site, httpsPort string) {
 	cmd := exec.Command(bin, append(args, "-g", "daemon off;")...)
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	exited := startWatched(t, cmd)
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt) // SIGINT: fast shutdown, workers included
 		select {

@@ -93,11 +93,7 @@ func (s *doctorSetup) startServer(t *testing.T) {
 	cmd.Env = childEnv()
 	var logs lockedBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	exited := startWatched(t, cmd)
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-exited
