@@ -197,7 +197,9 @@ func (h *Hub) open(app, channel string, c *Conn, first []byte, p registry.Presen
 		heard := lastHeard(held)
 		held = dropKnown(held, p)
 		if subs.view == nil {
-			subs.view = newPresenceView(p)
+			// The view starts where c does: the list less the held leaves this node told
+			// without Redis (unnumbered), which c gets after it, then the numbered events held.
+			subs.view = newPresenceView(withLeaves(p, held))
 			subs.view.follow(held)
 			// One missing after the list makes the next event heard a gap.
 			subs.view.heard = min(heard, subs.view.seq)

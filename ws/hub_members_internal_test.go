@@ -193,6 +193,26 @@ func TestPresenceViewComesToANewerList(t *testing.T) {
 	checkTold(t, "b", bOut, "list:b", toldRemoved("5"), toldAdded("9"))
 }
 
+// A leave this node told while Redis was away (unnumbered: an unsubscribe that failed, the
+// user's last connection here) reaches a joiner held before it, after its list: the view
+// made from that list leaves the user out too, so a later list that still has the user (it
+// stayed through another node) tells the joiner it is back. Seen after a Redis restart, where
+// an unsubscribe can fail while a subscribe of the same channel succeeds.
+func TestPresenceViewMadeWithAHeldLeave(t *testing.T) {
+	srv := raceServer(t, Params{})
+	h := srv.hub
+	a, aOut := capturedConn(srv)
+	h.hold("1", "presence-room", a, "7")
+	// 5's last connection here leaves while Redis is away; the channel has no open subscriber.
+	h.member(registry.MemberEvent{AppID: "1", Channel: "presence-room", Member: registry.Member{UserID: "5"}})
+	h.open("1", "presence-room", a, roomList("a"), registry.Presence{Members: membersOf("7", "5", "8"), Seq: 8}, false)
+	// The list read again (a resync) still has 5: it is subscribed through another node.
+	h.resync("1", "presence-room", registry.Presence{Members: membersOf("7", "5", "8"), Seq: 8})
+	srv.writers.waitIdle()
+	srv.wg.Wait()
+	checkTold(t, "a", aOut, "list:a", toldRemoved("5"), toldAdded("5"))
+}
+
 // Member events keep the JSON type of each user_id as it joined, also where the event itself
 // does not carry it: a member_removed without the id's JSON (a leave told while Redis was
 // away) and the removals a resync tells take it from the view, and the view keeps it from
