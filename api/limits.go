@@ -57,18 +57,6 @@ type limits struct {
 	channelName int // characters of a channel name; 400 past it
 }
 
-// limitOr turns a Params limit into an enforced one: 0 takes def, a negative value means no
-// limit (0).
-func limitOr(v, def int) int {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return 0
-	}
-	return v
-}
-
 // bodyCap is the body cap when MaxRequestSize is zero: DefaultMaxBody, or more when raised
 // limits need it, so that the costliest batch within every limit, and the costliest single
 // event on the most channels, still fit (figures as in the table above). A limit that is off

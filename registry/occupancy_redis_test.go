@@ -216,14 +216,7 @@ func TestRedisOccupancyMemberRoundTrip(t *testing.T) {
 		t.Errorf("app id escaping leaks members: %v", other)
 	}
 	for i := range want {
-		msg, err := ps.ReceiveMessage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ev memberMessage
-		if err := json.Unmarshal([]byte(msg.Payload), &ev); err != nil {
-			t.Fatalf("member event %q: %v", msg.Payload, err)
-		}
+		msg, ev := receiveMemberMessage(ctx, t, ps)
 		m, err := MemberFromFields(ev.Member)
 		if err != nil || !reflect.DeepEqual(m, want[i]) || ev.UserID != want[i].UserID || ev.AppID != "app:ch:x%" ||
 			ev.Channel != "presence-x:users" || ev.Except != fmt.Sprint(i) {
@@ -238,14 +231,7 @@ func TestRedisOccupancyMemberRoundTrip(t *testing.T) {
 		if _, _, err := o.Unsubscribe(ctx, "app:ch:x%", "presence-x:users", fmt.Sprint(i)); err != nil {
 			t.Fatal(err)
 		}
-		msg, err := ps.ReceiveMessage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ev memberMessage
-		if err := json.Unmarshal([]byte(msg.Payload), &ev); err != nil {
-			t.Fatalf("member event %q: %v", msg.Payload, err)
-		}
+		msg, ev := receiveMemberMessage(ctx, t, ps)
 		m, err := MemberFromFields(ev.Removed)
 		if err != nil || ev.Member != nil || ev.UserID != want[i].UserID || !reflect.DeepEqual(m, want[i]) {
 			t.Errorf("member_removed %q decodes as %+v, %q, %v", msg.Payload, ev, m, err)
@@ -550,4 +536,18 @@ func diff(got, want map[string]int) map[string]int {
 		}
 	}
 	return out
+}
+
+// receiveMemberMessage reads the next message of ps, a member event the occupancy published.
+func receiveMemberMessage(ctx context.Context, t *testing.T, ps *redis.PubSub) (*redis.Message, memberMessage) {
+	t.Helper()
+	msg, err := ps.ReceiveMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev memberMessage
+	if err := json.Unmarshal([]byte(msg.Payload), &ev); err != nil {
+		t.Fatalf("member event %q: %v", msg.Payload, err)
+	}
+	return msg, ev
 }

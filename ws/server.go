@@ -157,8 +157,8 @@ func New(p Params) (*Server, error) {
 		webhooks:      p.Webhooks,
 		poller:        poller,
 		writeLimit:    orDefault(p.WriteLimit, 1<<20),
-		maxChannel:    limitOr(p.MaxChannelNameLength, registry.DefaultMaxChannelNameLength),
-		maxEventName:  limitOr(p.MaxEventNameLength, defaultMaxEventNameLength),
+		maxChannel:    registry.LimitOr(p.MaxChannelNameLength, registry.DefaultMaxChannelNameLength),
+		maxEventName:  registry.LimitOr(p.MaxEventNameLength, defaultMaxEventNameLength),
 		debug:         p.Log.Enabled(context.Background(), slog.LevelDebug),
 		writeTimeout:  orDefault(p.WriteTimeout, 10*time.Second),
 		readTimeout:   orDefault(p.ReadTimeout, 10*time.Second),
@@ -207,18 +207,6 @@ func orDefault[T int | time.Duration](v, def T) T {
 		return v
 	}
 	return def
-}
-
-// limitOr turns a Params limit into an enforced one: 0 takes def, a negative value means no
-// limit (0).
-func limitOr(v, def int) int {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return 0
-	}
-	return v
 }
 
 // Hub returns the node's fan-out hub, the jobs.Deliverer of this node.
