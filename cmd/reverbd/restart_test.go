@@ -198,7 +198,9 @@ func TestRestartClusterTakesTurns(t *testing.T) {
 	for i := 1; i < len(turns); i++ {
 		prev, next := turns[i-1], turns[i]
 		t.Logf("%s: turn %s, stopped %s later", prev.name, prev.took.Format("15:04:05.000"), prev.ended.Sub(prev.took).Round(time.Millisecond))
-		if !next.took.After(prev.ended) {
+		// The logs' times are to the millisecond: a turn taken in the millisecond the process
+		// before stopped is one after another.
+		if next.took.Before(prev.ended) {
 			t.Errorf("%s took its turn at %s, before %s had stopped (%s): not one after another",
 				next.name, next.took.Format("15:04:05.000"), prev.name, prev.ended.Format("15:04:05.000"))
 		}
@@ -216,7 +218,7 @@ func TestRestartClusterTakesTurns(t *testing.T) {
 			continue
 		}
 		if prev != nil {
-			if back := logTime(t, prev.second.log.String(), `msg="reverbd started"`); !tr.took.After(back) {
+			if back := logTime(t, prev.second.log.String(), `msg="reverbd started"`); tr.took.Before(back) { // to the millisecond, as above
 				t.Errorf("%s took its turn at %s, before %s was back up (%s)", tr.name, tr.took.Format("15:04:05.000"), prev.name, back.Format("15:04:05.000"))
 			}
 		}
