@@ -66,6 +66,9 @@ type RedisOccupancy struct {
 	batch  int               // entries one reap or reassert script handles; reapBatch except in tests
 
 	book *nodeBook
+	// calls sends the scripts of the node's own calls (Connect, Subscribe, …) that are made
+	// at the same time as one pipeline.
+	calls *scriptBatcher
 	// writes is the barrier between the node's writes and a reassert batch: every write
 	// holds it shared while it changes the book and Redis, a batch holds it alone, so a batch
 	// never sees a write half done.
@@ -123,7 +126,7 @@ const DefaultLeaseTTL = 10 * time.Second
 func NewRedisOccupancy(p RedisOccupancyParams) *RedisOccupancy {
 	o := &RedisOccupancy{
 		rdb: p.Redis, prefix: p.Prefix, relay: p.Relay, node: p.NodeID, ttl: p.LeaseTTL, log: p.Log, apps: p.Apps, hooks: p.Webhooks, batch: reapBatch,
-		book: newNodeBook(), kick: make(chan struct{}, 1),
+		book: newNodeBook(), calls: newScriptBatcher(p.Redis), kick: make(chan struct{}, 1),
 	}
 	if o.ttl <= 0 {
 		o.ttl = DefaultLeaseTTL
@@ -165,6 +168,12 @@ func occupancyScript(name string, with ...string) *redis.Script {
 // nodes key as KEYS[1].
 func (o *RedisOccupancy) run(ctx context.Context, s *redis.Script, args ...any) *redis.Cmd {
 	return s.Run(ctx, o.rdb, []string{o.prefix + ":nodes"}, append([]any{o.prefix, o.relay}, args...)...)
+}
+
+// call is run through o.calls: in one pipeline with the other calls made at the same time.
+// A call whose error wraps errNotSent changed nothing in Redis.
+func (o *RedisOccupancy) call(ctx context.Context, s *redis.Script, args ...any) *redis.Cmd {
+	return o.calls.run(ctx, s, []string{o.prefix + ":nodes"}, append([]any{o.prefix, o.relay}, args...)...)
 }
 
 func (o *RedisOccupancy) ttlMillis() int64 { return o.ttl.Milliseconds() }
@@ -249,9 +258,11 @@ func (o *RedisOccupancy) chKey(appID, channel, suffix string) string {
 func (o *RedisOccupancy) Connect(ctx context.Context, appID, socketID string, max int) error {
 	o.writes.RLock()
 	defer o.writes.RUnlock()
-	ok, err := o.run(ctx, connectScript, o.node, appID, socketID, max, o.ttlMillis()).Int()
+	ok, err := o.call(ctx, connectScript, o.node, appID, socketID, max, o.ttlMillis()).Int()
 	if err != nil {
-		o.book.failed()
+		if !errors.Is(err, errNotSent) {
+			o.book.failed()
+		}
 		return fmt.Errorf("registry: connect to app %s: %w", appID, err)
 	}
 	if ok == 0 {
@@ -266,7 +277,7 @@ func (o *RedisOccupancy) Disconnect(ctx context.Context, appID, socketID string)
 	o.writes.RLock()
 	defer o.writes.RUnlock()
 	o.book.disconnect(appID, socketID)
-	if err := o.run(ctx, disconnectScript, o.node, appID, socketID).Err(); err != nil {
+	if err := o.call(ctx, disconnectScript, o.node, appID, socketID).Err(); err != nil {
 		o.book.failed()
 		return fmt.Errorf("registry: disconnect from app %s: %w", appID, err)
 	}
@@ -296,9 +307,11 @@ func (o *RedisOccupancy) Subscribe(ctx context.Context, appID, channel, socketID
 	}
 	o.writes.RLock()
 	defer o.writes.RUnlock()
-	res, err := o.run(ctx, subscribeScript, args...).Slice()
+	res, err := o.call(ctx, subscribeScript, args...).Slice()
 	if err != nil {
-		o.book.failed() // it may have been recorded all the same
+		if !errors.Is(err, errNotSent) {
+			o.book.failed() // it may have been recorded all the same
+		}
 		return Subscribed{}, fmt.Errorf("registry: subscribe to %s: %w", channel, err)
 	}
 	if first, _ := res[0].(int64); first < 0 {
@@ -347,7 +360,7 @@ func (o *RedisOccupancy) Unsubscribe(ctx context.Context, appID, channel, socket
 	defer o.writes.RUnlock()
 	o.book.unsubscribe(appID, channel, socketID)
 	args := o.hookApp([]any{appID, channel, socketID, o.counts(appID, channel)}, appID)
-	res, err := o.run(ctx, unsubscribeScript, args...).Slice()
+	res, err := o.call(ctx, unsubscribeScript, args...).Slice()
 	if errors.Is(err, redis.Nil) {
 		return "", false, nil
 	}
@@ -407,7 +420,7 @@ func (o *RedisOccupancy) Channels(ctx context.Context, appID, prefix string) (ma
 
 // Members implements Occupancy: the users of every node, in the order they joined.
 func (o *RedisOccupancy) Members(ctx context.Context, appID, channel string) (Presence, error) {
-	res, err := o.run(ctx, membersScript, appID, channel).Slice()
+	res, err := o.call(ctx, membersScript, appID, channel).Slice()
 	if err != nil {
 		return Presence{}, fmt.Errorf("registry: members of %s: %w", channel, err)
 	}

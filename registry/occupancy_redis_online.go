@@ -46,7 +46,7 @@ func (o *RedisOccupancy) SignIn(ctx context.Context, appID, socketID, userID str
 	o.writes.RLock()
 	defer o.writes.RUnlock()
 	o.book.signin(appID, socketID, userID)
-	res, err := o.run(ctx, signinScript, args...).StringSlice()
+	res, err := o.call(ctx, signinScript, args...).StringSlice()
 	if err != nil {
 		o.book.failed()
 		return Watched{}, fmt.Errorf("registry: signin to app %s: %w", appID, err)
@@ -65,7 +65,7 @@ func (o *RedisOccupancy) Watched(ctx context.Context, appID string, users []stri
 	for _, id := range users {
 		args = append(args, id)
 	}
-	res, err := o.run(ctx, watchedScript, args...).StringSlice()
+	res, err := o.call(ctx, watchedScript, args...).StringSlice()
 	if err == nil {
 		var w Watched
 		if w, err = watchedOf(res); err == nil {
@@ -94,7 +94,7 @@ func (o *RedisOccupancy) SignOut(ctx context.Context, appID, socketID string) er
 	o.writes.RLock()
 	defer o.writes.RUnlock()
 	o.book.signout(appID, socketID)
-	if err := o.run(ctx, signoutScript, o.node, appID, socketID).Err(); err != nil {
+	if err := o.call(ctx, signoutScript, o.node, appID, socketID).Err(); err != nil {
 		o.book.failed()
 		return fmt.Errorf("registry: sign out of app %s: %w", appID, err)
 	}

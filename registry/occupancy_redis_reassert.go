@@ -45,7 +45,8 @@ type reassertStats struct {
 // subscribes and unsubscribes run between batches, never inside one: a batch writes what the
 // record holds at that instant, and a write after it reaches Redis itself.
 //
-// First the node's state marker is set, so a loss during the write-back is noticed again;
+// First the calls queued before it are let through (see scriptBatcher) and the node's
+// state marker is set, so a loss during the write-back is noticed again;
 // then the record is written; then what Redis holds for the node beyond the record is
 // removed. A failure leaves the node marked dirty: the next lease renewal tries again.
 func (o *RedisOccupancy) reassert(ctx context.Context) (st reassertStats, err error) {
@@ -60,6 +61,12 @@ func (o *RedisOccupancy) reassert(ctx context.Context) (st reassertStats, err er
 			undo()
 		}
 	}()
+	// A call whose caller stopped waiting may still be queued or in flight (see
+	// scriptBatcher): it reaches Redis before the write-back reads or corrects anything. One
+	// abandoned after this point marks the record dirty again, for the next write-back.
+	if err := o.calls.wait(ctx); err != nil {
+		return st, fmt.Errorf("registry: reassert node %s: %w", o.node, err)
+	}
 	if err := o.rdb.Set(ctx, o.nodeKey("state"), "1", 0).Err(); err != nil {
 		return st, fmt.Errorf("registry: reassert node %s: %w", o.node, err)
 	}
