@@ -15,19 +15,20 @@ import (
 // pipeline of EVALSHA, so that a reconnect storm's thousands of Connect and Subscribe calls
 // cost Redis and the node a few hundred round trips instead of one each (group commit).
 //
-// One owner goroutine sends, one pipeline at a time: it is started by the call that finds
-// none running, sends what is queued (at most maxBatchCalls at once) while calls keep
-// coming, and returns as soon as the queue is empty, so there is nothing to stop. A call
-// made while nothing else waits goes out at once, alone; calls made while a pipeline is in
-// flight wait for it and go out together in the next one. Calls go out in the order they
-// were queued, and a pipeline runs its commands in order, so a connection's calls, each made
-// after the one before returned, reach Redis in the order it made them.
+// A call made while no other is queued or in flight goes out at once, alone, sent by its
+// caller as Script.Run would. Calls made meanwhile are queued, and one owner goroutine sends
+// them, at most maxBatchCalls a pipeline and maxPipelines pipelines in flight: it is started
+// by the call that finds none running and returns once nothing is queued or in flight, so
+// there is nothing to stop. Calls are taken in the order they were queued and a pipeline
+// runs in order; a connection makes each call after the one before returned, so its calls
+// reach Redis in the order it made them, whichever pipelines carry them.
 //
-// A caller whose context ends stops waiting at once. If its call was not sent yet it never
-// is, and the error says so (errNotSent). If it was, it runs all the same, unseen: the
+// A queued caller whose context ends stops waiting at once. If its call was not sent yet it
+// never is, and the error says so (errNotSent). If it was, it runs all the same, unseen: the
 // caller's error marks the node's record dirty, as any failed write does, and the node writes
-// its state back (see reassert), which first waits for every call queued before it (wait),
-// so the call that outlived its caller is in Redis before the write-back corrects it.
+// its state back (see reassert), which first waits for every call queued or in flight before
+// it (wait), so the call that outlived its caller is in Redis before the write-back corrects
+// it. A call sent alone honours its context as go-redis does (its deadline).
 type scriptBatcher struct {
 	rdb redis.UniversalClient
 
@@ -37,6 +38,10 @@ type scriptBatcher struct {
 	queue    []*scriptCall
 	running  bool // the owner goroutine runs
 	inflight int  // pipelines sent and not answered yet
+
+	// For tests and benchmarks: calls sent in a pipeline with others, and round trips
+	// (pipelines and calls sent alone).
+	grouped, trips atomic.Uint64
 }
 
 func newScriptBatcher(rdb redis.UniversalClient) *scriptBatcher {
@@ -78,6 +83,7 @@ func (b *scriptBatcher) run(ctx context.Context, script *redis.Script, keys []st
 		return failedCmd(ctx, fmt.Errorf("%w: %w", errNotSent, err))
 	}
 	if b.alone() {
+		b.trips.Add(1)
 		defer b.answered()
 		return script.Run(ctx, b.rdb, keys, args...)
 	}
@@ -99,8 +105,8 @@ func (b *scriptBatcher) run(ctx context.Context, script *redis.Script, keys []st
 	}
 }
 
-// wait returns once every call queued before it has been answered or abandoned, or when ctx
-// ends.
+// wait returns once every call queued or in flight before it has been answered or abandoned,
+// or when ctx ends.
 func (b *scriptBatcher) wait(ctx context.Context) error {
 	c := &scriptCall{done: make(chan struct{})}
 	b.enqueue(c)
@@ -165,6 +171,9 @@ func (b *scriptBatcher) own() {
 			<-b.wake
 			continue
 		}
+		if len(calls) == 0 {
+			continue // every call taken was abandoned
+		}
 		go func() {
 			defer b.answered()
 			b.send(calls)
@@ -218,6 +227,7 @@ func (b *scriptBatcher) pop(n int) {
 // not have (NOSCRIPT: it restarted or was flushed) is sent again with its source once, as
 // Script.Run does; the commands sent again run after the rest of the pipeline.
 func (b *scriptBatcher) send(calls []*scriptCall) {
+	b.trips.Add(1)
 	ctx, cancel := batchContext(calls)
 	defer cancel()
 	if len(calls) == 1 {
@@ -226,6 +236,7 @@ func (b *scriptBatcher) send(calls []*scriptCall) {
 		close(c.done)
 		return
 	}
+	b.grouped.Add(uint64(len(calls)))
 	pipe := b.rdb.Pipeline()
 	for _, c := range calls {
 		c.cmd = pipe.EvalSha(ctx, c.script.Hash(), c.keys, c.args...)

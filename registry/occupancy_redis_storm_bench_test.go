@@ -18,7 +18,8 @@ import (
 // reverbd-bench --storm client in turn, Connect then its three Subscribes (see stormNode),
 // on a RedisOccupancy against a private redis-server. It reports the time until the last
 // call returned (ms-all), each call's latency (ms-p50-call, ms-p99-call, ms-max-call), the
-// scripts Redis ran and its CPU time.
+// scripts Redis ran, the round trips they took (pipelines, and calls sent alone) and Redis's
+// CPU time.
 func BenchmarkConnectStorm(b *testing.B) {
 	conns := 19000
 	if s := os.Getenv("REVERBD_BENCH_CONNS"); s != "" {
@@ -29,6 +30,7 @@ func BenchmarkConnectStorm(b *testing.B) {
 	ctx := context.Background()
 	var all, cpu time.Duration
 	var scripts int64
+	var trips uint64
 	var lat []time.Duration
 	for i := range b.N {
 		b.StopTimer()
@@ -86,6 +88,7 @@ func BenchmarkConnectStorm(b *testing.B) {
 		}
 		w := after.Since(before)
 		scripts += w.Scripts()
+		trips += o.calls.trips.Load()
 		cpu += w.CPU
 		for _, ts := range times {
 			lat = append(lat, ts[:]...)
@@ -100,5 +103,6 @@ func BenchmarkConnectStorm(b *testing.B) {
 	b.ReportMetric(ms(lat[len(lat)*99/100]), "ms-p99-call")
 	b.ReportMetric(ms(lat[len(lat)-1]), "ms-max-call")
 	b.ReportMetric(float64(scripts)/float64(b.N), "scripts/op")
+	b.ReportMetric(float64(trips)/float64(b.N), "round-trips/op")
 	b.ReportMetric(ms(cpu)/float64(b.N), "ms-redis-cpu/op")
 }
