@@ -25,9 +25,8 @@ import (
 // nodeRedisEnv turns BenchmarkNodeRedis on; it takes minutes and 19,000 sockets.
 const nodeRedisEnv = "REVERBD_BENCH_NODE"
 
-// stormDialers bounds the storm's dials in flight. With every client at once, a cluster
-// node on this 2-core machine cannot record 57,000 subscriptions in Redis within their 5 s
-// deadline (see BENCHMARKS.md); 200 at a time connects all 19,000 in about 25 s.
+// stormDialers bounds the storm's dials in flight: 200 at a time, as the figures in
+// BENCHMARKS.md were measured (all 19,000 at once is reverbd-bench --storm's own scenario).
 const stormDialers = 200
 
 // BenchmarkNodeRedis measures what one reverbd node of a cluster costs its Redis, with the
